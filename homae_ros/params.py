@@ -1,0 +1,445 @@
+"""Every homae_node parameter, declared once (descriptor, range, read-only) in one table.
+
+`PARAMETERS` is pure data (usable without ROS, e.g. by scripts/gen_param_table.py);
+`declare_and_read(node)` declares them all on an rclpy node and returns a validated, typed
+`NodeParams`. config/homae.yaml must list exactly these parameters with these defaults
+(`scripts/gen_param_table.py --check`).
+
+Topics are not parameters: the node subscribes to the node-relative names `image` and
+`camera_info` (move them with a namespace or a remap).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "CAMERA_INFO_TOPIC",
+    "IMAGE_TOPIC",
+    "PARAMETERS",
+    "NodeParams",
+    "ParamSpec",
+    "ParameterError",
+    "declare_and_read",
+    "declare_parameters",
+    "default_values",
+    "markdown_table",
+    "params_from_values",
+    "read_params",
+    "spec",
+    "validate_parameter_change",
+    "validate_value",
+]
+
+IMAGE_TOPIC = "image"
+"""Input image topic (sensor_msgs/Image), node-relative."""
+CAMERA_INFO_TOPIC = "camera_info"
+"""Input camera info topic (sensor_msgs/CameraInfo), node-relative."""
+
+_TYPES = ("string", "double", "integer", "bool", "string_array", "double_array")
+_DEVICE_RE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
+_FRAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./-]*$")
+
+
+class ParameterError(ValueError):
+    """A parameter has a bad type or value; the message names the parameter."""
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One node parameter.
+
+    Attributes:
+        name: ROS parameter name (dots for groups, e.g. "detector.backend").
+        type: one of "string", "double", "integer", "bool", "string_array", "double_array".
+        default: the default value (the YAML file repeats it; a check keeps them equal).
+        description: one line for the descriptor, the README table and `ros2 param describe`.
+        choices: allowed values of a string enum (validated; listed in errors).
+        min_value, max_value: inclusive range of a number (sent as a descriptor range).
+        read_only: cannot change after start (needs a restart: model, QoS, sync).
+        length: required length of an array (None = any).
+    """
+
+    name: str
+    type: str
+    default: Any
+    description: str
+    choices: tuple[str, ...] = ()
+    min_value: float | None = None
+    max_value: float | None = None
+    read_only: bool = False
+    length: int | None = None
+
+    @property
+    def field(self) -> str:
+        """Attribute name in `NodeParams` (dots -> underscores)."""
+        return self.name.replace(".", "_")
+
+    def constraints(self) -> str:
+        """Human-readable constraints (descriptor `additional_constraints`, docs)."""
+        parts = []
+        if self.choices:
+            parts.append("one of: " + ", ".join(self.choices))
+        if self.min_value is not None or self.max_value is not None:
+            parts.append(f"range [{self.min_value}, {self.max_value}]")
+        if self.length is not None:
+            parts.append(f"exactly {self.length} values")
+        return "; ".join(parts)
+
+    def descriptor(self) -> Any:
+        """The rcl_interfaces/ParameterDescriptor of this parameter."""
+        from rcl_interfaces.msg import (
+            FloatingPointRange,
+            IntegerRange,
+            ParameterDescriptor,
+            ParameterType,
+        )
+
+        type_ids = {
+            "string": ParameterType.PARAMETER_STRING,
+            "double": ParameterType.PARAMETER_DOUBLE,
+            "integer": ParameterType.PARAMETER_INTEGER,
+            "bool": ParameterType.PARAMETER_BOOL,
+            "string_array": ParameterType.PARAMETER_STRING_ARRAY,
+            "double_array": ParameterType.PARAMETER_DOUBLE_ARRAY,
+        }
+        d = ParameterDescriptor(
+            name=self.name,
+            type=type_ids[self.type],
+            description=self.description,
+            additional_constraints=self.constraints(),
+            read_only=self.read_only,
+        )
+        if self.min_value is not None and self.max_value is not None:
+            if self.type == "double":
+                d.floating_point_range = [
+                    FloatingPointRange(
+                        from_value=float(self.min_value), to_value=float(self.max_value), step=0.0
+                    )
+                ]
+            elif self.type == "integer":
+                d.integer_range = [
+                    IntegerRange(
+                        from_value=int(self.min_value), to_value=int(self.max_value), step=1
+                    )
+                ]
+        return d
+
+
+_S, _D, _I, _B = "string", "double", "integer", "bool"
+
+PARAMETERS: tuple[ParamSpec, ...] = (
+    # Input
+    ParamSpec("qos", _S, "sensor_data",
+              "QoS of the image/camera_info subscriptions: sensor_data = best effort, depth 1 "
+              "(what camera drivers publish); reliable = reliable, depth 1.",
+              choices=("sensor_data", "reliable"), read_only=True),
+    ParamSpec("sync", _S, "approximate",
+              "How image and camera_info are paired: exact stamps, approximate (within "
+              "sync_slop_s), or latest_camera_info (use the newest camera_info received).",
+              choices=("exact", "approximate", "latest_camera_info"), read_only=True),
+    ParamSpec("sync_slop_s", _D, 0.02,
+              "Approximate sync: largest stamp difference between image and camera_info (s).",
+              min_value=0.0, max_value=1.0, read_only=True),
+    # Model
+    ParamSpec("device", _S, "auto",
+              "Inference device: auto (cuda if available, else cpu), cuda, cuda:N (GPU N) "
+              "or cpu.",
+              choices=("auto", "cuda", "cpu"), read_only=True),
+    ParamSpec("checkpoint", _S, "",
+              "HOMAE checkpoint (folder or .safetensors file); empty = bundled demo weights.",
+              read_only=True),
+    ParamSpec("mano_model_path", _S, "",
+              "Converted MANO_RIGHT.pkl (or a folder holding mano/MANO_RIGHT.pkl); empty = "
+              "bundled synthetic hand.", read_only=True),
+    ParamSpec("object_library", _S, "",
+              "YCB models folder (<name>/textured_simple.obj); empty = procedural stand-ins.",
+              read_only=True),
+    ParamSpec("max_batch_pairs", _I, 4,
+              "Hand-object pairs per image run through the model as one batch (more are "
+              "dropped, highest scores kept).", min_value=1, max_value=64),
+    # Detector
+    ParamSpec("detector.backend", _S, "torchvision",
+              "Box source: torchvision (detector network), track (follow the previous boxes), "
+              "roi (one fixed region, detector.roi).",
+              choices=("torchvision", "track", "roi"), read_only=True),
+    ParamSpec("detector.weights", _S, "",
+              "Detector weights file; empty = bundled demo detector.", read_only=True),
+    ParamSpec("detector.score_threshold", _D, 0.5,
+              "Detections below this score are ignored.", min_value=0.0, max_value=1.0),
+    ParamSpec("detector.max_detections", _I, 10,
+              "Most detections kept per image (highest scores).", min_value=1, max_value=100),
+    ParamSpec("detector.roi", "double_array", [0.0, 0.0, 0.0, 0.0],
+              "Region for backend roi: x_min, y_min, x_max, y_max (pixels); all zero = the "
+              "whole image.", length=4),
+    ParamSpec("objects.allowed", "string_array", [""],
+              "Object library names to report; [\"\"] (or empty) = all objects.",),
+    ParamSpec("min_hand_score", _D, 0.3,
+              "Hands below this score are not reported.", min_value=0.0, max_value=1.0),
+    # Output
+    ParamSpec("frame_prefix", _S, "homae",
+              "TF child frames are <frame_prefix>/<object_name> (no leading slash).",
+              read_only=True),
+    ParamSpec("target_frame", _S, "",
+              "Frame to express results in (TF looked up at the image stamp); empty = the "
+              "image's own frame.", read_only=True),
+    ParamSpec("tf_timeout_s", _D, 0.05,
+              "Longest wait for the target_frame transform at the image stamp (s).",
+              min_value=0.0, max_value=5.0),
+    ParamSpec("publish_tf", _B, True, "Broadcast object poses on /tf."),
+    ParamSpec("publish_markers", _B, True, "Publish RViz markers on ~/markers."),
+    ParamSpec("markers.hand_mesh", _B, True, "Markers: hand mesh (TRIANGLE_LIST)."),
+    ParamSpec("markers.skeleton", _B, True, "Markers: hand skeleton (LINE_LIST + SPHERE_LIST)."),
+    ParamSpec("markers.object_mesh", _B, True, "Markers: object mesh (TRIANGLE_LIST) and axes."),
+    ParamSpec("debug_image", _B, True,
+              "Publish ~/debug_image (boxes and projected joints); drawn only while someone "
+              "subscribes."),
+    ParamSpec("diagnostics_period_s", _D, 1.0,
+              "Period of /diagnostics updates (rates, drops, latency) (s).",
+              min_value=0.1, max_value=60.0),
+    ParamSpec("log_throttle_s", _D, 5.0,
+              "Smallest interval between two repeated warnings of the same kind (s).",
+              min_value=0.0, max_value=3600.0),
+)  # fmt: skip
+"""The single declaration of every node parameter."""
+
+_BY_NAME: dict[str, ParamSpec] = {p.name: p for p in PARAMETERS}
+
+
+def spec(name: str) -> ParamSpec:
+    """The ParamSpec called `name`; unknown names raise ParameterError listing valid ones."""
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise ParameterError(
+            f"unknown parameter '{name}'; valid: {', '.join(sorted(_BY_NAME))}"
+        ) from None
+
+
+def default_values() -> dict[str, Any]:
+    """{parameter name: default value} for every parameter (copies of lists)."""
+    return {p.name: list(p.default) if isinstance(p.default, list) else p.default
+            for p in PARAMETERS}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class NodeParams:
+    """Typed, validated node parameters (field = parameter name with dots as underscores)."""
+
+    qos: str
+    sync: str
+    sync_slop_s: float
+    device: str
+    checkpoint: str
+    mano_model_path: str
+    object_library: str
+    max_batch_pairs: int
+    detector_backend: str
+    detector_weights: str
+    detector_score_threshold: float
+    detector_max_detections: int
+    detector_roi: tuple[float, float, float, float]
+    objects_allowed: tuple[str, ...]  # empty = all objects
+    min_hand_score: float
+    frame_prefix: str
+    target_frame: str
+    tf_timeout_s: float
+    publish_tf: bool
+    publish_markers: bool
+    markers_hand_mesh: bool
+    markers_skeleton: bool
+    markers_object_mesh: bool
+    debug_image: bool
+    diagnostics_period_s: float
+    log_throttle_s: float
+
+
+def _type_error(p: ParamSpec, value: Any) -> ParameterError:
+    return ParameterError(
+        f"parameter '{p.name}' must be of type {p.type}, got {value!r} ({type(value).__name__})"
+    )
+
+
+def validate_value(p: ParamSpec, value: Any) -> Any:
+    """Check one value against its spec and return it normalised (tuple for arrays).
+
+    Raises:
+        ParameterError: wrong type, value outside the range or not one of the choices
+            (the message names the parameter and lists the valid choices).
+    """
+    if p.type == "string":
+        if not isinstance(value, str):
+            raise _type_error(p, value)
+        if p.name == "device":
+            if not _DEVICE_RE.match(value):
+                raise ParameterError(
+                    f"parameter 'device' is '{value}'; valid choices: auto, cuda, cuda:N, cpu"
+                )
+        elif p.choices and value not in p.choices:
+            raise ParameterError(
+                f"parameter '{p.name}' is '{value}'; valid choices: {', '.join(p.choices)}"
+            )
+        if p.name == "frame_prefix" and not (_FRAME_RE.match(value) and not value.endswith("/")):
+            raise ParameterError(
+                f"parameter 'frame_prefix' is '{value}': use letters, digits, _ . - and /, no "
+                "leading or trailing slash (e.g. 'homae')"
+            )
+        if p.name == "target_frame" and value.startswith("/"):
+            raise ParameterError(
+                f"parameter 'target_frame' is '{value}': tf2 frame ids have no leading slash"
+            )
+        return value
+    if p.type == "bool":
+        if not isinstance(value, bool):
+            raise _type_error(p, value)
+        return value
+    if p.type in ("double", "integer"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _type_error(p, value)
+        if p.type == "integer" and not isinstance(value, int):
+            raise _type_error(p, value)
+        if p.type == "double":
+            value = float(value)
+            if not math.isfinite(value):
+                raise ParameterError(f"parameter '{p.name}' must be finite, got {value}")
+        lo, hi = p.min_value, p.max_value
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            raise ParameterError(f"parameter '{p.name}' is {value}; valid range [{lo}, {hi}]")
+        return value
+    # arrays
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise _type_error(p, value)
+    items = list(value)
+    if p.type == "string_array":
+        if not all(isinstance(v, str) for v in items):
+            raise _type_error(p, value)
+        out: tuple[Any, ...] = tuple(items)
+    else:
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in items):
+            raise _type_error(p, value)
+        out = tuple(float(v) for v in items)
+        if not all(math.isfinite(v) for v in out):
+            raise ParameterError(f"parameter '{p.name}' must be finite, got {list(out)}")
+    if p.length is not None and len(out) != p.length:
+        raise ParameterError(
+            f"parameter '{p.name}' needs exactly {p.length} values, got {len(out)}: {list(out)}"
+        )
+    return out
+
+
+def params_from_values(values: Mapping[str, Any]) -> NodeParams:
+    """Validate {parameter name: value} (missing ones take their defaults) into NodeParams.
+
+    Raises:
+        ParameterError: an unknown name, or a bad value (see `validate_value`).
+    """
+    unknown = sorted(set(values) - set(_BY_NAME))
+    if unknown:
+        raise ParameterError(
+            f"unknown parameter(s) {', '.join(unknown)}; valid: {', '.join(sorted(_BY_NAME))}"
+        )
+    merged = default_values()
+    merged.update(values)
+    out = {p.field: validate_value(p, merged[p.name]) for p in PARAMETERS}
+    out["objects_allowed"] = tuple(n for n in out["objects_allowed"] if n)
+    roi = out["detector_roi"]
+    if any(roi) and (roi[2] <= roi[0] or roi[3] <= roi[1] or min(roi) < 0):
+        raise ParameterError(
+            f"parameter 'detector.roi' is {list(roi)}: need 0 <= x_min < x_max and "
+            "0 <= y_min < y_max (pixels), or all zero for the whole image"
+        )
+    return NodeParams(**out)
+
+
+def declare_parameters(node: Any) -> None:
+    """Declare every parameter on `node` with its descriptor and default.
+
+    Raises:
+        ParameterError: a value given at start (YAML, --ros-args -p) has the wrong type or is
+            out of range; the message names the parameter and the expected type/range.
+    """
+    from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
+
+    for p in PARAMETERS:
+        try:
+            node.declare_parameter(p.name, p.default, p.descriptor())
+        except InvalidParameterTypeException as e:
+            hint = (
+                " (write a decimal point, e.g. 1.0)" if p.type in ("double", "double_array") else ""
+            )
+            raise ParameterError(
+                f"parameter '{p.name}' must be of type {p.type}{hint}: {e}"
+            ) from None
+        except InvalidParameterValueException as e:
+            raise ParameterError(
+                f"parameter '{p.name}' is out of range ({p.constraints()}): {e}"
+            ) from None
+
+
+def read_params(node: Any) -> NodeParams:
+    """Read every (declared) parameter from `node` and validate it into NodeParams."""
+    return params_from_values({p.name: node.get_parameter(p.name).value for p in PARAMETERS})
+
+
+def declare_and_read(node: Any) -> NodeParams:
+    """Declare every parameter on `node` and return them validated.
+
+    Raises:
+        ParameterError: naming the parameter, the bad value and the valid choices / range.
+    """
+    declare_parameters(node)
+    return read_params(node)
+
+
+def validate_parameter_change(parameters: Iterable[Any]) -> Any:
+    """`add_on_set_parameters_callback` hook: reject bad enum values / shapes at run time.
+
+    rclpy already enforces types, ranges and read_only; this adds the choices, lengths and
+    frame-name rules of `validate_value`.
+
+    Args:
+        parameters: rclpy.parameter.Parameter objects about to be set.
+
+    Returns:
+        rcl_interfaces/SetParametersResult (successful=False with the reason on error).
+    """
+    from rcl_interfaces.msg import SetParametersResult
+
+    for param in parameters:
+        if param.name not in _BY_NAME:
+            continue
+        try:
+            validate_value(_BY_NAME[param.name], param.value)
+        except ParameterError as e:
+            return SetParametersResult(successful=False, reason=str(e))
+    return SetParametersResult(successful=True)
+
+
+def _format_default(value: Any) -> str:
+    if isinstance(value, bool):
+        return "`true`" if value else "`false`"
+    if isinstance(value, str):
+        return f'`"{value}"`' if value == "" else f"`{value}`"
+    if isinstance(value, list):
+        return "`[" + ", ".join(f'"{v}"' if isinstance(v, str) else repr(v) for v in value) + "]`"
+    return f"`{value!r}`"
+
+
+def markdown_table() -> str:
+    """The README parameter table (Markdown), generated from `PARAMETERS`."""
+    lines = [
+        "| parameter | type | default | constraints | read-only | description |",
+        "|---|---|---|---|---|---|",
+    ]
+    for p in PARAMETERS:
+        desc = p.description.replace("|", "\\|")
+        lines.append(
+            f"| `{p.name}` | {p.type} | {_format_default(p.default)} | "
+            f"{p.constraints().replace('|', '/') or '-'} | {'yes' if p.read_only else 'no'} | "
+            f"{desc} |"
+        )
+    return "\n".join(lines) + "\n"
