@@ -1,0 +1,518 @@
+"""Typed configuration of HOMAE: one set of defaults (the paper), YAML files only override.
+
+`HomaeConfig` has the sections `model`, `loss`, `train`, `data` and `mano`. Every field's default
+is the paper's (or HOISDF's, where the paper follows it); `config/model/{paper,small,tiny}.yaml`
+override a subset. Unknown keys and out-of-range values raise ``ValueError`` naming the key path
+(e.g. ``model.masking.fill``) and listing the valid keys or choices. The resolved config is saved
+next to every checkpoint (`homae_model.checkpoint`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+"""Folder of the `homae_model` package; relative MANO paths are resolved against it."""
+
+DEFAULT_MANO_PATH = "assets/hand/MANO_RIGHT.pkl"
+"""The bundled synthetic MANO-format hand, relative to `PACKAGE_DIR`."""
+
+
+def _f(
+    default: Any,
+    *,
+    ge: float | None = None,
+    gt: float | None = None,
+    le: float | None = None,
+    choices: tuple[str, ...] | None = None,
+) -> Any:
+    """A dataclass field with validation metadata (range bounds or allowed choices)."""
+    meta = {"ge": ge, "gt": gt, "le": le, "choices": choices}
+    return field(default=default, metadata=meta)
+
+
+# --------------------------------------------------------------------------------------------
+# model
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class EncoderConfig:
+    """DINOv2 ViT encoder (timm). Overrides shrink it for the small/tiny configs."""
+
+    name: str = "vit_small_patch14_dinov2"  # timm model name
+    img_size: int = _f(224, gt=0)  # input crop side (px), a multiple of the ViT patch (14)
+    embed_dim: int | None = _f(None, gt=0)  # ViT width override (None = the timm default)
+    depth: int | None = _f(None, gt=0)  # number of ViT blocks override
+    num_heads: int | None = _f(None, gt=0)  # attention heads override
+    pretrained_path: str | None = None  # local .safetensors/.pth file; never a hub download
+    feat_dim: int = _f(256, gt=0)  # projected token width (paper: 256)
+
+
+@dataclass
+class MaskingConfig:
+    """Target-focused masking (paper eq. 1-7), training only."""
+
+    enabled: bool = True
+    patch_size: int = _f(28, gt=0)  # P (px); img_size / P must be an integer grid (8x8)
+    num_patches: int = _f(12, ge=0)  # rho, masked patches per image
+    mu: float = _f(0.5, ge=0.0, le=1.0)  # fraction of rho drawn inside the object box cells
+    fill: str = _f("noise", choices=("noise", "zero", "mean"))  # in the normalised image space
+
+
+@dataclass
+class DecoderConfig:
+    """MAE decoder: L MLP stages, each upsampling x2, plus the multi-scale feature MLP."""
+
+    num_stages: int = _f(3, gt=0)  # L
+    stage_channels: list[int] = field(default_factory=lambda: [256, 128, 64])  # per stage
+    multiscale: bool = True  # False: last stage only, projected to C (Table V ablation)
+    feat_channels: int = _f(223, gt=0)  # C of the multi-scale feature map F~
+    fusion_hidden: int = _f(256, gt=0)  # hidden width of the multi-scale MLP
+
+
+@dataclass
+class PointsConfig:
+    """Query points of the SDF branches."""
+
+    num_hand: int = _f(600, gt=0)  # Nh at inference (training uses the batch's points)
+    num_obj: int = _f(200, gt=0)  # No
+    sdf_scale: float = _f(3.1, gt=0.0)  # q = (p - anchor) * sdf_scale (HOISDF)
+    fourier_freqs: int = _f(5, ge=0)  # F: 2^0..2^(F-1), sin & cos -> 6F dims
+
+
+@dataclass
+class SdfHeadConfig:
+    """SDF MLP (eq. 13), as HOISDF: 4 x 512, weight norm, latent re-injected at layer 2."""
+
+    hidden: int = _f(512, gt=0)
+    layers: int = _f(4, ge=2)
+    inject_layer: int = _f(2, ge=0)  # the input is concatenated again before this layer
+    weight_norm: bool = True
+
+
+@dataclass
+class PointNetConfig:
+    """Explicit branch: per-point MLP + max-pooled global feature (Table V ablation)."""
+
+    enabled: bool = True  # False: implicit only (F_img alone enters the fusion)
+    dims: list[int] = field(default_factory=lambda: [64, 128, 256])
+
+
+@dataclass
+class FusionConfig:
+    """Eq. 14 gating with a learnable beta per branch (HOISDF values)."""
+
+    beta_init: float = _f(0.1, gt=0.0)
+    beta_min: float = _f(2e-3, gt=0.0)
+
+
+@dataclass
+class HandHeadConfig:
+    """Hand transformer: encoder over hand tokens, decoder with 16 + 1 + 1 queries."""
+
+    d_model: int = _f(256, gt=0)
+    enc_layers: int = _f(6, ge=0)
+    dec_layers: int = _f(4, gt=0)
+    heads: int = _f(4, gt=0)
+    ffn: int = _f(1024, gt=0)
+    dropout: float = _f(0.0, ge=0.0, le=1.0)
+
+
+@dataclass
+class ObjectHeadConfig:
+    """Object transformer encoder; per-point 6D rotation and centre votes, averaged."""
+
+    d_model: int = _f(256, gt=0)
+    layers: int = _f(3, gt=0)
+    heads: int = _f(4, gt=0)
+    ffn: int = _f(1024, gt=0)
+    dropout: float = _f(0.0, ge=0.0, le=1.0)
+
+
+@dataclass
+class AnchorConfig:
+    """GT-free anchor head (the voxel-grid centre = predicted hand root)."""
+
+    ref_size_m: float = _f(0.3, gt=0.0)  # metric size that spans the whole crop at exp(d)=1
+    hidden: int = _f(256, gt=0)
+    train_jitter_m: float = _f(0.02, ge=0.0)  # std of the noise added to the GT anchor in training
+
+
+@dataclass
+class InferenceConfig:
+    """Inference-time point sampling (HOISDF `sdf_infer`)."""
+
+    voxel_res: int = _f(64, ge=2)  # dense grid side over [-1,1]^3
+    coarse_res: int = _f(16, ge=1)  # coarse grid side; must divide voxel_res
+    sampling: str = _f("dense", choices=("dense", "coarse_to_fine"))
+    refine_margin: float = _f(1.5, ge=1.0)  # refine coarse cells with |SDF| <= margin*half diag
+    chunk_points: int = _f(65536, gt=0)  # SDF evaluations per forward chunk (memory bound)
+
+
+@dataclass
+class ModelConfig:
+    """The network."""
+
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    masking: MaskingConfig = field(default_factory=MaskingConfig)
+    decoder: DecoderConfig = field(default_factory=DecoderConfig)
+    points: PointsConfig = field(default_factory=PointsConfig)
+    sdf_head: SdfHeadConfig = field(default_factory=SdfHeadConfig)
+    pointnet: PointNetConfig = field(default_factory=PointNetConfig)
+    fusion: FusionConfig = field(default_factory=FusionConfig)
+    hand_head: HandHeadConfig = field(default_factory=HandHeadConfig)
+    object_head: ObjectHeadConfig = field(default_factory=ObjectHeadConfig)
+    anchor: AnchorConfig = field(default_factory=AnchorConfig)
+    inference: InferenceConfig = field(default_factory=InferenceConfig)
+
+
+# --------------------------------------------------------------------------------------------
+# loss, train, data, mano
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class LossConfig:
+    """Loss weights (paper: lambda1..4 = 1; the others as HOISDF, spec section 4)."""
+
+    lambda_rec: float = _f(1.0, ge=0.0)  # lambda1, L_rec (eq. 10)
+    lambda_mano: float = _f(1.0, ge=0.0)  # lambda2
+    lambda_obj: float = _f(1.0, ge=0.0)  # lambda3
+    lambda_sdf: float = _f(1.0, ge=0.0)  # lambda4
+    lambda_others: float = _f(1.0, ge=0.0)  # lambda5 (here: the anchor loss)
+    rec: float = _f(1.0, ge=0.0)  # pixel MSE in [0,1] units
+    mano_pose: float = _f(10.0, ge=0.0)  # rotation matrices MSE
+    mano_shape: float = _f(0.1, ge=0.0)
+    mano_joints: float = _f(1e4, ge=0.0)  # MSE in metres
+    mano_verts: float = _f(1e4, ge=0.0)
+    obj_rot: float = _f(0.7, ge=0.0)  # SmoothL1 on rotation-matrix entries
+    obj_trans: float = _f(100.0, ge=0.0)  # SmoothL1 in metres
+    sdf_hand: float = _f(50.0, ge=0.0)  # L1 in scaled units (x sdf_scale), as HOISDF
+    sdf_obj: float = _f(25.0, ge=0.0)
+    sdf_clamp_m: float = _f(0.05, gt=0.0)  # targets clamped to +-this (m)
+    anchor: float = _f(1.0, ge=0.0)  # L1 on (u/S, v/S, log z) of the hand root
+    smooth_l1_beta: float = _f(1.0, gt=0.0)  # PyTorch's default
+    deep_supervision: bool = True  # losses at every intermediate transformer layer
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation (paper IV-B)."""
+
+    optimizer: str = _f("adam", choices=("adam", "adamw"))
+    lr: float = _f(1e-4, gt=0.0)
+    weight_decay: float = _f(0.0, ge=0.0)
+    lr_decay: float = _f(0.7, gt=0.0, le=1.0)  # multiplied every lr_decay_every epochs
+    lr_decay_every: int = _f(5, gt=0)
+    epochs: int = _f(60, gt=0)
+    batch_size: int = _f(24, gt=0)
+    gt_points_until_epoch: int = _f(40, ge=0)  # before: always GT near-surface points
+    gt_points_prob_after: float = _f(0.4, ge=0.0, le=1.0)  # after: GT points with this prob.
+    grad_clip_norm: float = _f(0.0, ge=0.0)  # 0 = off
+    amp: bool = True
+    ckpt_every: int = _f(1, gt=0)  # epochs
+    seed: int = 0
+    num_workers: int = _f(4, ge=0)
+
+
+@dataclass
+class DataConfig:
+    """Sample pipeline settings (exactly docs/design.md)."""
+
+    image_size: int = 224  # crop side S (px)
+    crop_scale: float = 1.5  # crop side = crop_scale * max side of the hand+object union box
+    num_hand_points: int = 600  # Nh training points near the hand surface
+    num_obj_points: int = 200  # No
+    surface_std: float = 0.005  # m, std of the Gaussian offset of near-surface samples
+    uniform_fraction: float = 0.1  # fraction of points drawn uniformly in the anchor cube
+    sdf_clamp: float = 0.05  # m, targets clamped to +-sdf_clamp
+    center_jitter: float = 0.1  # x crop side
+    scale_std: float = 0.2  # crop scale ~ N(1, std), clipped to [1-2std, 1+2std]
+    rot_prob: float = 0.6
+    rot_std_deg: float = 30.0
+    rot_max_deg: float = 60.0
+    blur_prob: float = 0.2
+    color_jitter: tuple[float, float, float, float] = (0.5, 0.5, 0.5, 0.15)  # b, c, s, hue
+    augment: bool = True  # False for evaluation
+
+
+_DATA_BOUNDS: dict[str, dict[str, float]] = {
+    "image_size": {"gt": 0},
+    "crop_scale": {"gt": 0},
+    "num_hand_points": {"gt": 0},
+    "num_obj_points": {"gt": 0},
+    "surface_std": {"ge": 0},
+    "uniform_fraction": {"ge": 0, "le": 1},
+    "sdf_clamp": {"gt": 0},
+    "center_jitter": {"ge": 0},
+    "scale_std": {"ge": 0, "le": 0.5},
+    "rot_prob": {"ge": 0, "le": 1},
+    "rot_std_deg": {"ge": 0},
+    "rot_max_deg": {"ge": 0},
+    "blur_prob": {"ge": 0, "le": 1},
+}
+"""Ranges of DataConfig fields (kept out of the dataclass so it stays exactly as designed)."""
+
+
+@dataclass
+class MANOConfig:
+    """Hand model file; relative paths are resolved against the homae_model package."""
+
+    model_path: str = DEFAULT_MANO_PATH
+
+    def resolved_path(self) -> Path:
+        """Absolute path of the MANO-format pickle."""
+        path = Path(self.model_path).expanduser()
+        return path if path.is_absolute() else PACKAGE_DIR / path
+
+
+@dataclass
+class HomaeConfig:
+    """The whole configuration: network, losses, training, data pipeline and hand model."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    mano: MANOConfig = field(default_factory=MANOConfig)
+
+    def validate(self) -> None:
+        """Check every range and the cross-section constraints.
+
+        Raises:
+            ValueError: naming the key path and the bad value.
+        """
+        _validate_tree(self, "")
+        m, d = self.model, self.data
+        enc = m.encoder
+        if enc.img_size % 14 != 0:
+            raise ValueError(f"model.encoder.img_size={enc.img_size}: must be a multiple of 14")
+        if d.image_size != enc.img_size:
+            raise ValueError(
+                f"data.image_size={d.image_size} must equal model.encoder.img_size={enc.img_size}"
+            )
+        if enc.embed_dim is not None and enc.num_heads is not None:
+            if enc.embed_dim % enc.num_heads != 0:
+                raise ValueError(
+                    f"model.encoder.embed_dim={enc.embed_dim} must be divisible by "
+                    f"model.encoder.num_heads={enc.num_heads}"
+                )
+        mk = m.masking
+        if enc.img_size % mk.patch_size != 0:
+            raise ValueError(
+                f"model.masking.patch_size={mk.patch_size} must divide "
+                f"model.encoder.img_size={enc.img_size}"
+            )
+        cells = (enc.img_size // mk.patch_size) ** 2
+        if mk.num_patches > cells:
+            raise ValueError(
+                f"model.masking.num_patches={mk.num_patches} exceeds the {cells} grid cells"
+            )
+        if len(m.decoder.stage_channels) != m.decoder.num_stages:
+            raise ValueError(
+                f"model.decoder.stage_channels has {len(m.decoder.stage_channels)} entries, "
+                f"model.decoder.num_stages={m.decoder.num_stages}"
+            )
+        for key, dims in (
+            ("model.decoder.stage_channels", m.decoder.stage_channels),
+            ("model.pointnet.dims", m.pointnet.dims),
+        ):
+            if not dims or any(v <= 0 for v in dims):
+                raise ValueError(f"{key}={dims}: needs at least one entry, all > 0")
+        if m.sdf_head.inject_layer >= m.sdf_head.layers:
+            raise ValueError(
+                f"model.sdf_head.inject_layer={m.sdf_head.inject_layer} must be < "
+                f"model.sdf_head.layers={m.sdf_head.layers}"
+            )
+        for name, head in (("hand_head", m.hand_head), ("object_head", m.object_head)):
+            if head.d_model % head.heads != 0:
+                raise ValueError(
+                    f"model.{name}.d_model={head.d_model} must be divisible by "
+                    f"model.{name}.heads={head.heads}"
+                )
+        inf = m.inference
+        if inf.voxel_res % inf.coarse_res != 0:
+            raise ValueError(
+                f"model.inference.coarse_res={inf.coarse_res} must divide "
+                f"model.inference.voxel_res={inf.voxel_res}"
+            )
+        if d.num_hand_points != m.points.num_hand or d.num_obj_points != m.points.num_obj:
+            raise ValueError(
+                f"data.num_hand_points/num_obj_points=({d.num_hand_points}, {d.num_obj_points}) "
+                f"must equal model.points.num_hand/num_obj=({m.points.num_hand}, "
+                f"{m.points.num_obj})"
+            )
+        if not math.isclose(self.loss.sdf_clamp_m, d.sdf_clamp):
+            raise ValueError(
+                f"loss.sdf_clamp_m={self.loss.sdf_clamp_m} must equal data.sdf_clamp={d.sdf_clamp}"
+            )
+
+
+# --------------------------------------------------------------------------------------------
+# dict / YAML conversion with validation
+# --------------------------------------------------------------------------------------------
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _strip_optional(tp: Any) -> tuple[Any, bool]:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return args[0], True
+    return tp, False
+
+
+def _coerce(value: Any, tp: Any, path: str) -> Any:
+    """Convert a YAML value to the annotated type, or raise ValueError naming `path`."""
+    base, optional = _strip_optional(tp)
+    if value is None:
+        if optional:
+            return None
+        raise ValueError(
+            f"{path}: null is not allowed (expected {getattr(base, '__name__', base)})"
+        )
+    origin = typing.get_origin(base)
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"{path}: expected a list, got {value!r}")
+        args = typing.get_args(base)
+        if origin is tuple:
+            if len(args) != len(value):
+                raise ValueError(f"{path}: expected {len(args)} values, got {len(value)}")
+            pairs = enumerate(zip(value, args, strict=True))
+            return tuple(_coerce(v, a, f"{path}[{i}]") for i, (v, a) in pairs)
+        return [_coerce(v, args[0], f"{path}[{i}]") for i, v in enumerate(value)]
+    if base is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"{path}: expected true/false, got {value!r}")
+        return value
+    if base is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"{path}: expected an integer, got {value!r}")
+        return value
+    if base is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"{path}: expected a number, got {value!r}")
+        if not math.isfinite(float(value)):
+            raise ValueError(f"{path}: expected a finite number, got {value!r}")
+        return float(value)
+    if base is str:
+        if not isinstance(value, str):
+            raise ValueError(f"{path}: expected a string, got {value!r}")
+        return value
+    raise ValueError(f"{path}: unsupported type {base!r}")
+
+
+def _from_dict(cls: type, data: dict[str, Any], path: str) -> Any:
+    if not isinstance(data, dict):
+        raise ValueError(f"{path or '<root>'}: expected a mapping, got {type(data).__name__}")
+    hints = _field_types(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        where = f"{path}." if path else ""
+        raise ValueError(
+            f"unknown config key(s) {[where + str(k) for k in unknown]}; "
+            f"valid keys of {path or '<root>'}: {names}"
+        )
+    kwargs: dict[str, Any] = {}
+    for name, value in data.items():
+        sub = f"{path}.{name}" if path else name
+        tp = hints[name]
+        if dataclasses.is_dataclass(tp):
+            kwargs[name] = _from_dict(tp, value if value is not None else {}, sub)
+        else:
+            kwargs[name] = _coerce(value, tp, sub)
+    return cls(**kwargs)
+
+
+def _check_value(value: Any, meta: dict[str, Any], bounds: dict[str, Any], path: str) -> None:
+    if value is None:
+        return
+    choices = meta.get("choices")
+    if choices is not None and value not in choices:
+        raise ValueError(f"{path}={value!r} is not valid; choices: {list(choices)}")
+    values = value if isinstance(value, (list, tuple)) else [value]
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            continue
+        ge, gt, le = bounds.get("ge"), bounds.get("gt"), bounds.get("le")
+        if ge is not None and v < ge:
+            raise ValueError(f"{path}={value!r} out of range: must be >= {ge}")
+        if gt is not None and v <= gt:
+            raise ValueError(f"{path}={value!r} out of range: must be > {gt}")
+        if le is not None and v > le:
+            raise ValueError(f"{path}={value!r} out of range: must be <= {le}")
+
+
+def _validate_tree(obj: Any, path: str) -> None:
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        sub = f"{path}.{f.name}" if path else f.name
+        if dataclasses.is_dataclass(value):
+            _validate_tree(value, sub)
+            continue
+        meta = dict(f.metadata)
+        bounds = _DATA_BOUNDS.get(f.name, {}) if isinstance(obj, DataConfig) else meta
+        _check_value(value, meta, bounds, sub)
+
+
+def config_from_dict(data: dict[str, Any] | None) -> HomaeConfig:
+    """Build a validated config from a (partial) nested dict; missing keys keep the defaults.
+
+    Raises:
+        ValueError: unknown key (listing the valid ones), wrong type or out-of-range value.
+    """
+    cfg = _from_dict(HomaeConfig, data or {}, "")
+    cfg.validate()
+    return cfg
+
+
+def config_to_dict(cfg: HomaeConfig) -> dict[str, Any]:
+    """Nested plain dict (lists instead of tuples) suitable for YAML."""
+
+    def convert(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: convert(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [convert(x) for x in v]
+        return v
+
+    return convert(dataclasses.asdict(cfg))
+
+
+def load_config(path: str | Path) -> HomaeConfig:
+    """Read a YAML override file on top of the defaults.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: bad YAML, unknown keys or out-of-range values (the message names the file).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+        return config_from_dict(data)
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: invalid YAML: {exc}") from exc
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from exc
+
+
+def save_config(cfg: HomaeConfig, path: str | Path) -> None:
+    """Write the fully resolved config as YAML (every field, not only the overrides)."""
+    Path(path).write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))

@@ -1,0 +1,93 @@
+"""Pinhole camera projection and back-projection, for torch tensors and numpy arrays alike.
+
+Frames: camera optical frame (x right, y down, z forward), metres. Pixels: OpenCV convention
+(pixel centres at integer coordinates). `K` is the (3,3) pinhole matrix
+``[[fx, 0, cx], [0, fy, cy], [0, 0, 1]]`` (a skew term is honoured when present).
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+import numpy as np
+import torch
+
+Array = TypeVar("Array", torch.Tensor, np.ndarray)
+
+MIN_DEPTH_M = 1e-6
+"""Depths below this are clamped before dividing (points behind the camera stay finite)."""
+
+
+def validate_intrinsics(K: np.ndarray | torch.Tensor, name: str = "K") -> None:
+    """Check that `K` is a usable pinhole matrix.
+
+    Args:
+        K: (3,3) or batched (..., 3, 3) intrinsics.
+        name: how the caller calls this value, used in the error message.
+
+    Raises:
+        ValueError: wrong shape, NaN/inf entries, non-positive focal lengths, or a last row
+            other than (0, 0, 1).
+    """
+    arr = K.detach().cpu().double().numpy() if isinstance(K, torch.Tensor) else np.asarray(K)
+    if arr.ndim < 2 or arr.shape[-2:] != (3, 3):
+        raise ValueError(f"{name}: expected a (3,3) intrinsics matrix, got shape {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.number):
+        raise ValueError(f"{name}: expected numbers, got dtype {arr.dtype}")
+    arr = arr.astype(np.float64)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name}: contains NaN or inf: {arr.tolist()}")
+    fx, fy = arr[..., 0, 0], arr[..., 1, 1]
+    if np.any(fx <= 0) or np.any(fy <= 0):
+        raise ValueError(f"{name}: focal lengths must be > 0, got fx={fx}, fy={fy}")
+    last = arr[..., 2, :]
+    if not np.allclose(last, np.array([0.0, 0.0, 1.0])):
+        raise ValueError(f"{name}: last row must be (0, 0, 1), got {last.tolist()}")
+
+
+def project_points(points: Array, K: Array) -> Array:
+    """Project camera-frame points to pixels.
+
+    Args:
+        points: (..., N, 3) camera frame, metres.
+        K: (3,3) or (..., 3, 3) intrinsics broadcasting against the leading dims of `points`.
+
+    Returns:
+        (..., N, 2) pixel coordinates (u, v). Depths are clamped to >= `MIN_DEPTH_M`.
+    """
+    if isinstance(points, torch.Tensor):
+        K = torch.as_tensor(K, dtype=points.dtype, device=points.device)
+        z = points[..., 2:3].clamp(min=MIN_DEPTH_M)
+        xy1 = torch.cat([points[..., :2] / z, torch.ones_like(z)], dim=-1)
+        uv = xy1 @ K.transpose(-1, -2)
+        return uv[..., :2]
+    pts = np.asarray(points, dtype=np.float64)
+    Kn = np.asarray(K, dtype=np.float64)
+    z = np.maximum(pts[..., 2:3], MIN_DEPTH_M)
+    xy1 = np.concatenate([pts[..., :2] / z, np.ones_like(z)], axis=-1)
+    uv = xy1 @ np.swapaxes(Kn, -1, -2)
+    return uv[..., :2]
+
+
+def backproject(uv: Array, depth: Array, K: Array) -> Array:
+    """Lift pixels with known depth to camera-frame points (inverse of `project_points`).
+
+    Args:
+        uv: (..., N, 2) pixels.
+        depth: (..., N) z in metres.
+        K: (3,3) or (..., 3, 3) intrinsics.
+
+    Returns:
+        (..., N, 3) camera frame, metres.
+    """
+    if isinstance(uv, torch.Tensor):
+        K = torch.as_tensor(K, dtype=uv.dtype, device=uv.device)
+        depth = torch.as_tensor(depth, dtype=uv.dtype, device=uv.device)
+        uv1 = torch.cat([uv, torch.ones_like(uv[..., :1])], dim=-1)
+        rays = uv1 @ torch.linalg.inv(K).transpose(-1, -2)
+        return rays * depth[..., None]
+    uvn = np.asarray(uv, dtype=np.float64)
+    Kn = np.asarray(K, dtype=np.float64)
+    uv1 = np.concatenate([uvn, np.ones_like(uvn[..., :1])], axis=-1)
+    rays = uv1 @ np.swapaxes(np.linalg.inv(Kn), -1, -2)
+    return rays * np.asarray(depth, dtype=np.float64)[..., None]

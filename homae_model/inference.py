@@ -1,0 +1,230 @@
+"""Predictor: full image + K + hand/object boxes -> camera-frame hand and object poses, no GT.
+
+For each (hand_box, obj_box) pair the image is cropped with THE crop of training
+(`geometry.crop.union_crop_box` + `crop_image`, no rotation, so the crop frame is the camera
+frame of the full image and only K changes). All pairs of one image run as one batch:
+encode -> anchor (the anchor head, or the caller's anchors for the gt-anchored protocol) ->
+voxel search for the hand / object query points inside the boxes (dense or coarse-to-fine, per
+`config.model.inference.sampling`) -> SDF + fusion -> heads -> MANO. Outputs are in the
+camera frame of the FULL image, metres.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from homae_model.checkpoint import load_model
+from homae_model.config import HomaeConfig, load_config
+from homae_model.geometry.camera import validate_intrinsics
+from homae_model.geometry.crop import crop_image, transform_box, union_crop_box
+from homae_model.geometry.rotations import matrix_to_axis_angle
+from homae_model.model import HomaeModel
+
+Box = Sequence[float] | np.ndarray
+
+
+@dataclass
+class PairPrediction:
+    """One hand-object pair's estimate, camera frame of the full image, metres.
+
+    Attributes:
+        joints: (21,3) hand joints, project order.
+        vertices: (778,3) hand mesh.
+        mano_pose: (48,) axis-angle, global orientation first (flat hand mean).
+        mano_shape: (10,) betas.
+        hand_transl: (3,) MANO translation (`ManoLayer(pose, shape, transl)` = vertices).
+        obj_rot: (3,) object axis-angle, `X_cam = R(obj_rot) X_obj + obj_trans`.
+        obj_trans: (3,) object translation.
+        obj_rot_matrix: (3,3) `obj_rot` as a matrix.
+        crop_box: (4,) the square crop box, full-image pixels.
+        anchor: (3,) voxel-grid centre used (predicted or given hand root).
+        anchor_source: "predicted" or "given".
+        scores: `hand_sdf_abs_m` / `obj_sdf_abs_m` (mean |SDF| of the selected query points,
+            metres: small = the surface was found), `hand` / `obj` (exp(-mean|SDF| / clamp),
+            in (0,1]), `sdf_evals` (SDF evaluations spent on this pair's image batch).
+    """
+
+    joints: np.ndarray
+    vertices: np.ndarray
+    mano_pose: np.ndarray
+    mano_shape: np.ndarray
+    hand_transl: np.ndarray
+    obj_rot: np.ndarray
+    obj_trans: np.ndarray
+    obj_rot_matrix: np.ndarray
+    crop_box: np.ndarray
+    anchor: np.ndarray
+    anchor_source: str
+    scores: dict[str, float] = field(default_factory=dict)
+
+
+def validate_image(image: np.ndarray, name: str = "image") -> None:
+    """Check an RGB uint8 (H,W,3) image.
+
+    Raises:
+        ValueError: not a numpy array, wrong dtype, wrong shape or empty.
+    """
+    if not isinstance(image, np.ndarray):
+        raise ValueError(f"{name}: expected a numpy array, got {type(image).__name__}")
+    if image.dtype != np.uint8:
+        raise ValueError(f"{name}: expected dtype uint8 (RGB 0-255), got {image.dtype}")
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"{name}: expected shape (H,W,3), got {image.shape}")
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise ValueError(f"{name}: empty image, shape {image.shape}")
+
+
+def _validate_box(box: Box, name: str) -> np.ndarray:
+    arr = np.asarray(box, dtype=np.float64).reshape(-1)
+    if arr.shape != (4,) or not np.all(np.isfinite(arr)) or arr[2] < arr[0] or arr[3] < arr[1]:
+        raise ValueError(f"{name}: expected finite (x_min, y_min, x_max, y_max), got {box}")
+    return arr
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """`"auto"` -> CUDA when available, else CPU; anything else as `torch.device`."""
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class Predictor:
+    """Runs a trained `HomaeModel` on full images."""
+
+    def __init__(self, model: HomaeModel, cfg: HomaeConfig, device: str | torch.device = "cpu"):
+        """Wrap a model (put in eval mode on `device`: a torch device or "auto")."""
+        self.device = resolve_device(device)
+        self.model = model.to(self.device).eval()
+        self.cfg = cfg
+        self.image_size = cfg.model.encoder.img_size
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        path: str | Path,
+        device: str | torch.device = "cpu",
+        mano_path: str | Path | None = None,
+    ) -> Predictor:
+        """Load a checkpoint folder (or its weights file).
+
+        Args:
+            path: checkpoint folder or `model.safetensors`.
+            device: torch device or "auto".
+            mano_path: hand model file overriding the checkpoint config's `mano.model_path`.
+        """
+        cfg = None
+        if mano_path is not None:
+            p = Path(path)
+            cfg = load_config((p if p.is_dir() else p.parent) / "config.yaml")
+            cfg.mano.model_path = str(Path(mano_path).expanduser().resolve())
+        dev = resolve_device(device)
+        model, cfg = load_model(path, dev, cfg)
+        return cls(model, cfg, dev)
+
+    @torch.inference_mode()
+    def predict(
+        self,
+        image: np.ndarray,
+        K: np.ndarray,
+        pairs: Sequence[tuple[Box, Box]],
+        anchors: np.ndarray | Sequence[Sequence[float]] | None = None,
+    ) -> list[PairPrediction]:
+        """Estimate every hand-object pair of one image.
+
+        Args:
+            image: (H,W,3) uint8 RGB.
+            K: (3,3) full-image intrinsics.
+            pairs: (hand_box, obj_box) per pair, xyxy full-image pixels.
+            anchors: optional (P,3) voxel-grid centres (camera frame, metres), one per pair:
+                the gt-anchored protocol. Default: the anchor head's estimate (GT-free).
+
+        Returns:
+            One `PairPrediction` per pair, in order.
+
+        Raises:
+            ValueError: bad image, K, boxes or anchors.
+        """
+        validate_image(image)
+        validate_intrinsics(K, "K")
+        if len(pairs) == 0:
+            return []
+        K = np.asarray(K, dtype=np.float64)
+        s = self.image_size
+        given = None
+        if anchors is not None:
+            given = np.asarray(anchors, dtype=np.float64)
+            if given.shape != (len(pairs), 3) or not np.all(np.isfinite(given)):
+                raise ValueError(
+                    f"anchors: expected finite ({len(pairs)}, 3), got shape {given.shape}"
+                )
+        crops, ks, hand_boxes, obj_boxes, boxes = [], [], [], [], []
+        for i, (hand_box, obj_box) in enumerate(pairs):
+            hb = _validate_box(hand_box, f"pairs[{i}].hand_box")
+            ob = _validate_box(obj_box, f"pairs[{i}].obj_box")
+            box = union_crop_box(hb, ob, self.cfg.data.crop_scale)
+            crop = crop_image(image, K, box, s)
+            if not np.allclose(crop.rot, np.eye(3)):
+                raise RuntimeError("the Predictor's crop must not rotate the camera")
+            crops.append(crop.image)
+            ks.append(crop.K)
+            hand_boxes.append(transform_box(crop.affine, hb))
+            obj_boxes.append(transform_box(crop.affine, ob))
+            boxes.append(np.asarray(box, dtype=np.float64))
+        dev = self.device
+        img = torch.from_numpy(np.stack(crops)).to(dev).permute(0, 3, 1, 2).float() / 255.0
+        kc = torch.as_tensor(np.stack(ks), dtype=torch.float32, device=dev)
+        hb_t = torch.as_tensor(np.stack(hand_boxes), dtype=torch.float32, device=dev)
+        ob_t = torch.as_tensor(np.stack(obj_boxes), dtype=torch.float32, device=dev)
+
+        model = self.model
+        enc = model.encode(img)
+        if given is not None:
+            anchor = torch.as_tensor(given, dtype=torch.float32, device=dev)
+        else:
+            anchor = model.predict_anchor(enc, kc).anchor
+        hand_sel = model.sample_points(enc, kc, anchor, hb_t, "hand")
+        obj_sel = model.sample_points(enc, kc, anchor, ob_t, "obj")
+        hand = model.sdf(enc, kc, hand_sel.points, anchor, "hand")
+        obj = model.sdf(enc, kc, obj_sel.points, anchor, "obj")
+        hand_layers, obj_layers = model.heads(hand, obj)
+        mesh = model.hand_mesh(hand_layers[-1], anchor)
+        obj_out = obj_layers[-1]
+        obj_rot = matrix_to_axis_angle(obj_out.rotmat)
+        clamp = self.cfg.loss.sdf_clamp_m
+        hand_abs = (hand.sdf.abs() / model.sdf_scale).mean(dim=1)
+        obj_abs = (obj.sdf.abs() / model.sdf_scale).mean(dim=1)
+        evals = float(hand_sel.num_evals + obj_sel.num_evals)
+
+        def np_(t: torch.Tensor) -> np.ndarray:
+            return t.detach().double().cpu().numpy()
+
+        out = []
+        for i in range(len(pairs)):
+            out.append(
+                PairPrediction(
+                    joints=np_(mesh.joints[i]),
+                    vertices=np_(mesh.vertices[i]),
+                    mano_pose=np_(mesh.pose[i]),
+                    mano_shape=np_(mesh.shape[i]),
+                    hand_transl=np_(mesh.transl[i]),
+                    obj_rot=np_(obj_rot[i]),
+                    obj_trans=np_(obj_out.trans[i]),
+                    obj_rot_matrix=np_(obj_out.rotmat[i]),
+                    crop_box=boxes[i],
+                    anchor=np_(anchor[i]),
+                    anchor_source="given" if given is not None else "predicted",
+                    scores={
+                        "hand_sdf_abs_m": float(hand_abs[i]),
+                        "obj_sdf_abs_m": float(obj_abs[i]),
+                        "hand": float(torch.exp(-hand_abs[i] / clamp)),
+                        "obj": float(torch.exp(-obj_abs[i] / clamp)),
+                        "sdf_evals": evals,
+                    },
+                )
+            )
+        return out

@@ -1,0 +1,179 @@
+"""Training losses of HOMAE: pure functions, one per term, and `total_loss`.
+
+L_total = lambda1 L_rec + lambda2 L_mano + lambda3 L_obj + lambda4 L_SDF + lambda5 L_others
+(paper Section III-D; lambda1..4 = 1). Term weights follow HOISDF (spec section 4): pose as
+rotation matrices MSE x10, shape MSE x0.1, joints and mesh MSE x1e4 (metres); object rotation
+SmoothL1 x0.7 (on rotation-matrix entries: continuous, no axis-angle wrap-around), translation
+SmoothL1 x100 (metres); SDF L1 hand x50, object x25 in scaled units (metres x sdf_scale, as
+HOISDF) against targets clamped to +-sdf_clamp_m. L_others here is the anchor loss (the
+GT-free anchor head); HOISDF's heatmap/segmentation/vote terms belong to heads this network
+does not have. With deep supervision the MANO and object terms are added for every
+intermediate transformer layer too.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+from homae_model.config import LossConfig
+from homae_model.geometry.rotations import axis_angle_to_matrix
+from homae_model.model import HandMesh, HomaeOutput
+from homae_model.nn.anchor import anchor_to_uvd
+
+
+def reconstruction_loss(recon: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+    """Eq. 10: mean squared pixel error of the reconstruction against the UNMASKED image.
+
+    Args:
+        recon: (B,3,H,W) prediction in [0,1] units.
+        image: (B,3,H,W) input crop in [0,1].
+    """
+    return F.mse_loss(recon, image)
+
+
+def mano_loss(
+    pred: HandMesh, batch: dict[str, torch.Tensor], cfg: LossConfig
+) -> dict[str, torch.Tensor]:
+    """Weighted MANO terms of one hand estimate.
+
+    Args:
+        pred: predicted `HandMesh` (camera frame, metres).
+        batch: needs `mano_pose` (B,48), `mano_shape` (B,10), `hand_joints` (B,21,3),
+            `hand_verts` (B,778,3).
+        cfg: weights.
+
+    Returns:
+        dict with `mano_pose`, `mano_shape`, `mano_joints`, `mano_verts` (already weighted).
+    """
+    b = pred.pose.shape[0]
+    gt_rot = axis_angle_to_matrix(batch["mano_pose"].reshape(b, 16, 3).to(pred.pose.dtype))
+    return {
+        "mano_pose": cfg.mano_pose * F.mse_loss(pred.pose_rotmat, gt_rot),
+        "mano_shape": cfg.mano_shape * F.mse_loss(pred.shape, batch["mano_shape"]),
+        "mano_joints": cfg.mano_joints * F.mse_loss(pred.joints, batch["hand_joints"]),
+        "mano_verts": cfg.mano_verts * F.mse_loss(pred.vertices, batch["hand_verts"]),
+    }
+
+
+def object_loss(
+    rotmat: torch.Tensor, trans: torch.Tensor, batch: dict[str, torch.Tensor], cfg: LossConfig
+) -> dict[str, torch.Tensor]:
+    """Weighted object-pose terms.
+
+    Args:
+        rotmat: (B,3,3) predicted rotation (object -> camera).
+        trans: (B,3) predicted translation, metres.
+        batch: needs `obj_rot` (B,3) axis-angle and `obj_trans` (B,3).
+        cfg: weights and the SmoothL1 beta.
+
+    Returns:
+        dict with `obj_rot`, `obj_trans`.
+    """
+    gt_rot = axis_angle_to_matrix(batch["obj_rot"].to(rotmat.dtype))
+    beta = cfg.smooth_l1_beta
+    return {
+        "obj_rot": cfg.obj_rot * F.smooth_l1_loss(rotmat, gt_rot, beta=beta),
+        "obj_trans": cfg.obj_trans * F.smooth_l1_loss(trans, batch["obj_trans"], beta=beta),
+    }
+
+
+def sdf_loss(
+    pred_m: torch.Tensor, gt_m: torch.Tensor, clamp_m: float, scale: float
+) -> torch.Tensor:
+    """L1 between predicted SDF and the clamped target, in scaled units (unweighted).
+
+    Args:
+        pred_m: (B,N) predicted SDF, metres.
+        gt_m: (B,N) target SDF, metres (negative inside).
+        clamp_m: targets are clamped to +-clamp_m.
+        scale: scaled units per metre (sdf_scale).
+    """
+    target = gt_m.clamp(-clamp_m, clamp_m)
+    return F.l1_loss(pred_m * scale, target * scale)
+
+
+def anchor_loss(
+    uvd_pred: torch.Tensor, gt_anchor: torch.Tensor, K: torch.Tensor, image_size: int
+) -> torch.Tensor:
+    """L1 in (u/S, v/S, log z) space between the anchor head and the GT hand root.
+
+    Args:
+        uvd_pred: (B,3) anchor head output (`HomaeOutput.anchor_uvd`).
+        gt_anchor: (B,3) GT hand root, camera frame, metres.
+        K: (B,3,3) crop intrinsics.
+        image_size: crop side S.
+    """
+    target = anchor_to_uvd(gt_anchor.to(uvd_pred.dtype), K.to(uvd_pred.dtype), image_size)
+    return F.l1_loss(uvd_pred, target)
+
+
+def total_loss(
+    out: HomaeOutput, batch: dict[str, torch.Tensor], cfg: LossConfig
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Weighted sum of every term.
+
+    Args:
+        out: `HomaeOutput` of a training forward pass (recon present when lambda_rec > 0).
+        batch: the training dict batch (docs/design.md).
+        cfg: `LossConfig`.
+
+    Returns:
+        (scalar total, dict of the named weighted terms, detached, plus the per-group sums
+        `L_rec`, `L_mano`, `L_obj`, `L_sdf`, `L_others`).
+    """
+    terms: dict[str, torch.Tensor] = {}
+    zero = out.joints.new_zeros(())
+    l_rec = zero
+    if out.recon is not None and cfg.lambda_rec > 0:
+        l_rec = cfg.rec * reconstruction_loss(out.recon, batch["image"])
+        terms["rec"] = l_rec
+    final = HandMesh(
+        out.mano_pose, out.pose_rotmat, out.mano_shape, out.hand_transl, out.joints, out.vertices
+    )
+    hand_terms = mano_loss(final, batch, cfg)
+    obj_terms = object_loss(out.obj_rotmat, out.obj_trans, batch, cfg)
+    terms.update(hand_terms)
+    terms.update(obj_terms)
+    l_mano = sum(hand_terms.values(), zero)
+    l_obj = sum(obj_terms.values(), zero)
+    if cfg.deep_supervision:
+        for i, aux in enumerate(out.hand_aux):
+            t = mano_loss(aux, batch, cfg)
+            terms.update({f"{k}_aux{i}": v for k, v in t.items()})
+            l_mano = l_mano + sum(t.values(), zero)
+        for i, aux in enumerate(out.obj_aux):
+            t = object_loss(aux.rotmat, aux.trans, batch, cfg)
+            terms.update({f"{k}_aux{i}": v for k, v in t.items()})
+            l_obj = l_obj + sum(t.values(), zero)
+    terms["sdf_hand"] = cfg.sdf_hand * sdf_loss(
+        out.hand_sdf, batch["hand_sdf"], cfg.sdf_clamp_m, out.sdf_scale
+    )
+    terms["sdf_obj"] = cfg.sdf_obj * sdf_loss(
+        out.obj_sdf, batch["obj_sdf"], cfg.sdf_clamp_m, out.sdf_scale
+    )
+    l_sdf = terms["sdf_hand"] + terms["sdf_obj"]
+    l_others = zero
+    if "anchor" in batch and cfg.anchor > 0:
+        terms["anchor"] = cfg.anchor * anchor_loss(
+            out.anchor_uvd, batch["anchor"], batch["K"], out.image_size
+        )
+        l_others = terms["anchor"]
+    total = (
+        cfg.lambda_rec * l_rec
+        + cfg.lambda_mano * l_mano
+        + cfg.lambda_obj * l_obj
+        + cfg.lambda_sdf * l_sdf
+        + cfg.lambda_others * l_others
+    )
+    named = {k: v.detach() for k, v in terms.items()}
+    named.update(
+        {
+            "L_rec": l_rec.detach(),
+            "L_mano": l_mano.detach(),
+            "L_obj": l_obj.detach(),
+            "L_sdf": l_sdf.detach(),
+            "L_others": l_others.detach(),
+        }
+    )
+    return total, named

@@ -1,0 +1,397 @@
+"""HomaeModel: the HOMAE network assembled from its parts (paper Fig. 2).
+
+Data flow (one crop, camera frame of the crop = camera frame of the image at rotation 0):
+
+    image (B,3,S,S) [0,1] --normalise--> masking (training) --> DINOv2 ViT --> F (B,256,S/14,S/14)
+      --> decoder stages (x2 each) --> multi-scale MLP --> F~ (B,C,h,w)    [+ RGB reconstruction]
+    pooled feature + K --> anchor head --> predicted hand root (GT-free anchor)
+    points p (training: GT near-surface samples; inference: voxel search around the anchor)
+      q = (p - anchor) * sdf_scale;  F_img = F~(pi(K p));  SDF = MLP(gamma(q) ++ F_img ++ q)
+      tokens = (F_img ++ PointNet(q)) * sigmoid(-SDF/beta) / beta
+    hand tokens --> hand transformer --> 16 x 6D rotations, 10 betas, root offset --> MANO
+    object tokens --> object transformer --> per-point rotation / centre votes --> r, t
+
+The stages are separate methods (`encode`, `predict_anchor`, `sdf`, `sample_points`, `heads`,
+`hand_mesh`) so that the Predictor can run them one by one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from homae_model.config import HomaeConfig
+from homae_model.geometry.rotations import matrix_to_axis_angle, rot6d_to_matrix
+from homae_model.geometry.voxels import VoxelSelection, coarse_to_fine_select, dense_select
+from homae_model.hand.mano import ManoLayer
+from homae_model.nn.anchor import AnchorHead, AnchorPrediction
+from homae_model.nn.decoder import MaeDecoder
+from homae_model.nn.encoder import ImageEncoder
+from homae_model.nn.feature_sampling import sample_features
+from homae_model.nn.fusion import SdfGatedFusion
+from homae_model.nn.hand_head import HandHead, HandLayerOutput
+from homae_model.nn.masking import TargetFocusedMasking
+from homae_model.nn.multiscale import MultiScaleFusion
+from homae_model.nn.object_head import ObjectHead, ObjectLayerOutput
+from homae_model.nn.pointnet import PointNet
+from homae_model.nn.posenc import FourierEncoding
+from homae_model.nn.sdf_head import SdfHead
+
+BRANCHES = ("hand", "obj")
+
+
+@dataclass
+class Encoding:
+    """Image-level features of a batch of crops.
+
+    Attributes:
+        grid: (B,D,S/14,S/14) projected ViT patch tokens F.
+        pooled: (B,D) global feature (class token).
+        fmap: (B,C,h,w) multi-scale feature map F~ covering the crop.
+        image_size: (H,W) of the crop in pixels.
+        recon: (B,3,H,W) reconstruction in [0,1] units, or None when not asked.
+        mask: (B,H/P,W/P) bool masking grid, or None (eval / masking off).
+    """
+
+    grid: torch.Tensor
+    pooled: torch.Tensor
+    fmap: torch.Tensor
+    image_size: tuple[int, int]
+    recon: torch.Tensor | None = None
+    mask: torch.Tensor | None = None
+
+
+@dataclass
+class PointBranch:
+    """Query points of one branch (hand or object) with their SDF and fused tokens.
+
+    Attributes:
+        points: (B,N,3) camera frame, metres.
+        pos: (B,N,3+6F) q ++ gamma(q), q = (p - anchor) * sdf_scale.
+        sdf: (B,N) predicted SDF, scaled units (metres x sdf_scale).
+        tokens: (B,N,C or 2C) gated features F_agg (eq. 14).
+    """
+
+    points: torch.Tensor
+    pos: torch.Tensor
+    sdf: torch.Tensor
+    tokens: torch.Tensor
+
+
+@dataclass
+class HandMesh:
+    """MANO result of one hand estimate (camera frame, metres).
+
+    Attributes:
+        pose: (B,48) axis-angle, global orientation first (flat hand mean).
+        pose_rotmat: (B,16,3,3) the same as rotation matrices.
+        shape: (B,10) betas.
+        transl: (B,3) MANO translation: `ManoLayer(pose, shape, transl)` reproduces the mesh.
+        joints: (B,21,3) project joint order.
+        vertices: (B,778,3).
+    """
+
+    pose: torch.Tensor
+    pose_rotmat: torch.Tensor
+    shape: torch.Tensor
+    transl: torch.Tensor
+    joints: torch.Tensor
+    vertices: torch.Tensor
+
+
+@dataclass
+class HomaeOutput:
+    """Everything one forward pass predicts. Camera frame of the crop, metres.
+
+    Attributes:
+        mano_pose: (B,48) axis-angle (global orientation first, flat hand mean).
+        mano_shape: (B,10) betas.
+        hand_transl: (B,3) MANO translation (`ManoLayer(pose, shape, hand_transl)` = vertices).
+        joints: (B,21,3) hand joints, project order.
+        vertices: (B,778,3) hand mesh.
+        pose_rotmat: (B,16,3,3) `mano_pose` as rotation matrices.
+        obj_rot: (B,3) object axis-angle (`X_cam = R(obj_rot) X_obj + obj_trans`).
+        obj_trans: (B,3) object translation.
+        obj_rotmat: (B,3,3) `obj_rot` as a matrix.
+        hand_sdf: (B,Nh) predicted SDF at `hand_points`, metres.
+        obj_sdf: (B,No) predicted SDF at `obj_points`, metres.
+        hand_points: (B,Nh,3) query points used.
+        obj_points: (B,No,3) query points used.
+        anchor_pred: (B,3) anchor head's hand-root estimate.
+        anchor_uvd: (B,3) the same as (u/S, v/S, log z) (anchor loss space).
+        anchor_used: (B,3) grid centre actually used (GT, given, or predicted; with training
+            jitter).
+        recon: (B,3,H,W) reconstruction in [0,1] units, or None (eval).
+        mask: (B,H/P,W/P) bool masking grid, or None.
+        hand_aux: HandMesh of every intermediate decoder layer (training only, deep
+            supervision), final layer excluded.
+        obj_aux: ObjectLayerOutput of every intermediate object layer (training only).
+        sdf_scale: scaled SDF units per metre.
+        image_size: crop side S in pixels.
+    """
+
+    mano_pose: torch.Tensor
+    mano_shape: torch.Tensor
+    hand_transl: torch.Tensor
+    joints: torch.Tensor
+    vertices: torch.Tensor
+    pose_rotmat: torch.Tensor
+    obj_rot: torch.Tensor
+    obj_trans: torch.Tensor
+    obj_rotmat: torch.Tensor
+    hand_sdf: torch.Tensor
+    obj_sdf: torch.Tensor
+    hand_points: torch.Tensor
+    obj_points: torch.Tensor
+    anchor_pred: torch.Tensor
+    anchor_uvd: torch.Tensor
+    anchor_used: torch.Tensor
+    recon: torch.Tensor | None
+    mask: torch.Tensor | None
+    hand_aux: list[HandMesh] = field(default_factory=list)
+    obj_aux: list[ObjectLayerOutput] = field(default_factory=list)
+    sdf_scale: float = 3.1
+    image_size: int = 224
+
+
+class HomaeModel(nn.Module):
+    """The HOMAE network; every part is built from `HomaeConfig.model`."""
+
+    def __init__(self, cfg: HomaeConfig) -> None:
+        """Build all parts. The MANO layer reads `cfg.mano.resolved_path()` (frozen)."""
+        super().__init__()
+        self.cfg = cfg
+        m = cfg.model
+        self.sdf_scale = m.points.sdf_scale
+        self.encoder = ImageEncoder(m.encoder)
+        self.masking = TargetFocusedMasking(m.masking)
+        self.decoder = MaeDecoder(m.decoder, m.encoder.feat_dim)
+        self.multiscale = MultiScaleFusion(m.decoder)
+        self.posenc = FourierEncoding(m.points.fourier_freqs)
+        c = m.decoder.feat_channels
+        sdf_in = self.posenc.out_dim + c + 3
+        pos_dim = 3 + self.posenc.out_dim
+        token_dim = 2 * c if m.pointnet.enabled else c
+        self.sdf_hand = SdfHead(m.sdf_head, sdf_in)
+        self.sdf_obj = SdfHead(m.sdf_head, sdf_in)
+        self.pointnet_hand = PointNet(m.pointnet.dims, c) if m.pointnet.enabled else None
+        self.pointnet_obj = PointNet(m.pointnet.dims, c) if m.pointnet.enabled else None
+        self.fusion_hand = SdfGatedFusion(m.fusion)
+        self.fusion_obj = SdfGatedFusion(m.fusion)
+        self.hand_head = HandHead(m.hand_head, token_dim, pos_dim, self.sdf_scale)
+        self.object_head = ObjectHead(m.object_head, token_dim, pos_dim, self.sdf_scale)
+        self.anchor_head = AnchorHead(m.anchor, m.encoder.feat_dim)
+        self.mano = ManoLayer(str(cfg.mano.resolved_path()))
+        self.mano.requires_grad_(False)
+
+    # ---------------------------------------------------------------- stages
+    def encode(
+        self, image: torch.Tensor, obj_box: torch.Tensor | None = None, *, reconstruct: bool = False
+    ) -> Encoding:
+        """Image -> features (masking applied only in training mode).
+
+        Args:
+            image: (B,3,S,S) RGB in [0,1].
+            obj_box: (B,4) object boxes in crop pixels (target-focused masking), or None.
+            reconstruct: also run the reconstruction head.
+
+        Returns:
+            `Encoding`.
+        """
+        x = self.encoder.normalize(image)
+        x, mask = self.masking(x, obj_box)
+        grid, pooled = self.encoder.forward_normalized(x)
+        stages = self.decoder(grid)
+        fmap = self.multiscale(stages)
+        size = (int(image.shape[-2]), int(image.shape[-1]))
+        recon = self.decoder.reconstruct(stages, size) if reconstruct else None
+        return Encoding(grid, pooled, fmap, size, recon, mask)
+
+    def predict_anchor(self, enc: Encoding, K: torch.Tensor) -> AnchorPrediction:
+        """GT-free hand-root estimate from the pooled feature and the crop K (B,3,3)."""
+        return self.anchor_head(enc.pooled, K, enc.image_size[1])
+
+    def _branch(self, branch: str) -> tuple[SdfHead, PointNet | None, SdfGatedFusion]:
+        if branch == "hand":
+            return self.sdf_hand, self.pointnet_hand, self.fusion_hand
+        if branch == "obj":
+            return self.sdf_obj, self.pointnet_obj, self.fusion_obj
+        raise ValueError(f"branch={branch!r}; valid: {list(BRANCHES)}")
+
+    def _sdf_scaled(
+        self,
+        enc: Encoding,
+        K: torch.Tensor,
+        points: torch.Tensor,
+        anchor: torch.Tensor,
+        branch: str,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        head, _, _ = self._branch(branch)
+        q = (points - anchor[:, None, :]) * self.sdf_scale
+        gamma = self.posenc(q)
+        f_img = sample_features(enc.fmap, points, K, enc.image_size)
+        sdf = head(torch.cat([gamma, f_img, q], dim=-1))
+        return sdf, f_img, torch.cat([q, gamma], dim=-1)
+
+    def sdf(
+        self,
+        enc: Encoding,
+        K: torch.Tensor,
+        points: torch.Tensor,
+        anchor: torch.Tensor,
+        branch: str,
+    ) -> PointBranch:
+        """SDF and fused tokens of query points (eq. 12-14).
+
+        Args:
+            enc: `Encoding` of the crops.
+            K: (B,3,3) crop intrinsics.
+            points: (B,N,3) camera frame, metres.
+            anchor: (B,3) grid centre (hand root), camera frame.
+            branch: "hand" or "obj".
+
+        Returns:
+            `PointBranch`.
+        """
+        _, pointnet, fusion = self._branch(branch)
+        sdf, f_img, pos = self._sdf_scaled(enc, K, points, anchor, branch)
+        f_3d = pointnet(pos[..., :3]) if pointnet is not None else None
+        tokens = fusion(f_img, f_3d, sdf)
+        return PointBranch(points=points, pos=pos, sdf=sdf, tokens=tokens)
+
+    def sdf_fn(
+        self, enc: Encoding, K: torch.Tensor, anchor: torch.Tensor, branch: str
+    ) -> Callable[[torch.Tensor], torch.Tensor]:
+        """A function (B,M,3) points -> (B,M) SDF in metres, for the voxel search."""
+
+        def fn(points: torch.Tensor) -> torch.Tensor:
+            return self._sdf_scaled(enc, K, points, anchor, branch)[0] / self.sdf_scale
+
+        return fn
+
+    @torch.no_grad()
+    def sample_points(
+        self, enc: Encoding, K: torch.Tensor, anchor: torch.Tensor, box: torch.Tensor, branch: str
+    ) -> VoxelSelection:
+        """Inference query points: the Nh (No) voxels with the smallest |SDF| (config sampling).
+
+        Args:
+            enc: `Encoding`.
+            K: (B,3,3) crop intrinsics.
+            anchor: (B,3) grid centre.
+            box: (B,4) hand (object) box in crop pixels.
+            branch: "hand" or "obj".
+
+        Returns:
+            `VoxelSelection` (points, SDF in metres, evaluation count).
+        """
+        inf = self.cfg.model.inference
+        pts = self.cfg.model.points
+        k = pts.num_hand if branch == "hand" else pts.num_obj
+        fn = self.sdf_fn(enc, K, anchor, branch)
+        common = {"res": inf.voxel_res, "sdf_scale": self.sdf_scale, "chunk": inf.chunk_points}
+        if inf.sampling == "dense":
+            return dense_select(fn, anchor, K, box, k, **common)
+        return coarse_to_fine_select(
+            fn, anchor, K, box, k, coarse_res=inf.coarse_res, margin=inf.refine_margin, **common
+        )
+
+    def heads(
+        self, hand: PointBranch, obj: PointBranch
+    ) -> tuple[list[HandLayerOutput], list[ObjectLayerOutput]]:
+        """Transformer heads: per-layer hand and object estimates (the last = final)."""
+        return (
+            self.hand_head(hand.tokens, hand.pos),
+            self.object_head(obj.tokens, obj.pos, obj.points),
+        )
+
+    def hand_mesh(self, layer: HandLayerOutput, anchor: torch.Tensor) -> HandMesh:
+        """MANO mesh of a hand estimate whose root sits at `anchor + root_offset`."""
+        b = layer.rot6d.shape[0]
+        rotmat = rot6d_to_matrix(layer.rot6d)  # (B,16,3,3)
+        pose = matrix_to_axis_angle(rotmat).reshape(b, 48)
+        out = self.mano(pose, layer.shape, None)
+        root = anchor + layer.root_offset
+        transl = root - out.joints[:, 0]
+        return HandMesh(
+            pose=pose,
+            pose_rotmat=rotmat,
+            shape=layer.shape,
+            transl=transl,
+            joints=out.joints + transl[:, None],
+            vertices=out.vertices + transl[:, None],
+        )
+
+    # ---------------------------------------------------------------- forward
+    def forward(
+        self,
+        batch: dict[str, torch.Tensor],
+        *,
+        anchor: torch.Tensor | None = None,
+        reconstruct: bool | None = None,
+    ) -> HomaeOutput:
+        """Run the whole network on a batch of training dicts (docs/design.md).
+
+        Args:
+            batch: needs `image` (B,3,S,S) and `K` (B,3,3); `obj_box` (masking, training);
+                `hand_points`/`obj_points` (B,N,3) when present are used as query points,
+                otherwise points come from the voxel search inside `hand_box`/`obj_box`;
+                `anchor` (B,3) is the grid centre in training mode.
+            anchor: (B,3) grid centre overriding everything (gt-anchored evaluation). Default:
+                the batch's `anchor` in training mode, the anchor head's estimate in eval mode.
+            reconstruct: compute the reconstruction (default: in training mode only).
+
+        Returns:
+            `HomaeOutput`.
+        """
+        image, K = batch["image"], batch["K"].to(batch["image"].dtype)
+        if reconstruct is None:
+            reconstruct = self.training
+        enc = self.encode(image, batch.get("obj_box"), reconstruct=reconstruct)
+        pred = self.predict_anchor(enc, K)
+        if anchor is None and self.training and "anchor" in batch:
+            anchor = batch["anchor"]
+        used = (anchor if anchor is not None else pred.anchor.detach()).to(image.dtype)
+        jitter = self.cfg.model.anchor.train_jitter_m
+        if self.training and jitter > 0:
+            used = used + torch.randn_like(used) * jitter
+        branches = {}
+        for name in BRANCHES:
+            pts = batch.get(f"{name}_points")
+            if pts is None:
+                pts = self.sample_points(enc, K, used, batch[f"{name}_box"], name).points
+            branches[name] = self.sdf(enc, K, pts.to(image.dtype), used, name)
+        hand_layers, obj_layers = self.heads(branches["hand"], branches["obj"])
+        final = self.hand_mesh(hand_layers[-1], used)
+        hand_aux, obj_aux = [], []
+        if self.training:
+            hand_aux = [self.hand_mesh(layer, used) for layer in hand_layers[:-1]]
+            obj_aux = obj_layers[:-1]
+        obj = obj_layers[-1]
+        return HomaeOutput(
+            mano_pose=final.pose,
+            mano_shape=final.shape,
+            hand_transl=final.transl,
+            joints=final.joints,
+            vertices=final.vertices,
+            pose_rotmat=final.pose_rotmat,
+            obj_rot=matrix_to_axis_angle(obj.rotmat),
+            obj_trans=obj.trans,
+            obj_rotmat=obj.rotmat,
+            hand_sdf=branches["hand"].sdf / self.sdf_scale,
+            obj_sdf=branches["obj"].sdf / self.sdf_scale,
+            hand_points=branches["hand"].points,
+            obj_points=branches["obj"].points,
+            anchor_pred=pred.anchor,
+            anchor_uvd=pred.uvd,
+            anchor_used=used,
+            recon=enc.recon,
+            mask=enc.mask,
+            hand_aux=hand_aux,
+            obj_aux=obj_aux,
+            sdf_scale=self.sdf_scale,
+            image_size=enc.image_size[1],
+        )

@@ -1,0 +1,65 @@
+"""MAE decoder D (paper eq. 9-10): L MLP stages that progressively upsample F.
+
+Each stage doubles the resolution (bilinear) and applies a per-pixel MLP (1x1 convolutions, so
+the same MLP acts on every pixel). The reconstruction head maps the last stage to RGB and
+resamples it to the input resolution; it runs only when asked (training with L_rec), never at
+inference.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from homae_model.config import DecoderConfig
+
+
+def pixel_mlp(c_in: int, c_hidden: int, c_out: int) -> nn.Sequential:
+    """Two-layer per-pixel MLP as 1x1 convolutions: (B,c_in,H,W) -> (B,c_out,H,W)."""
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_hidden, 1), nn.GELU(), nn.Conv2d(c_hidden, c_out, 1), nn.GELU()
+    )
+
+
+class DecoderStage(nn.Module):
+    """Upsample x2 then a per-pixel MLP."""
+
+    def __init__(self, c_in: int, c_out: int) -> None:
+        """Map `c_in` to `c_out` channels at twice the resolution."""
+        super().__init__()
+        self.mlp = pixel_mlp(c_in, c_out, c_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B,c_in,h,w) -> (B,c_out,2h,2w)."""
+        x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+        return self.mlp(x)
+
+
+class MaeDecoder(nn.Module):
+    """L upsampling stages; returns every stage's output (the multi-scale features)."""
+
+    def __init__(self, cfg: DecoderConfig, in_channels: int) -> None:
+        """Stages with `cfg.stage_channels`; the RGB head reads the last stage."""
+        super().__init__()
+        chans = [in_channels, *cfg.stage_channels]
+        self.stages = nn.ModuleList(DecoderStage(a, b) for a, b in itertools.pairwise(chans))
+        last = chans[-1]
+        self.recon_head = nn.Sequential(nn.Conv2d(last, last, 1), nn.GELU(), nn.Conv2d(last, 3, 1))
+        self.out_channels = list(cfg.stage_channels)
+
+    def forward(self, feat: torch.Tensor) -> list[torch.Tensor]:
+        """(B,C_enc,h,w) encoder grid -> list of L maps (B,c_l,h*2^l,w*2^l)."""
+        outs = []
+        x = feat
+        for stage in self.stages:
+            x = stage(x)
+            outs.append(x)
+        return outs
+
+    def reconstruct(self, stages: list[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
+        """RGB reconstruction (B,3,H,W) in [0,1] units (not clamped) at the input `size`."""
+        rgb = self.recon_head(stages[-1])
+        return F.interpolate(rgb, size=size, mode="bilinear", align_corners=False)

@@ -1,0 +1,103 @@
+"""Hand regression head (paper eq. 15; HOISDF's transformer layout).
+
+The fused hand point features become tokens (linear projection plus an embedding of the point
+position q and gamma(q)); a transformer encoder mixes them; a transformer decoder with 18 learned
+queries reads them: 16 rotation queries (one 6D rotation each: global orientation then the 15
+MANO joints), 1 shape query (10 betas) and 1 translation query (hand-root offset from the
+anchor, metres, camera frame). Shared output layers decode every decoder layer, so the loss can
+supervise each of them (deep supervision).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from homae_model.config import HandHeadConfig
+from homae_model.geometry.rotations import matrix_to_rot6d
+
+NUM_ROT_QUERIES = 16
+NUM_SHAPE = 10
+HEAD_INIT_STD = 0.01
+"""Std of the output layers' initial weights: starts near identity rotations / mean shape."""
+
+
+@dataclass
+class HandLayerOutput:
+    """One decoder layer's hand estimate.
+
+    Attributes:
+        rot6d: (B,16,6) 6D rotations, global orientation first, MANO joint order.
+        shape: (B,10) MANO betas.
+        root_offset: (B,3) hand root minus anchor, metres, camera frame.
+    """
+
+    rot6d: torch.Tensor
+    shape: torch.Tensor
+    root_offset: torch.Tensor
+
+
+def _small_linear(d_in: int, d_out: int) -> nn.Linear:
+    lin = nn.Linear(d_in, d_out)
+    nn.init.normal_(lin.weight, std=HEAD_INIT_STD)
+    nn.init.zeros_(lin.bias)
+    return lin
+
+
+class HandHead(nn.Module):
+    """(B,N,in_dim) fused hand tokens -> per-decoder-layer `HandLayerOutput`s."""
+
+    def __init__(self, cfg: HandHeadConfig, in_dim: int, pos_dim: int, sdf_scale: float) -> None:
+        """Token width `in_dim`, position-embedding input width `pos_dim` (q ++ gamma(q))."""
+        super().__init__()
+        d = cfg.d_model
+        self.token_proj = nn.Linear(in_dim, d)
+        self.pos_proj = nn.Linear(pos_dim, d)
+        self.encoder = nn.ModuleList(
+            nn.TransformerEncoderLayer(
+                d, cfg.heads, cfg.ffn, cfg.dropout, batch_first=True, norm_first=True
+            )
+            for _ in range(cfg.enc_layers)
+        )
+        self.memory_norm = nn.LayerNorm(d)
+        self.queries = nn.Parameter(torch.randn(NUM_ROT_QUERIES + 2, d) * 0.02)
+        self.decoder = nn.ModuleList(
+            nn.TransformerDecoderLayer(
+                d, cfg.heads, cfg.ffn, cfg.dropout, batch_first=True, norm_first=True
+            )
+            for _ in range(cfg.dec_layers)
+        )
+        self.out_norm = nn.LayerNorm(d)
+        self.rot_out = _small_linear(d, 6)
+        self.shape_out = _small_linear(d, NUM_SHAPE)
+        self.transl_out = _small_linear(d, 3)
+        self.sdf_scale = sdf_scale
+        identity = matrix_to_rot6d(torch.eye(3)[None])[0].float()
+        self.register_buffer("identity6d", identity, persistent=False)
+
+    def forward(self, tokens: torch.Tensor, pos: torch.Tensor) -> list[HandLayerOutput]:
+        """Regress MANO parameters.
+
+        Args:
+            tokens: (B,N,in_dim) fused point features.
+            pos: (B,N,pos_dim) point position encoding (q ++ gamma(q)).
+
+        Returns:
+            One `HandLayerOutput` per decoder layer; the last is the final estimate.
+        """
+        x = self.token_proj(tokens) + self.pos_proj(pos)
+        for layer in self.encoder:
+            x = layer(x)
+        memory = self.memory_norm(x)
+        q = self.queries[None].expand(x.shape[0], -1, -1)
+        outs = []
+        for layer in self.decoder:
+            q = layer(q, memory)
+            h = self.out_norm(q)
+            rot = self.rot_out(h[:, :NUM_ROT_QUERIES]) + self.identity6d
+            shape = self.shape_out(h[:, NUM_ROT_QUERIES])
+            offset = self.transl_out(h[:, NUM_ROT_QUERIES + 1]) / self.sdf_scale
+            outs.append(HandLayerOutput(rot6d=rot, shape=shape, root_offset=offset))
+        return outs

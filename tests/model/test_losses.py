@@ -1,0 +1,128 @@
+"""Loss terms against hand computations, and total_loss on the tiny model."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from homae_model.cli.summary import random_batch
+from homae_model.config import LossConfig, load_config
+from homae_model.geometry.rotations import axis_angle_to_matrix
+from homae_model.losses import (
+    anchor_loss,
+    mano_loss,
+    object_loss,
+    reconstruction_loss,
+    sdf_loss,
+    total_loss,
+)
+from homae_model.model import HandMesh, HomaeModel
+from homae_model.nn.anchor import anchor_to_uvd
+
+TINY = Path(__file__).resolve().parents[2] / "config" / "model" / "tiny.yaml"
+
+
+def test_reconstruction_loss_is_pixel_mse():
+    a, b = torch.zeros(1, 3, 4, 4), torch.zeros(1, 3, 4, 4)
+    b[0, 0, 0, 0] = 2.0
+    torch.testing.assert_close(reconstruction_loss(a, b), torch.tensor(4.0 / 48))
+
+
+def test_sdf_loss_clamps_targets_and_uses_scaled_units():
+    pred = torch.tensor([[0.05, 0.0]])
+    gt = torch.tensor([[0.30, 0.01]])  # the first target clamps to 0.05
+    torch.testing.assert_close(sdf_loss(pred, gt, 0.05, 3.1), torch.tensor(0.5 * 0.01 * 3.1))
+
+
+def test_mano_loss_weights():
+    cfg = LossConfig()
+    b = 2
+    pose = torch.zeros(b, 48)
+    pose[:, 3] = 0.5  # one joint rotated about x
+    gt = {
+        "mano_pose": torch.zeros(b, 48),
+        "mano_shape": torch.ones(b, 10),
+        "hand_joints": torch.zeros(b, 21, 3),
+        "hand_verts": torch.zeros(b, 778, 3),
+    }
+    rot = axis_angle_to_matrix(pose.reshape(b, 16, 3))
+    joints = torch.zeros(b, 21, 3)
+    joints[..., 0] = 0.01
+    pred = HandMesh(
+        pose, rot, torch.zeros(b, 10), torch.zeros(b, 3), joints, torch.zeros(b, 778, 3)
+    )
+    terms = mano_loss(pred, gt, cfg)
+    diff = (rot - torch.eye(3)).pow(2).sum() / rot.numel()
+    torch.testing.assert_close(terms["mano_pose"], 10.0 * diff)
+    torch.testing.assert_close(terms["mano_shape"], torch.tensor(0.1))
+    torch.testing.assert_close(terms["mano_joints"], torch.tensor(1e4 * 1e-4 / 3))
+    torch.testing.assert_close(terms["mano_verts"], torch.tensor(0.0))
+
+
+def test_object_loss_smooth_l1():
+    cfg = LossConfig()
+    rot = torch.zeros(1, 3)
+    batch = {"obj_rot": rot, "obj_trans": torch.tensor([[0.1, 0.0, 0.5]])}
+    terms = object_loss(torch.eye(3)[None], torch.tensor([[0.0, 0.0, 0.5]]), batch, cfg)
+    torch.testing.assert_close(terms["obj_rot"], torch.tensor(0.0))
+    torch.testing.assert_close(terms["obj_trans"], torch.tensor(100.0 * 0.5 * 0.01 / 3))
+
+
+def test_anchor_loss_zero_at_the_target():
+    K = torch.tensor([[[100.0, 0.0, 28.0], [0.0, 100.0, 28.0], [0.0, 0.0, 1.0]]])
+    gt = torch.tensor([[0.02, -0.01, 0.45]])
+    uvd = anchor_to_uvd(gt, K, 56)
+    torch.testing.assert_close(anchor_loss(uvd, gt, K, 56), torch.tensor(0.0))
+    shifted = uvd + torch.tensor([[0.0, 0.0, math.log(2.0)]])
+    torch.testing.assert_close(anchor_loss(shifted, gt, K, 56), torch.tensor(math.log(2.0) / 3))
+
+
+@pytest.fixture(scope="module")
+def setup():
+    cfg = load_config(TINY)
+    cfg.model.hand_head.dec_layers = 2
+    cfg.model.object_head.layers = 2
+    torch.manual_seed(0)
+    model = HomaeModel(cfg).train()
+    batch = random_batch(cfg)
+    return cfg, model, batch
+
+
+def test_total_loss_is_zero_for_a_perfect_prediction(setup):
+    cfg, model, batch = setup
+    with torch.no_grad():
+        out = model(batch)
+    perfect = dict(batch)
+    perfect.update(
+        image=out.recon, mano_pose=out.mano_pose, mano_shape=out.mano_shape,
+        hand_joints=out.joints, hand_verts=out.vertices, obj_rot=out.obj_rot,
+        obj_trans=out.obj_trans, hand_sdf=out.hand_sdf, obj_sdf=out.obj_sdf,
+    )  # fmt: skip
+    perfect["anchor"] = torch.stack([torch.zeros(2), torch.zeros(2), torch.ones(2)], 1)
+    uvd_target = anchor_to_uvd(perfect["anchor"], batch["K"], out.image_size)
+    out.anchor_uvd = uvd_target
+    clamp = cfg.loss.sdf_clamp_m
+    out.hand_sdf, out.obj_sdf = out.hand_sdf.clamp(-clamp, clamp), out.obj_sdf.clamp(-clamp, clamp)
+    cfg_no_aux = LossConfig(deep_supervision=False)
+    total, terms = total_loss(out, perfect, cfg_no_aux)
+    assert float(total) < 1e-5, {k: float(v) for k, v in terms.items()}
+
+
+def test_total_loss_groups_and_lambdas(setup):
+    cfg, model, batch = setup
+    torch.manual_seed(1)
+    out = model(batch)
+    total, terms = total_loss(out, batch, cfg.loss)
+    assert any(k.endswith("_aux0") for k in terms)
+    groups = terms["L_rec"] + terms["L_mano"] + terms["L_obj"] + terms["L_sdf"] + terms["L_others"]
+    torch.testing.assert_close(total.detach(), groups)
+    weighted = LossConfig(lambda_mano=0.0, lambda_rec=2.0)
+    total2, _ = total_loss(out, batch, weighted)
+    want = 2 * terms["L_rec"] + terms["L_obj"] + terms["L_sdf"] + terms["L_others"]
+    torch.testing.assert_close(total2.detach(), want)
+    no_aux, t3 = total_loss(out, batch, LossConfig(deep_supervision=False))
+    assert not any(k.endswith("_aux0") for k in t3)
+    assert float(no_aux.detach()) < float(total.detach())
