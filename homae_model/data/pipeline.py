@@ -1,0 +1,243 @@
+"""RawSample -> training dict: mirror, crop (+ augmentation), posed meshes, on-the-fly SDF samples.
+
+The training dict is exactly the table in docs/design.md. Every 3D label is expressed in the
+crop frame: the full camera frame rotated by the crop's in-plane rotation (`CropResult.rot`,
+the identity when not augmenting), so `K @ X / z` with the crop `K` lands on the crop pixel of
+`X` (see `homae_model.geometry.crop`). Left hands are mirrored to right hands first
+(`homae_model.data.transforms.mirror_sample`); the object pose of a mirrored sample refers to
+the object model mirrored in its own x axis (its corners in the library's corner order).
+`hand_box`/`obj_box` are the raw boxes mapped into the crop (the box around the four mapped
+corners: exact without rotation, enclosing with one). `hand_points`/`obj_points` are surface
+samples jittered by N(0, surface_std) plus `uniform_fraction` of points uniform in the cube of
+half side 1 / 3.1 m around the anchor (the GT hand root); `*_sdf` are exact signed distances to
+the posed meshes (the hand capped at the wrist), clamped to +-sdf_clamp, metres.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from scipy.spatial.transform import Rotation
+
+from homae_model.data.schema import RawSample
+from homae_model.data.sdf import SDF_SCALE, MeshSDF, mesh_sdf, prepare_mesh, sample_surface
+from homae_model.data.transforms import (
+    jitter_box,
+    mirror_corners,
+    mirror_mesh,
+    mirror_sample,
+    photometric,
+    rotate_mano,
+    sample_augmentation,
+)
+from homae_model.geometry.crop import crop_image, transform_box, union_crop_box
+
+if TYPE_CHECKING:
+    from homae_model.config import DataConfig
+    from homae_model.objects.library import ObjectLibrary
+
+TRAINING_KEYS: tuple[str, ...] = (
+    "image",
+    "K",
+    "hand_joints",
+    "hand_verts",
+    "mano_pose",
+    "mano_shape",
+    "obj_rot",
+    "obj_trans",
+    "obj_id",
+    "obj_corners",
+    "hand_box",
+    "obj_box",
+    "hand_points",
+    "hand_sdf",
+    "obj_points",
+    "obj_sdf",
+    "anchor",
+    "hand_visible",
+    "obj_visible",
+)
+"""Keys of the training dict, in the order of docs/design.md."""
+
+
+def _close_wrist():
+    """The hand module's wrist-capping function (mano.py or synthetic_hand.py)."""
+    try:
+        from homae_model.hand.mano import close_wrist  # type: ignore[attr-defined]
+    except ImportError:
+        from homae_model.hand.synthetic_hand import close_wrist
+    return close_wrist
+
+
+class SamplePipeline:
+    """Turns a RawSample into the training dict of docs/design.md.
+
+    Args:
+        cfg: the data configuration (crop size, scale, augmentation, SDF sampling).
+        mano_path: the MANO-format right-hand pickle for `ManoLayer`.
+        objects: the object library (ids, meshes, corners).
+        train: augment (when `cfg.augment`) if True; deterministic centre crop otherwise.
+        num_hand_points: overrides `cfg.num_hand_points` (e.g. the model config's value).
+        num_obj_points: overrides `cfg.num_obj_points`.
+        cube_half_size: half side (m) of the cube around the anchor for uniform SDF samples.
+    """
+
+    def __init__(
+        self,
+        cfg: DataConfig,
+        mano_path: str | Path,
+        objects: ObjectLibrary,
+        train: bool,
+        num_hand_points: int | None = None,
+        num_obj_points: int | None = None,
+        cube_half_size: float = 1.0 / SDF_SCALE,
+    ) -> None:
+        from homae_model.hand.mano import ManoLayer
+
+        self.cfg = cfg
+        self.objects = objects
+        self.train = train
+        self.num_hand_points = int(num_hand_points or cfg.num_hand_points)
+        self.num_obj_points = int(num_obj_points or cfg.num_obj_points)
+        self.cube_half_size = float(cube_half_size)
+        self.mano_path = str(mano_path)
+        self.mano = ManoLayer(self.mano_path, side="right")
+        self.mano.eval()
+        self._faces = np.asarray(torch.as_tensor(self.mano.faces).cpu(), dtype=np.int64)
+        self._close_wrist = _close_wrist()
+        self._object_sdf: dict[tuple[str, bool], MeshSDF] = {}
+
+    # ------------------------------------------------------------------ helpers
+
+    def object_mesh(self, name: str, mirrored: bool) -> MeshSDF:
+        """The prepared (object-frame) mesh of an object, mirrored for left-hand samples."""
+        key = (name, mirrored)
+        if key not in self._object_sdf:
+            mesh = self.objects.get(name)
+            verts, faces = mesh.vertices, mesh.faces
+            if mirrored:
+                verts, faces = mirror_mesh(verts, faces)
+            self._object_sdf[key] = prepare_mesh(verts, faces)
+        return self._object_sdf[key]
+
+    def _sdf_samples(
+        self,
+        mesh: MeshSDF,
+        n: int,
+        anchor: np.ndarray,
+        rng: np.random.Generator,
+        to_mesh: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Near-surface + uniform samples (crop frame) and clamped SDF values.
+
+        `to_mesh = (R, t)` maps mesh-frame points to the crop frame (`X = R @ x + t`); points are
+        taken back to the mesh frame for the distance query.
+        """
+        cfg = self.cfg
+        n_uniform = round(n * cfg.uniform_fraction)
+        surface = sample_surface(mesh.vertices, mesh.faces, n - n_uniform, rng)
+        if to_mesh is not None:
+            surface = surface @ to_mesh[0].T + to_mesh[1]
+        surface = surface + rng.normal(0.0, cfg.surface_std, size=surface.shape)
+        half = self.cube_half_size
+        uniform = anchor + rng.uniform(-half, half, size=(n_uniform, 3))
+        points = np.concatenate([surface, uniform], axis=0)
+        query = points if to_mesh is None else (points - to_mesh[1]) @ to_mesh[0]
+        sdf = np.clip(mesh_sdf(query, mesh), -cfg.sdf_clamp, cfg.sdf_clamp)
+        return points, sdf
+
+    # ------------------------------------------------------------------ main
+
+    def __call__(self, raw: RawSample, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        """Crop, augment and label one sample.
+
+        Args:
+            raw: the full-image sample (validated here).
+            rng: numpy random generator; the only source of randomness.
+
+        Returns:
+            The training dict (torch tensors, float32 except `obj_id` int64).
+
+        Raises:
+            ValueError: invalid sample or unknown object name, naming `raw.source`.
+        """
+        raw.validate()
+        if raw.obj_name not in self.objects:
+            raise ValueError(
+                f"sample {raw.source!r}: unknown object {raw.obj_name!r}; "
+                f"the library has {list(self.objects.names)}"
+            )
+        mirrored = raw.side == "left"
+        raw = mirror_sample(raw)
+        cfg = self.cfg
+
+        params = sample_augmentation(cfg, rng, enabled=self.train)
+        box = jitter_box(union_crop_box(raw.hand_box, raw.obj_box, cfg.crop_scale), params)
+        crop = crop_image(raw.image, raw.K, box, cfg.image_size, rotation_deg=params.rotation_deg)
+        image = photometric(crop.image, params)
+        rot = crop.rot
+
+        # Hand: MANO mesh in the crop frame.
+        shape = np.asarray(raw.mano_shape, dtype=np.float64)
+        # The root joint does not depend on the pose, so one pass with the rotated global
+        # orientation gives the crop-frame mesh up to the translation.
+        pose, _ = rotate_mano(raw.mano_pose, raw.mano_transl, np.zeros(3), rot)
+        with torch.no_grad():
+            out = self.mano(
+                torch.as_tensor(pose, dtype=torch.float32)[None],
+                torch.as_tensor(shape, dtype=torch.float32)[None],
+                None,
+            )
+        verts_local = out.vertices[0].double().numpy()
+        root = out.joints[0, 0].double().numpy()
+        pose, transl = rotate_mano(raw.mano_pose, raw.mano_transl, root, rot)
+        hand_verts = verts_local + transl
+        hand_joints = np.asarray(raw.hand_joints, dtype=np.float64) @ rot.T
+        anchor = hand_joints[0]
+
+        # Object pose in the crop frame.
+        obj_R = rot @ Rotation.from_rotvec(np.asarray(raw.obj_rot, dtype=np.float64)).as_matrix()
+        obj_t = rot @ np.asarray(raw.obj_trans, dtype=np.float64)
+        obj_mesh = self.object_mesh(raw.obj_name, mirrored)
+        corners = self.objects.get(raw.obj_name).corners
+        if mirrored:
+            corners = mirror_corners(corners)
+        obj_corners = corners @ obj_R.T + obj_t
+
+        # SDF samples.
+        verts_closed, faces_closed = self._close_wrist(hand_verts, self._faces)
+        hand_mesh = prepare_mesh(verts_closed, faces_closed)
+        hand_points, hand_sdf = self._sdf_samples(hand_mesh, self.num_hand_points, anchor, rng)
+        obj_points, obj_sdf = self._sdf_samples(
+            obj_mesh, self.num_obj_points, anchor, rng, (obj_R, obj_t)
+        )
+
+        def f32(x: np.ndarray | float) -> torch.Tensor:
+            return torch.as_tensor(np.asarray(x, dtype=np.float32))
+
+        return {
+            "image": torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
+            .float()
+            .div_(255.0),
+            "K": f32(crop.K),
+            "hand_joints": f32(hand_joints),
+            "hand_verts": f32(hand_verts),
+            "mano_pose": f32(pose),
+            "mano_shape": f32(shape),
+            "obj_rot": f32(Rotation.from_matrix(obj_R).as_rotvec()),
+            "obj_trans": f32(obj_t),
+            "obj_id": torch.tensor(self.objects.index(raw.obj_name), dtype=torch.int64),
+            "obj_corners": f32(obj_corners),
+            "hand_box": f32(transform_box(crop.affine, raw.hand_box)),
+            "obj_box": f32(transform_box(crop.affine, raw.obj_box)),
+            "hand_points": f32(hand_points),
+            "hand_sdf": f32(hand_sdf),
+            "obj_points": f32(obj_points),
+            "obj_sdf": f32(obj_sdf),
+            "anchor": f32(anchor),
+            "hand_visible": f32(raw.hand_visible),
+            "obj_visible": f32(raw.obj_visible),
+        }
