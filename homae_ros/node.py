@@ -1,28 +1,459 @@
-"""homae_node: camera image in, hand and object poses out.
+"""homae_node: camera image in, hand joints + object poses out (messages, TF, markers).
 
-Placeholder until the node issue lands: it starts, says so and spins, so the whole install path
-(colcon build, lib/homae_ros/homae_node, the launch file, the parameter file) is real.
+Data flow (see docs/design.md):
+
+    image + camera_info (message_filters sync, or latest camera_info)
+      -> LatestFrame slot (only the newest frame waits; replaced frames are counted as dropped)
+      -> worker thread: conversions -> FrameEstimator (detector boxes -> Predictor)
+      -> ~/hand_object (HandObjectResult), /tf (one sendTransform per image), ~/markers,
+         ~/debug_image (only while subscribed), /diagnostics
+
+Nothing a camera sends can kill the node: each bad frame gets a throttled warning naming the
+reason, a counter in diagnostics, and no output; the next good frame is processed.
 """
 
 from __future__ import annotations
 
 import sys
+import threading
+import time
+from collections import Counter, deque
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.duration import Duration
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.time import Time
+from sensor_msgs.msg import CameraInfo, Image
+from visualization_msgs.msg import MarkerArray
+
+from homae_ros import conversions, markers, messages
+from homae_ros.conversions import ConversionError
+from homae_ros.detection import DetectionConfig
+from homae_ros.estimator import FrameEstimator, PairEstimate
+from homae_ros.params import CAMERA_INFO_TOPIC, IMAGE_TOPIC, NodeParams, declare_and_read
+
+OUTPUT_QOS_DEPTH = 10
+CAMERA_INFO_STALE_S = 2.0
+"""Images arriving this long without a usable camera_info trigger a warning."""
+
+
+@dataclass
+class Frame:
+    """One synchronised input, as received."""
+
+    image: Image
+    info: CameraInfo
+    received: float  # time.monotonic() at arrival
+
+
+class LatestFrame:
+    """A one-slot mailbox: `put` replaces what waits (counting it dropped), `take` blocks."""
+
+    def __init__(self) -> None:
+        """Empty slot."""
+        self._cond = threading.Condition()
+        self._frame: Frame | None = None
+        self._closed = False
+        self.dropped = 0
+
+    def put(self, frame: Frame) -> None:
+        """Offer the newest frame; an unprocessed older one is dropped."""
+        with self._cond:
+            if self._frame is not None:
+                self.dropped += 1
+            self._frame = frame
+            self._cond.notify()
+
+    def take(self, timeout: float = 0.5) -> Frame | None:
+        """The waiting frame (emptying the slot), or None after `timeout` or when closed."""
+        with self._cond:
+            if self._frame is None and not self._closed:
+                self._cond.wait(timeout)
+            frame, self._frame = self._frame, None
+            return frame
+
+    def close(self) -> None:
+        """Wake the worker for shutdown."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+
+def resolve_device(requested: str) -> str:
+    """'auto' -> 'cuda' when available else 'cpu'; 'cuda[:N]' must be available.
+
+    Raises:
+        RuntimeError: CUDA was asked for but is not available.
+    """
+    import torch
+
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(
+            f"parameter 'device' = '{requested}' but CUDA is not available on this machine "
+            "(use device:=cpu or device:=auto)"
+        )
+    return requested
+
+
+class HomaeNode(Node):
+    """The HOMAE perception node (see the module docstring)."""
+
+    def __init__(self, estimator: FrameEstimator | None = None, **node_kwargs: Any) -> None:
+        """Declare parameters, load the model (unless `estimator` is given), wire topics.
+
+        Raises:
+            FileNotFoundError, ValueError, RuntimeError: bad parameters or files; the message
+                names the parameter (main() logs it and exits non-zero).
+        """
+        super().__init__("homae_node", **node_kwargs)
+        self.params: NodeParams = declare_and_read(self)
+        p = self.params
+        self.device = resolve_device(p.device)
+        if estimator is None:
+            det = DetectionConfig.from_params(p, device=self.device)
+            estimator = FrameEstimator.load(
+                checkpoint=p.checkpoint,
+                device=self.device,
+                mano_model_path=p.mano_model_path,
+                object_library=p.object_library,
+                detection=det,
+                backend=p.detector_backend,
+                max_pairs=p.max_batch_pairs,
+                min_hand_score=p.min_hand_score,
+            )
+        self.estimator = estimator
+        self.get_logger().info(
+            f"homae_node started: device {self.device} ({p.device} requested), detector "
+            f"{p.detector_backend}, listening on {self.resolve_topic_name(IMAGE_TOPIC)} + "
+            f"{self.resolve_topic_name(CAMERA_INFO_TOPIC)}"
+        )
+        self._slot = LatestFrame()
+        self._stats = Counter()
+        self._errors: Counter[str] = Counter()
+        self._latencies: deque[float] = deque(maxlen=200)
+        self._arrivals: deque[float] = deque(maxlen=200)
+        self._done_times: deque[float] = deque(maxlen=200)
+        self._last_warn: dict[str, float] = {}
+        self._last_image_t = 0.0
+        self._last_synced_t = 0.0
+        self._latest_info: CameraInfo | None = None
+        self._stop = threading.Event()
+
+        out_qos = QoSProfile(depth=OUTPUT_QOS_DEPTH, reliability=ReliabilityPolicy.RELIABLE)
+        self.result_pub = self.create_publisher(
+            messages._import_msgs().HandObjectResult, "~/hand_object", out_qos
+        )
+        self.marker_pub = self.create_publisher(MarkerArray, "~/markers", out_qos)
+        self.debug_pub = self.create_publisher(Image, "~/debug_image", out_qos)
+        self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", out_qos)
+        self._tf = None
+        if p.publish_tf:
+            from tf2_ros import TransformBroadcaster
+
+            self._tf = TransformBroadcaster(self)
+        self._tf_buffer = None
+        if p.target_frame:
+            from tf2_ros import Buffer, TransformListener
+
+            self._tf_buffer = Buffer()
+            self._tf_listener = TransformListener(self._tf_buffer, self)
+        self._marker_options = markers.MarkerOptions(
+            hand_mesh=p.markers_hand_mesh,
+            skeleton=p.markers_skeleton,
+            object_mesh=p.markers_object_mesh,
+            object_axes=p.markers_object_mesh,
+        )
+        self._subscribe()
+        self.create_timer(p.diagnostics_period_s, self._publish_diagnostics)
+        self._worker = threading.Thread(target=self._work, name="homae_worker", daemon=True)
+        self._worker.start()
+
+    # ---------------------------------------------------------------- input
+    def _input_qos(self) -> QoSProfile:
+        if self.params.qos == "reliable":
+            return QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
+        return qos_profile_sensor_data
+
+    def _subscribe(self) -> None:
+        qos = self._input_qos()
+        if self.params.sync == "latest_camera_info":
+            self.create_subscription(CameraInfo, CAMERA_INFO_TOPIC, self._on_info, qos)
+            self.create_subscription(Image, IMAGE_TOPIC, self._on_image_only, qos)
+            return
+        import message_filters
+
+        # Depth above 1 so the synchroniser can pair stamps; the slot still keeps one frame.
+        sync_qos = QoSProfile(depth=5, reliability=qos.reliability)
+        subs = [
+            message_filters.Subscriber(self, Image, IMAGE_TOPIC, qos_profile=sync_qos),
+            message_filters.Subscriber(self, CameraInfo, CAMERA_INFO_TOPIC, qos_profile=sync_qos),
+        ]
+        if self.params.sync == "exact":
+            self._sync = message_filters.TimeSynchronizer(subs, 10)
+        else:
+            self._sync = message_filters.ApproximateTimeSynchronizer(
+                subs, 10, self.params.sync_slop_s
+            )
+        self._sync.registerCallback(self._on_frame)
+        self._sync_subs = subs
+        # Seeing images without a synchronised pair means camera_info is missing or off.
+        self.create_subscription(Image, IMAGE_TOPIC, self._on_any_image, qos)
+
+    def _on_any_image(self, _msg: Image) -> None:
+        self._last_image_t = time.monotonic()
+
+    def _on_info(self, msg: CameraInfo) -> None:
+        self._latest_info = msg
+
+    def _on_image_only(self, msg: Image) -> None:
+        self._last_image_t = time.monotonic()
+        if self._latest_info is None:
+            self._warn("no_camera_info", f"no camera_info yet on {self._info_topic()}")
+            return
+        self._on_frame(msg, self._latest_info)
+
+    def _on_frame(self, image: Image, info: CameraInfo) -> None:
+        now = time.monotonic()
+        self._last_synced_t = now
+        self._arrivals.append(now)
+        self._stats["received"] += 1
+        self._slot.put(Frame(image, info, now))
+
+    def _info_topic(self) -> str:
+        return self.resolve_topic_name(CAMERA_INFO_TOPIC)
+
+    # ---------------------------------------------------------------- worker
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            frame = self._slot.take(timeout=0.5)
+            if frame is None:
+                self._check_camera_info_flow()
+                continue
+            try:
+                self._process(frame)
+            except ConversionError as err:
+                self._count_error(err.reason, f"frame skipped ({err.reason}): {err}")
+            except (ValueError, FileNotFoundError) as err:
+                self._count_error("bad_input", f"frame skipped (bad_input): {err}")
+            except Exception as err:  # a bad frame must never stop the node
+                self._count_error("model_error", f"frame skipped (model_error): {err!r}")
+
+    def _check_camera_info_flow(self) -> None:
+        now = time.monotonic()
+        if now - self._last_image_t < 1.0 and now - self._last_synced_t > CAMERA_INFO_STALE_S:
+            self._warn(
+                "camera_info_stale",
+                f"images arrive on {self.resolve_topic_name(IMAGE_TOPIC)} but no camera_info "
+                f"matches them on {self._info_topic()} for {CAMERA_INFO_STALE_S:.0f} s: no "
+                "results (check the camera_info topic, or set sync:=latest_camera_info)",
+            )
+
+    def _process(self, frame: Frame) -> None:
+        rgb = conversions.image_to_rgb(frame.image)
+        K = conversions.check_camera_info(frame.info, rgb.shape)
+        header = frame.image.header
+        stamp_s = header.stamp.sec + 1e-9 * header.stamp.nanosec
+        estimates = self.estimator.process(rgb, K, stamp_s)
+        if not estimates:
+            self._stats["no_detection"] += 1
+            self._warn("no_detection", "no hand-object pair detected")
+        R_tf, t_tf, out_header = self._target_transform(header)
+        self._publish(frame, header, out_header, estimates, R_tf, t_tf, rgb, K)
+
+    def _target_transform(self, header: Any) -> tuple[np.ndarray, np.ndarray, Any]:
+        """R, t from the image frame to target_frame at the image stamp (identity if none)."""
+        if self._tf_buffer is None:
+            return np.eye(3), np.zeros(3), header
+        tf = self._tf_buffer.lookup_transform(
+            self.params.target_frame,
+            header.frame_id,
+            Time.from_msg(header.stamp),
+            timeout=Duration(seconds=self.params.tf_timeout_s),
+        )
+        q = tf.transform.rotation
+        tr = tf.transform.translation
+        R = conversions.quaternion_to_rotation_matrix(np.array([q.x, q.y, q.z, q.w]))
+        out = type(header)()
+        out.stamp = header.stamp
+        out.frame_id = self.params.target_frame
+        return R, np.array([tr.x, tr.y, tr.z]), out
+
+    def _publish(
+        self,
+        frame: Frame,
+        in_header: Any,
+        header: Any,
+        estimates: list[PairEstimate],
+        R_tf: np.ndarray,
+        t_tf: np.ndarray,
+        rgb: np.ndarray,
+        K: np.ndarray,
+    ) -> None:
+        hands, objects, transforms, hand_draw, obj_draw = [], [], [], [], []
+        prefix = self.params.frame_prefix
+        for i, est in enumerate(estimates):
+            pred, pair = est.prediction, est.pair
+            joints = pred.joints @ R_tf.T + t_tf
+            R_obj = R_tf @ pred.obj_rot_matrix
+            t_obj = R_tf @ pred.obj_trans + t_tf
+            hands.append(
+                messages.hand_pose_msg(
+                    "right",
+                    pair.hand.score,
+                    joints,
+                    pred.mano_pose,
+                    pred.mano_shape,
+                    pair.hand.box,
+                    i,
+                )
+            )
+            objects.append(
+                messages.object_pose_msg(pair.obj.label, est.score, R_obj, t_obj, pair.obj.box, i)
+            )
+            transforms.append(
+                conversions.transform_stamped(
+                    header.frame_id, f"{prefix}/{pair.obj.label}", header.stamp, R_obj, t_obj
+                )
+            )
+            transforms.append(
+                conversions.transform_stamped(
+                    header.frame_id, f"{prefix}/hand_{i}", header.stamp, R_tf, joints[0]
+                )
+            )
+            mesh = est.obj_mesh
+            hand_draw.append(
+                markers.HandDrawing(
+                    i, joints, pred.vertices @ R_tf.T + t_tf, self.estimator.hand_faces
+                )
+            )
+            obj_draw.append(
+                markers.ObjectDrawing(
+                    i, R_obj, t_obj,
+                    mesh.vertices if mesh is not None else None,
+                    mesh.faces if mesh is not None else None,
+                    mesh.color if mesh is not None else None,
+                    pair.obj.label,
+                )
+            )  # fmt: skip
+        latency_ms = 1e3 * (time.monotonic() - frame.received)
+        self._stats["processed"] += 1
+        result = messages.result_msg(
+            header, hands, objects, latency_ms, self._slot.dropped, self._stats["processed"]
+        )
+        self.result_pub.publish(result)
+        if self._tf is not None and transforms:
+            self._tf.sendTransform(transforms)
+        if self.params.publish_markers:
+            self.marker_pub.publish(
+                markers.build_marker_array(header, hand_draw, obj_draw, self._marker_options)
+            )
+        if self.params.debug_image and self.debug_pub.get_subscription_count() > 0:
+            self.debug_pub.publish(self._debug_image(rgb, K, estimates, in_header))
+        self._latencies.append(latency_ms)
+        self._done_times.append(time.monotonic())
+
+    def _debug_image(self, rgb: np.ndarray, K: np.ndarray, estimates, header: Any) -> Image:
+        from homae_model.render.overlay import draw_box, draw_hand_object
+
+        img = rgb.copy()
+        for est in estimates:
+            pred = est.prediction
+            draw_box(img, est.pair.hand.box, (60, 220, 60))
+            draw_box(img, est.pair.obj.box, (60, 120, 255))
+            draw_hand_object(
+                img, K, pred.joints, pred.vertices, self.estimator.hand_faces,
+                pred.obj_rot_matrix, pred.obj_trans,
+            )  # fmt: skip
+        return conversions.rgb_to_image(img, header, "rgb8")
+
+    # ---------------------------------------------------------------- logging, diagnostics
+    def _warn(self, key: str, text: str) -> None:
+        now = time.monotonic()
+        if now - self._last_warn.get(key, -1e9) >= self.params.log_throttle_s:
+            self._last_warn[key] = now
+            self.get_logger().warning(text)
+
+    def _count_error(self, reason: str, text: str) -> None:
+        self._errors[reason] += 1
+        self._warn(reason, text)
+
+    @staticmethod
+    def _rate(times: deque[float], window_s: float = 5.0) -> float:
+        now = time.monotonic()
+        recent = [t for t in times if now - t <= window_s]
+        if len(recent) < 2:
+            return 0.0
+        return (len(recent) - 1) / max(recent[-1] - recent[0], 1e-6)
+
+    def diagnostics(self) -> dict[str, float]:
+        """Current counters and rates (also published on /diagnostics)."""
+        lat = sorted(self._latencies)
+        values = {
+            "input_rate_hz": self._rate(self._arrivals),
+            "processed_rate_hz": self._rate(self._done_times),
+            "frames_received": float(self._stats["received"]),
+            "frames_processed": float(self._stats["processed"]),
+            "frames_dropped": float(self._slot.dropped),
+            "frames_without_detection": float(self._stats["no_detection"]),
+            "latency_ms_median": float(np.median(lat)) if lat else 0.0,
+            "latency_ms_max": float(lat[-1]) if lat else 0.0,
+        }
+        for reason, n in sorted(self._errors.items()):
+            values[f"errors.{reason}"] = float(n)
+        return values
+
+    def _publish_diagnostics(self) -> None:
+        values = self.diagnostics()
+        status = DiagnosticStatus(name=f"{self.get_name()}: HOMAE", hardware_id=self.device)
+        status.level = DiagnosticStatus.WARN if self._errors else DiagnosticStatus.OK
+        status.message = "errors: " + ", ".join(self._errors) if self._errors else "ok"
+        status.values = [KeyValue(key=k, value=f"{v:.3f}") for k, v in values.items()]
+        msg = DiagnosticArray(status=[status])
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self.diag_pub.publish(msg)
+
+    # ---------------------------------------------------------------- shutdown
+    def close(self) -> None:
+        """Stop the worker and release the model (and its GPU memory)."""
+        self._stop.set()
+        self._slot.close()
+        self._worker.join(timeout=2.0)
+        self.estimator = None
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        except ImportError:  # pragma: no cover
+            pass
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the node until shutdown; returns the process exit code."""
-    import rclpy
-    from rclpy.executors import ExternalShutdownException
-
+    """Run homae_node until SIGINT/SIGTERM; exit code 1 when it cannot start."""
     rclpy.init(args=argv if argv is not None else sys.argv)
-    node = rclpy.create_node("homae_node")
-    node.get_logger().info("homae_node started (inference not wired yet)")
     try:
-        rclpy.spin(node)
+        node = HomaeNode()
+    except (FileNotFoundError, ValueError, RuntimeError) as err:
+        rclpy.logging.get_logger("homae_node").error(f"cannot start: {err}")
+        rclpy.try_shutdown()
+        return 1
+    executor = MultiThreadedExecutor(num_threads=2)
+    executor.add_node(node)
+    try:
+        executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        node.close()
+        executor.shutdown(timeout_sec=1.0)
         node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+        rclpy.try_shutdown()
     return 0

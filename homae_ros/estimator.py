@@ -1,0 +1,215 @@
+"""One image in, hand-object estimates out: detector boxes -> Predictor (no ROS imports).
+
+The node, the bag tool, `homae-infer` and the demo all go through `FrameEstimator`, so a
+frame is processed the same way everywhere. It holds the loaded resources (Predictor,
+detection backend, object library, hand faces) and turns (RGB image, K, stamp) into a list
+of `PairEstimate`s in the image's camera frame.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from homae_model.detector.pairing import Pair
+from homae_model.inference import PairPrediction, Predictor
+from homae_model.objects.library import ObjectLibrary, ObjectMesh
+from homae_ros.detection import DetectionBackend, DetectionConfig, create_backend
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+LOG = logging.getLogger(__name__)
+
+
+def bundled_weights_dir() -> Path:
+    """Folder of the bundled demo weights: the ROS install's share/ or the source tree's."""
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        share = Path(get_package_share_directory("homae_ros")) / "weights" / "demo"
+        if share.is_dir():
+            return share
+    except (ImportError, LookupError, ValueError):
+        pass
+    return REPO_ROOT / "weights" / "demo"
+
+
+DEMO_CHECKPOINT_NAME = "homae_small_synthetic.safetensors"
+"""File name of the bundled HOMAE demo weights (config.yaml beside it)."""
+DEMO_DETECTOR_NAME = "detector_synthetic.safetensors"
+"""File name of the bundled demo detector weights."""
+
+
+def resolve_path(value: str, default: Path, parameter: str) -> Path:
+    """A user-given path, or the bundled default when empty; must exist.
+
+    Raises:
+        FileNotFoundError: the message names the parameter and the path.
+    """
+    path = Path(value).expanduser() if value else default
+    if not path.exists():
+        origin = (
+            f"parameter '{parameter}' = '{value}'"
+            if value
+            else (f"parameter '{parameter}' is empty, so the bundled default was used")
+        )
+        raise FileNotFoundError(f"{origin}: {path} does not exist")
+    return path
+
+
+@dataclass
+class PairEstimate:
+    """One hand-object pair of one image.
+
+    Attributes:
+        pair: the boxes and labels that were estimated (full-image pixels).
+        prediction: the Predictor's output (camera frame of the image, metres).
+        obj_mesh: the object's library mesh (object frame), or None when unknown.
+    """
+
+    pair: Pair
+    prediction: PairPrediction
+    obj_mesh: ObjectMesh | None
+
+    @property
+    def score(self) -> float:
+        """Pair score: detector confidence x how well the SDF found the surfaces."""
+        return self.pair.score * float(self.prediction.scores.get("hand", 1.0))
+
+
+class FrameEstimator:
+    """Detector + Predictor on one image at a time."""
+
+    def __init__(
+        self,
+        predictor: Predictor,
+        backend: DetectionBackend,
+        objects: ObjectLibrary,
+        max_pairs: int = 4,
+        min_hand_score: float = 0.0,
+    ) -> None:
+        """Wrap loaded parts.
+
+        Args:
+            predictor: the HOMAE Predictor.
+            backend: detection backend (torchvision, track, roi).
+            objects: object library (meshes for markers and names for the pairs).
+            max_pairs: most pairs per image, highest detector scores first.
+            min_hand_score: pairs whose hand detection scores lower are skipped.
+        """
+        self.predictor = predictor
+        self.backend = backend
+        self.objects = objects
+        self.max_pairs = max_pairs
+        self.min_hand_score = min_hand_score
+        self.hand_faces = np.asarray(predictor.model.mano.faces, dtype=np.int64)
+        self._last_stamp: float | None = None
+
+    @classmethod
+    def load(
+        cls,
+        checkpoint: str = "",
+        device: str = "cpu",
+        mano_model_path: str = "",
+        object_library: str = "",
+        detection: DetectionConfig | None = None,
+        backend: str = "torchvision",
+        max_pairs: int = 4,
+        min_hand_score: float = 0.0,
+    ) -> FrameEstimator:
+        """Load everything from paths ("" = the bundled defaults).
+
+        Raises:
+            FileNotFoundError: a path is missing (names the parameter and the path).
+            ValueError: a file does not match what it should hold.
+        """
+        weights = bundled_weights_dir()
+        ckpt = resolve_path(checkpoint, weights / DEMO_CHECKPOINT_NAME, "checkpoint")
+        mano = resolve_path(mano_model_path, Path(), "mano_model_path") if mano_model_path else None
+        predictor = Predictor.from_checkpoint(ckpt, device, mano_path=mano)
+        if object_library:
+            lib_dir = resolve_path(object_library, Path(), "object_library")
+            objects = ObjectLibrary.from_ycb(lib_dir)
+        else:
+            objects = ObjectLibrary.procedural()
+        det = detection or DetectionConfig(device=device, max_pairs=max_pairs)
+        if backend in ("torchvision", "track"):
+            det.weights = str(
+                resolve_path(det.weights, weights / DEMO_DETECTOR_NAME, "detector.weights")
+            )
+        return cls(predictor, create_backend(backend, det), objects, max_pairs, min_hand_score)
+
+    def reset(self) -> None:
+        """Forget tracking state (e.g. time jumped backwards: a bag looped)."""
+        self.backend.reset()
+        self._last_stamp = None
+
+    def process(self, rgb: np.ndarray, K: np.ndarray, stamp_s: float) -> list[PairEstimate]:
+        """Estimate every hand-object pair of one image.
+
+        Args:
+            rgb: (H,W,3) uint8 RGB image.
+            K: (3,3) intrinsics of `rgb`.
+            stamp_s: image time (s); a stamp older than the previous one resets tracking.
+
+        Returns:
+            Pair estimates, best first; empty when nothing was detected.
+
+        Raises:
+            ValueError: bad image or K (the Predictor's checks).
+        """
+        if self._last_stamp is not None and stamp_s < self._last_stamp:
+            LOG.info("time jumped back %.3f s: tracking reset", self._last_stamp - stamp_s)
+            self.backend.reset()
+        self._last_stamp = stamp_s
+        pairs = [
+            p for p in self.backend.propose(rgb, K, stamp_s) if p.hand.score >= self.min_hand_score
+        ]
+        pairs = sorted(pairs, key=lambda p: -p.score)[: self.max_pairs]
+        if not pairs:
+            self.backend.update([], [])
+            return []
+        predictions = self.predict_pairs(rgb, K, pairs)
+        self.backend.update(pairs, predictions)
+        return [
+            PairEstimate(
+                pair,
+                pred,
+                self.objects.get(pair.obj.label) if pair.obj.label in self.objects else None,
+            )
+            for pair, pred in zip(pairs, predictions, strict=True)
+        ]
+
+    def predict_pairs(
+        self, rgb: np.ndarray, K: np.ndarray, pairs: Sequence[Pair]
+    ) -> list[PairPrediction]:
+        """Run the Predictor on `pairs` as one batch.
+
+        On a CUDA out-of-memory error the batch is retried once, split in halves; any other
+        error (or a second failure) goes to the caller.
+        """
+        boxes = [(p.hand.box, p.obj.box) for p in pairs]
+        try:
+            return self.predictor.predict(rgb, K, boxes)
+        except RuntimeError as err:
+            if "out of memory" not in str(err).lower() or len(boxes) < 2:
+                raise
+            LOG.warning("CUDA out of memory on %d pairs: retrying in two halves", len(boxes))
+            _empty_cuda_cache()
+            half = len(boxes) // 2
+            return self.predictor.predict(rgb, K, boxes[:half]) + self.predictor.predict(
+                rgb, K, boxes[half:]
+            )
+
+
+def _empty_cuda_cache() -> None:
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except ImportError:  # pragma: no cover
+        pass

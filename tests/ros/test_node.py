@@ -1,0 +1,152 @@
+"""homae_node with real rclpy over loopback: results, TF, markers, dropping, bad input."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from tests.ros.rosutil import require_ros
+
+pytestmark = pytest.mark.ros
+
+W, H = 160, 120
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    require_ros()
+    from tests.ros.nodeutil import tiny_checkpoint
+
+    return tiny_checkpoint(tmp_path_factory.mktemp("ckpt"))
+
+
+@pytest.fixture()
+def harness(checkpoint):
+    from tests.ros.nodeutil import start_harness
+
+    h = start_harness(checkpoint)
+    assert h.wait_connected(), "node and test camera did not discover each other"
+    yield h
+    h.close()
+
+
+def _image(seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 255, (H, W, 3), dtype=np.uint8)
+
+
+def test_result_stamped_with_image_stamp_tf_and_markers(harness) -> None:
+    harness.publish(_image(), 100.25)
+    assert harness.wait_for(lambda: len(harness.results) >= 1), "no result"
+    res = harness.results[0]
+    assert (res.header.stamp.sec, res.header.stamp.nanosec) == (100, 250_000_000)
+    assert res.header.frame_id == "test_camera_optical_frame"
+    assert len(res.hands) == 1 and len(res.objects) == 1
+    assert res.objects[0].name == "006_mustard_bottle"
+    joints = np.array([[p.x, p.y, p.z] for p in res.hands[0].joints])
+    assert joints.shape == (21, 3) and np.all(np.isfinite(joints))
+    assert res.processed_frames == 1
+    assert harness.wait_for(lambda: len(harness.tf) >= 1 and len(harness.markers) >= 1)
+    children = {t.child_frame_id for t in harness.tf[0].transforms}
+    assert children == {"homae/006_mustard_bottle", "homae/hand_0"}
+    assert all(t.header.frame_id == "test_camera_optical_frame" for t in harness.tf[0].transforms)
+    marker_types = [m.type for m in harness.markers[0].markers]
+    assert harness.markers[0].markers[0].action == 3  # DELETEALL first
+    assert 11 in marker_types  # TRIANGLE_LIST (hand and object meshes)
+    hand_mesh = next(m for m in harness.markers[0].markers if m.ns == "hand_mesh")
+    assert len(hand_mesh.points) == 1538 * 3
+
+
+def test_fast_publisher_drops_frames_without_growing_latency(harness) -> None:
+    n = 100
+    for i in range(n):
+        harness.publish(_image(i), 200.0 + i / 1000.0)
+        time.sleep(0.002)
+    harness.wait_for(
+        lambda: len(harness.results) > 0 and harness.node.diagnostics()["frames_received"] >= n, 30
+    )
+    time.sleep(1.0)  # let the last frame finish
+    d = harness.node.diagnostics()
+    processed, dropped = int(d["frames_processed"]), int(d["frames_dropped"])
+    assert processed + dropped == int(d["frames_received"])
+    assert dropped > 0, "frames arrived faster than the model runs: some must be dropped"
+    latencies = [r.latency_ms for r in harness.results]
+    # Only the newest frame waits, so no latency exceeds about two model runs plus slack.
+    assert max(latencies) < 5 * np.median(latencies) + 200.0, latencies
+    assert harness.results[-1].dropped_frames == dropped
+
+
+def _publish_raw(harness, t: float, mutate) -> None:
+    from tests.ros.nodeutil import camera_info, image_msg, stamp_of
+
+    stamp = stamp_of(t)
+    img = image_msg(_image(), stamp)
+    info = camera_info(W, H, stamp)
+    mutate(img, info)
+    harness.info_pub.publish(info)
+    harness.image_pub.publish(img)
+
+
+def _unknown_encoding(img, info):
+    img.encoding = "weird16"
+
+
+def _size_mismatch(img, info):
+    info.width, info.height = 640, 480
+
+
+def _zero_k(img, info):
+    info.k = [0.0] * 9
+
+
+def _empty(img, info):
+    img.width = img.height = img.step = 0
+    img.data = []
+
+
+def _truncated(img, info):
+    img.data = bytes(img.data)[: len(img.data) // 2]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "reason"),
+    [
+        (_unknown_encoding, "unknown_encoding"),
+        (_size_mismatch, "size_mismatch"),
+        (_zero_k, "bad_intrinsics"),
+        (_empty, "empty_image"),
+        (_truncated, "truncated_data"),
+    ],
+)
+def test_bad_frame_is_skipped_and_next_good_frame_processed(harness, mutate, reason) -> None:
+    _publish_raw(harness, 400.0, mutate)
+    assert harness.wait_for(
+        lambda: harness.node.diagnostics().get(f"errors.{reason}", 0) >= 1, 15
+    ), harness.node.diagnostics()
+    assert not harness.results, "no output for a bad frame"
+    harness.publish(_image(), 401.0)
+    assert harness.wait_for(lambda: len(harness.results) >= 1), "good frame after a bad one"
+    assert harness.results[0].header.stamp.sec == 401
+
+
+def test_detector_box_outside_image_gives_no_output(checkpoint) -> None:
+    from tests.ros.nodeutil import start_harness
+
+    h = start_harness(checkpoint, {"detector.roi": [1000.0, 1000.0, 1100.0, 1100.0]})
+    try:
+        assert h.wait_connected()
+        h.publish(_image(), 500.0)
+        assert h.wait_for(lambda: h.node.diagnostics().get("errors.bad_input", 0) >= 1, 15)
+        assert not h.results
+    finally:
+        h.close()
+
+
+def test_diagnostics_report_rates_and_counters(harness) -> None:
+    for i in range(3):
+        harness.publish(_image(i), 600.0 + i)
+        harness.wait_for(lambda n=i: len(harness.results) >= n + 1)
+    assert harness.wait_for(lambda: len(harness.diagnostics) >= 1)
+    keys = {kv.key for kv in harness.diagnostics[-1].status[0].values}
+    assert {"input_rate_hz", "processed_rate_hz", "frames_dropped", "latency_ms_median"} <= keys
