@@ -11,6 +11,9 @@ CONSOLE_SCRIPTS = [
     "homae-convert-mano=homae_model.cli.convert_mano:main",
     "homae-make-hand=homae_model.cli.make_hand:main",
     "homae-synth=homae_model.cli.synth:main",
+    "homae-train=homae_model.cli.train:main",
+    "homae-eval=homae_model.cli.evaluate:main",
+    "homae-train-detector=homae_model.cli.train_detector:main",
 ]
 
 setup(

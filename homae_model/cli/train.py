@@ -1,0 +1,82 @@
+"""`homae-train`: train HOMAE (one process, or DDP under torchrun).
+
+Examples::
+
+    homae-train --config config/model/small.yaml --data /data/synth --out runs/small
+    homae-train --resume runs/small                       # continue where it stopped
+    torchrun --nproc_per_node 2 -m homae_model.cli.train --config ... --data ... --out ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from homae_model.training.state import NoCheckpointError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Command-line options of homae-train."""
+    p = argparse.ArgumentParser(prog="homae-train", description=__doc__.splitlines()[0])
+    p.add_argument("--config", type=Path, help="model/training YAML (required for a new run)")
+    p.add_argument("--data", type=Path, required=True, help="training data folder")
+    p.add_argument("--resume", type=Path, help="run folder (or checkpoint folder) to continue")
+    p.add_argument("--out", type=Path, help="run folder (default runs/homae-<time>)")
+    p.add_argument("--device", choices=("cpu", "cuda"), help="default: CUDA when available")
+    p.add_argument("--max-steps", type=int, help="stop after N optimiser steps in total")
+    p.add_argument("--epochs", type=int, help="override train.epochs")
+    p.add_argument("--batch-size", type=int, help="override train.batch_size (per process)")
+    p.add_argument("--val", type=Path, help="validation data folder (loss per epoch)")
+    p.add_argument("--split", default="train", help="split of the training data (default train)")
+    p.add_argument(
+        "--ckpt-every-steps", type=int, default=1000, help="also checkpoint every N steps"
+    )
+    p.add_argument("--keep-last", type=int, default=3, help="checkpoints kept (default 3)")
+    p.add_argument("--log-every", type=int, default=10, help="steps between TensorBoard scalars")
+    p.add_argument("--preview-every", type=int, default=500, help="steps between previews (0 off)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status (errors are printed, not raised)."""
+    from homae_model.training.trainer import NonFiniteLossError, TrainOptions, train
+
+    args = build_parser().parse_args(argv)
+    for name in ("max_steps", "epochs", "batch_size"):
+        value = getattr(args, name)
+        if value is not None and value <= 0:
+            print(
+                f"homae-train: --{name.replace('_', '-')} must be > 0, got {value}", file=sys.stderr
+            )
+            return 2
+    options = TrainOptions(
+        data=args.data,
+        config=args.config,
+        out=args.out,
+        resume=args.resume,
+        device=args.device,
+        max_steps=args.max_steps,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        val=args.val,
+        split=args.split,
+        ckpt_every_steps=args.ckpt_every_steps,
+        keep_last=args.keep_last,
+        log_every=args.log_every,
+        preview_every=args.preview_every,
+        progress=not args.no_progress,
+    )
+    try:
+        result = train(options)
+    except (FileNotFoundError, NoCheckpointError, ValueError, NonFiniteLossError) as exc:
+        print(f"homae-train: error: {exc}", file=sys.stderr)
+        return 1
+    if result.checkpoint is not None:
+        print(result.checkpoint)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

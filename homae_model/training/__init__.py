@@ -1,0 +1,1 @@
+"""Training: the loop (`trainer`), checkpoints and resume (`state`), DDP helpers, schedules."""

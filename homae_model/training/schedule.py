@@ -1,0 +1,69 @@
+"""The paper's optimisation recipe (Adam, lr 1e-4, x0.7 every 5 epochs) and the point schedule.
+
+HOISDF trains the SDF branches on ground-truth near-surface points before epoch
+`gt_points_until_epoch` and afterwards, per batch, keeps the GT points with probability
+`gt_points_prob_after` and otherwise uses points the current model picks from a voxel grid
+(`homae_model.training.sampling`). The per-batch choice is a pure function of (seed, step, rank),
+so a resumed run makes the same choices without storing any state.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from homae_model.config import TrainConfig
+
+
+def build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """Adam (paper) or AdamW over the trainable parameters.
+
+    Raises:
+        ValueError: an unknown optimizer name (lists the valid ones).
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("the model has no trainable parameters")
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    raise ValueError(f"train.optimizer={cfg.optimizer!r}; valid: ['adam', 'adamw']")
+
+
+def build_scheduler(
+    optimizer: torch.optim.Optimizer, cfg: TrainConfig
+) -> torch.optim.lr_scheduler.StepLR:
+    """StepLR: lr x `lr_decay` every `lr_decay_every` epochs (stepped once per epoch)."""
+    return torch.optim.lr_scheduler.StepLR(
+        optimizer, step_size=cfg.lr_decay_every, gamma=cfg.lr_decay
+    )
+
+
+def use_gt_points(cfg: TrainConfig, epoch: int, step: int, rank: int = 0) -> bool:
+    """Whether the batch of `step` trains the SDF branches on the GT near-surface points.
+
+    Args:
+        cfg: training config (gt_points_until_epoch, gt_points_prob_after, seed).
+        epoch: current epoch (0-based).
+        step: global optimiser step of this batch.
+        rank: DDP rank (each rank draws for its own batch).
+
+    Returns:
+        True before `gt_points_until_epoch`; afterwards True with probability
+        `gt_points_prob_after`, drawn deterministically from (seed, step, rank).
+    """
+    if epoch < cfg.gt_points_until_epoch:
+        return True
+    rng = np.random.default_rng([cfg.seed, step, rank, 0x5D])
+    return bool(rng.random() < cfg.gt_points_prob_after)
+
+
+def seed_everything(seed: int, rank: int = 0) -> None:
+    """Seed python, numpy and torch (per rank, so masking noise differs across ranks)."""
+    import random
+
+    s = seed + 1000003 * rank
+    random.seed(s)
+    np.random.seed(s % (2**32))  # noqa: NPY002 - the legacy global RNG, for third-party code
+    torch.manual_seed(s)

@@ -1,0 +1,615 @@
+"""The training loop: paper recipe, DDP, AMP, logging, previews, atomic checkpoints, exact resume.
+
+`train(options)` runs one process's share of a (possibly distributed) training run. A run
+folder holds `config.yaml` (resolved), `checkpoints/step_XXXXXXXX/` (see
+`homae_model.training.state`), `latest`, `tb/` (TensorBoard scalars: every loss term, lr,
+samples/s) and `previews/` (predictions vs GT on the crops).
+
+Resume is exact: the data order of an epoch is a function of (seed, epoch) and every sample's
+augmentation of (seed, epoch, index); a checkpoint stores the epoch, the position within it,
+the optimizer / scheduler / GradScaler states and every rank's python / numpy / torch RNG
+states, so a run killed after k steps and resumed ends with the same weights as one that was
+never interrupted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import signal
+import sys
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from homae_model.config import HomaeConfig, config_to_dict, load_config, save_config
+from homae_model.training import distributed as ddp
+from homae_model.training.schedule import (
+    build_optimizer,
+    build_scheduler,
+    seed_everything,
+    use_gt_points,
+)
+from homae_model.training.state import (
+    CONFIG_FILE,
+    ResumeInfo,
+    TrainProgress,
+    capture_rng_state,
+    find_resume_checkpoint,
+    load_model_weights,
+    load_train_state,
+    restore_rng_state,
+    write_checkpoint,
+)
+
+RUNS_DIR = "runs"
+"""Default parent folder of new runs (relative to the working directory)."""
+CONFIG_MUST_MATCH = ("model", "data", "mano")
+"""Config sections a resumed run must share with its checkpoint."""
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN/inf; the message names the step and the batch's samples."""
+
+
+@dataclass
+class TrainOptions:
+    """Everything `homae-train` takes.
+
+    Attributes:
+        config: config YAML (required for a new run; optional with `resume`).
+        data: training data folder (synthetic / DexYCB / HO3D layout).
+        out: run folder (default runs/homae-<time>; with `resume` the resumed run folder).
+        resume: run folder (or checkpoint folder) to continue.
+        device: "cpu", "cuda" or None (CUDA when available).
+        max_steps: stop after this many optimiser steps in total (a checkpoint is written).
+        epochs: overrides train.epochs.
+        batch_size: overrides train.batch_size (per process).
+        val: optional validation data folder (mean loss per epoch, TensorBoard).
+        ckpt_every_steps: also checkpoint every N steps (0: only per train.ckpt_every epochs and
+            at the end).
+        keep_last: checkpoints kept.
+        log_every: steps between TensorBoard scalars.
+        preview_every: steps between preview PNGs (0: off).
+        progress: show the tqdm bar (rank 0).
+        split: split of the training data to read.
+    """
+
+    data: Path
+    config: Path | None = None
+    out: Path | None = None
+    resume: Path | None = None
+    device: str | None = None
+    max_steps: int | None = None
+    epochs: int | None = None
+    batch_size: int | None = None
+    val: Path | None = None
+    ckpt_every_steps: int = 1000
+    keep_last: int = 3
+    log_every: int = 10
+    preview_every: int = 500
+    progress: bool = True
+    split: str = "train"
+
+
+@dataclass
+class TrainResult:
+    """Outcome of `train` (on every rank).
+
+    Attributes:
+        run_dir: the run folder.
+        checkpoint: the last checkpoint written (None on ranks other than 0).
+        progress: final epoch / step / position.
+        losses: total loss of every step of this process (this invocation only).
+        resumed_from: checkpoint folder resumed from, if any.
+        skipped_checkpoints: corrupt checkpoints skipped on resume, with reasons.
+    """
+
+    run_dir: Path
+    checkpoint: Path | None
+    progress: TrainProgress
+    losses: list[float] = field(default_factory=list)
+    resumed_from: Path | None = None
+    skipped_checkpoints: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def _log(info: ddp.DistInfo, msg: str) -> None:
+    if info.is_main:
+        print(f"[homae-train] {msg}", file=sys.stderr, flush=True)
+
+
+def _config_diff(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[str]:
+    diffs = []
+    for key in sorted(set(a) | set(b)):
+        path = f"{prefix}.{key}" if prefix else key
+        va, vb = a.get(key), b.get(key)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            diffs += _config_diff(va, vb, path)
+        elif va != vb:
+            diffs.append(f"{path}: checkpoint {va!r} vs config {vb!r}")
+    return diffs
+
+
+def resolve_config(options: TrainOptions, resume: ResumeInfo | None) -> HomaeConfig:
+    """The run's config: the checkpoint's on resume (checked against --config), else --config.
+
+    Raises:
+        ValueError: no config given for a new run, or --config differs from the checkpoint in
+            the model / data / mano sections (the differences are listed).
+    """
+    if resume is None:
+        if options.config is None:
+            raise ValueError("a new run needs --config (e.g. config/model/tiny.yaml)")
+        cfg = load_config(options.config)
+    else:
+        cfg = load_config(resume.path / CONFIG_FILE)
+        if options.config is not None:
+            given = load_config(options.config)
+            a, b = config_to_dict(cfg), config_to_dict(given)
+            diffs = [d for s in CONFIG_MUST_MATCH for d in _config_diff(a[s], b[s], s)]
+            if diffs:
+                raise ValueError(
+                    f"--config {options.config} does not match checkpoint {resume.path}: "
+                    + "; ".join(diffs[:12])
+                )
+            cfg = dataclasses.replace(cfg, train=given.train, loss=given.loss)
+    train = cfg.train
+    if options.epochs is not None:
+        train = dataclasses.replace(train, epochs=int(options.epochs))
+    if options.batch_size is not None:
+        train = dataclasses.replace(train, batch_size=int(options.batch_size))
+    cfg = dataclasses.replace(cfg, train=train)
+    cfg.validate()
+    return cfg
+
+
+class _Indexed(Dataset):
+    """Adds the dataset position `index` to every training dict (for error messages)."""
+
+    def __init__(self, dataset: Any) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        item = dict(self.dataset[i])
+        item["index"] = torch.tensor(i, dtype=torch.int64)
+        return item
+
+
+def describe_samples(dataset: Any, indices: list[int]) -> list[str]:
+    """`source` strings of dataset positions (labels only where the source allows it)."""
+    out = []
+    for i in indices:
+        try:
+            src_index = dataset.indices[i]
+            load = getattr(dataset.source, "load", None)
+            raw = load(src_index, image=False) if callable(load) else dataset.source[src_index]
+            out.append(f"#{i} {raw.source}")
+        except Exception as exc:  # best effort inside an error message
+            out.append(f"#{i} <source unavailable: {exc}>")
+    return out
+
+
+class _StopRequest:
+    """SIGINT / SIGTERM set a flag; the loop checkpoints between steps and stops."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopRequest:
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        del frame
+        if self.requested:  # second signal: give up immediately
+            raise KeyboardInterrupt(f"signal {signum}")
+        self.requested = True
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def _to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    nb = device.type == "cuda"
+    return {k: v.to(device, non_blocking=nb) for k, v in batch.items()}
+
+
+class Trainer:
+    """One process of a training run. Use `train(options)` unless you need the pieces.
+
+    Args:
+        options: the command-line options.
+        info: this process's rank / device (from `init_distributed`).
+        loss_fn: `(out, batch, loss_cfg) -> (scalar, {name: tensor})`; default
+            `homae_model.losses.total_loss`.
+    """
+
+    def __init__(
+        self,
+        options: TrainOptions,
+        info: ddp.DistInfo,
+        loss_fn: Callable[..., tuple[torch.Tensor, dict[str, torch.Tensor]]] | None = None,
+    ) -> None:
+        from homae_model.data.dataset import HandObjectDataset, worker_init_fn
+        from homae_model.data.pipeline import SamplePipeline
+        from homae_model.evaluation.sources import open_source
+        from homae_model.model import HomaeModel
+        from homae_model.training.sampling import VoxelPointSampler
+
+        self.options = options
+        self.info = info
+        if loss_fn is None:
+            from homae_model.losses import total_loss
+
+            loss_fn = total_loss
+        self.loss_fn = loss_fn
+
+        data = Path(options.data)
+        if not data.exists():
+            raise FileNotFoundError(f"training data folder not found: {data}")
+        self.resume: ResumeInfo | None = None
+        if options.resume is not None:
+            self.resume = find_resume_checkpoint(options.resume)
+            for path, reason in self.resume.skipped:
+                _log(info, f"WARNING: skipping corrupt checkpoint {path}: {reason}")
+            if self.resume.skipped:
+                _log(info, f"falling back to the previous good checkpoint {self.resume.path}")
+        self.cfg = cfg = resolve_config(options, self.resume)
+        self.run_dir = self._run_dir()
+
+        seed_everything(cfg.train.seed, info.rank)
+        opened = open_source(data, split=options.split)
+        self.objects = opened.objects
+        mano_path = cfg.mano.resolved_path()
+        self.pipeline = SamplePipeline(cfg.data, mano_path, self.objects, train=True)
+        dataset, report = HandObjectDataset.scanned(
+            opened.source, self.pipeline, cfg.train.seed, self.objects
+        )
+        if report.bad:
+            _log(info, f"data scan of {data}: {report.summary()}")
+        self.dataset = dataset
+        self.sampler = ddp.ResumableSampler(len(dataset), info, cfg.train.seed, shuffle=True)
+        per_rank = self.sampler.full_length
+        bs = cfg.train.batch_size
+        self.drop_last = per_rank >= bs
+        self.steps_per_epoch = per_rank // bs if self.drop_last else 1
+        if per_rank == 0:
+            raise ValueError(
+                f"training data {data} has {len(dataset)} samples, fewer than the "
+                f"{info.world_size} processes"
+            )
+        self.loader = DataLoader(
+            _Indexed(dataset),
+            batch_size=bs,
+            sampler=self.sampler,
+            num_workers=cfg.train.num_workers,
+            drop_last=self.drop_last,
+            pin_memory=info.device.type == "cuda",
+            worker_init_fn=worker_init_fn,
+            generator=torch.Generator().manual_seed(cfg.train.seed),
+        )
+        self.val_loader = (
+            self._val_loader(HandObjectDataset, SamplePipeline) if options.val else None
+        )
+
+        self.model = HomaeModel(cfg).to(info.device)
+        self.model.train()
+        faces = self.pipeline.mano.faces
+        faces = faces.cpu().numpy() if isinstance(faces, torch.Tensor) else np.asarray(faces)
+        self.point_sampler = VoxelPointSampler(cfg, self.objects, faces.astype(np.int64))
+        self.optimizer = build_optimizer(self.model, cfg.train)
+        self.scheduler = build_scheduler(self.optimizer, cfg.train)
+        self.amp_dtype = self._amp_dtype()
+        self.scaler = torch.amp.GradScaler(
+            "cuda", enabled=self.amp_dtype == torch.float16 and info.device.type == "cuda"
+        )
+        self.progress = TrainProgress(world_size=info.world_size)
+        if self.resume is not None:
+            self._restore(self.resume.path)
+        if info.distributed:
+            self.ddp_model: torch.nn.Module = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[info.local_rank] if info.device.type == "cuda" else None
+            )
+        else:
+            self.ddp_model = self.model
+        self.total_steps = cfg.train.epochs * self.steps_per_epoch
+        if options.max_steps is not None:
+            self.total_steps = min(self.total_steps, int(options.max_steps))
+        self.last_checkpoint: Path | None = self.resume.path if self.resume else None
+        self.logger: Any = None
+        if info.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            save_config(cfg, self.run_dir / CONFIG_FILE)
+            args = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(options).items()}
+            (self.run_dir / "train_args.json").write_text(json.dumps(args, indent=1))
+
+    # ------------------------------------------------------------------ setup helpers
+
+    def _run_dir(self) -> Path:
+        o = self.options
+        if o.out is not None:
+            return Path(o.out)
+        if o.resume is not None:
+            r = Path(o.resume)
+            # A checkpoint folder given directly: RUN/checkpoints/step_X -> RUN.
+            return r.parent.parent if r.parent.name == "checkpoints" else r
+        return Path(RUNS_DIR) / datetime.now().strftime("homae-%Y%m%d-%H%M%S")
+
+    def _val_loader(self, dataset_cls: Any, pipeline_cls: Any) -> DataLoader:
+        from homae_model.evaluation.sources import open_source
+
+        val = Path(self.options.val)
+        if not val.exists():
+            raise FileNotFoundError(f"validation data folder not found: {val}")
+        opened = open_source(val, split="val" if (val / "val").is_dir() else None)
+        pipe = pipeline_cls(self.cfg.data, self.cfg.mano.resolved_path(), opened.objects, False)
+        ds, _ = dataset_cls.scanned(opened.source, pipe, self.cfg.train.seed, opened.objects)
+        return DataLoader(ds, batch_size=self.cfg.train.batch_size, shuffle=False)
+
+    def _amp_dtype(self) -> torch.dtype | None:
+        if not self.cfg.train.amp or self.info.device.type != "cuda":
+            return None
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+    def _autocast(self) -> Any:
+        if self.amp_dtype is None:
+            return nullcontext()
+        return torch.autocast("cuda", dtype=self.amp_dtype)
+
+    # ------------------------------------------------------------------ state
+
+    def _train_state(self) -> dict[str, Any]:
+        rngs = ddp.gather_objects(capture_rng_state(), self.info)
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "rng": rngs,
+        }
+
+    def _restore(self, path: Path) -> None:
+        load_model_weights(path, self.model)
+        progress, state = load_train_state(path)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        rngs = state["rng"]
+        if progress.world_size != self.info.world_size:
+            _log(
+                self.info,
+                f"WARNING: checkpoint made with {progress.world_size} processes, resuming with "
+                f"{self.info.world_size}: the data order differs from an uninterrupted run",
+            )
+            epoch_pos = progress.batch_in_epoch * progress.world_size // self.info.world_size
+            progress = dataclasses.replace(
+                progress, batch_in_epoch=epoch_pos, world_size=self.info.world_size
+            )
+            seed_everything(self.cfg.train.seed + progress.step, self.info.rank)
+        else:
+            restore_rng_state(rngs[self.info.rank])
+        self.progress = progress
+        _log(
+            self.info,
+            f"resumed from {path}: step {progress.step}, epoch {progress.epoch}, "
+            f"batch {progress.batch_in_epoch} of the epoch",
+        )
+
+    def save(self) -> Path | None:
+        """Checkpoint now (all ranks must call; rank 0 writes). Returns the folder on rank 0."""
+        state = self._train_state()
+        path = None
+        if self.info.is_main:
+            path = write_checkpoint(
+                self.run_dir, self.model, self.cfg, self.progress, state, self.options.keep_last
+            )
+            self.last_checkpoint = path
+        ddp.barrier(self.info)
+        return path
+
+    # ------------------------------------------------------------------ the loop
+
+    def _nonfinite_error(
+        self, loss: torch.Tensor, terms: dict[str, torch.Tensor], index: torch.Tensor, bad: bool
+    ) -> NonFiniteLossError:
+        p = self.progress
+        mine = (
+            bool(bad),
+            index.tolist(),
+            [k for k, v in terms.items() if not torch.isfinite(v).all()],
+        )
+        everyone = ddp.gather_objects(mine, self.info)
+        parts = []
+        for rank, (is_bad, idx, names) in enumerate(everyone):
+            if is_bad:
+                srcs = describe_samples(self.dataset, idx)
+                parts.append(f"rank {rank}: non-finite terms {names}; samples {srcs}")
+        ckpt = self.last_checkpoint or "none written yet"
+        return NonFiniteLossError(
+            f"non-finite loss ({float(loss.detach().float().cpu()):.4g}) at step {p.step + 1} "
+            f"(epoch {p.epoch}, batch {p.batch_in_epoch} of the epoch): "
+            + "; ".join(parts)
+            + f". Stopped without saving this state; last good checkpoint: {ckpt}"
+        )
+
+    def _step(
+        self, batch: dict[str, torch.Tensor], stop_requested: bool
+    ) -> tuple[float, dict[str, float], Any, bool]:
+        index = batch.pop("index")
+        batch = _to_device(batch, self.info.device)
+        p = self.progress
+        if not use_gt_points(self.cfg.train, p.epoch, p.step, self.info.rank):
+            batch = self.point_sampler(self.model, batch)
+        with self._autocast():
+            out = self.ddp_model(batch)
+            loss, terms = self.loss_fn(out, batch, self.cfg.loss)
+        bad = not bool(torch.isfinite(loss.detach()).all())
+        flags = torch.tensor([float(bad), float(stop_requested)], device=self.info.device)
+        if self.info.distributed:
+            torch.distributed.all_reduce(flags, op=torch.distributed.ReduceOp.MAX)
+        if flags[0] > 0:
+            raise self._nonfinite_error(loss, terms, index, bad)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.cfg.train.grad_clip_norm > 0:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.grad_clip_norm)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        bsz = int(index.shape[0])
+        p.step += 1
+        p.batch_in_epoch += 1
+        p.samples_seen += bsz * self.info.world_size
+        values = {k: float(v.detach().float().mean()) for k, v in terms.items()}
+        return float(loss.detach().float()), values, (out, batch), bool(flags[1] > 0)
+
+    def fit(self, on_step: Callable[[int], None] | None = None) -> TrainResult:
+        """Train until `total_steps` (or the epochs) are done; checkpoint at the end.
+
+        Args:
+            on_step: called with the global step after every optimiser step (tests use it to
+                simulate a crash).
+
+        Returns:
+            TrainResult.
+
+        Raises:
+            NonFiniteLossError: NaN/inf loss (the last good checkpoint is kept, nothing saved).
+        """
+        info, cfg, opt = self.info, self.cfg, self.options
+        p = self.progress
+        losses: list[float] = []
+        if info.is_main:
+            from homae_model.training.visualize import RunLogger
+
+            self.logger = RunLogger(
+                self.run_dir,
+                self.total_steps,
+                p.step,
+                p.samples_seen,
+                opt.log_every,
+                opt.preview_every,
+                opt.progress,
+            )
+        self._saved_at = p.step if self.resume is not None else -1
+        stopped = False
+        try:
+            with _StopRequest() as stop:
+                while p.epoch < cfg.train.epochs and p.step < self.total_steps and not stopped:
+                    stopped = self._run_epoch(stop, losses, on_step)
+            if self._saved_at != p.step:
+                self.save()
+            if stopped:
+                _log(info, f"stopped by a signal at step {p.step}; checkpoint written")
+        finally:
+            if self.logger is not None:
+                self.logger.close()
+        return TrainResult(
+            self.run_dir,
+            self.last_checkpoint if info.is_main else None,
+            dataclasses.replace(p),
+            losses,
+            self.resume.path if self.resume else None,
+            self.resume.skipped if self.resume else [],
+        )
+
+    def _run_epoch(
+        self,
+        stop: _StopRequest,
+        losses: list[float],
+        on_step: Callable[[int], None] | None,
+    ) -> bool:
+        """Train the rest of the current epoch (or until the step budget); True if stopped."""
+        p, opt = self.progress, self.options
+        skip = p.batch_in_epoch * self.cfg.train.batch_size
+        self.sampler.set_epoch(p.epoch, skip=min(skip, self.sampler.full_length))
+        self.dataset.set_epoch(p.epoch)
+        if p.batch_in_epoch >= self.steps_per_epoch:  # nothing left of this epoch
+            self._end_epoch()
+            return False
+        for batch in self.loader:
+            loss, terms, (out, b), stopped = self._step(batch, stop.requested)
+            losses.append(loss)
+            if self.logger is not None:
+                lr = self.optimizer.param_groups[0]["lr"]
+                self.logger.step(p.step, p.samples_seen, loss, terms, lr, out, b)
+            epoch_done = p.batch_in_epoch >= self.steps_per_epoch
+            if epoch_done:
+                self._end_epoch()
+            if (opt.ckpt_every_steps and p.step % opt.ckpt_every_steps == 0) or (
+                epoch_done and p.epoch % self.cfg.train.ckpt_every == 0
+            ):
+                self.save()
+                self._saved_at = p.step
+            if on_step is not None:
+                on_step(p.step)
+            if epoch_done or stopped or p.step >= self.total_steps:
+                return stopped
+        self._end_epoch()  # the loader ran out early (cannot happen with drop_last)
+        return False
+
+    def _end_epoch(self) -> None:
+        p = self.progress
+        if self.val_loader is not None:
+            val = self.validate()
+            _log(self.info, f"epoch {p.epoch}: validation loss {val:.5g}")
+            if self.logger is not None:
+                self.logger.scalar("val/loss", val, p.step)
+        self.scheduler.step()
+        p.epoch += 1
+        p.batch_in_epoch = 0
+
+    @torch.no_grad()
+    def validate(self) -> float:
+        """Mean total loss over the validation set (training-mode forward, RNG left untouched)."""
+        total, count = 0.0, 0
+        with torch.random.fork_rng(devices=[]):
+            for batch in self.val_loader:
+                batch = _to_device(batch, self.info.device)
+                with self._autocast():
+                    loss, _ = self.loss_fn(self.model(batch), batch, self.cfg.loss)
+                total += float(loss) * batch["image"].shape[0]
+                count += batch["image"].shape[0]
+        return total / max(count, 1)
+
+
+def train(
+    options: TrainOptions,
+    loss_fn: Callable[..., tuple[torch.Tensor, dict[str, torch.Tensor]]] | None = None,
+    on_step: Callable[[int], None] | None = None,
+) -> TrainResult:
+    """Run (this process's part of) a training run; starts/stops the process group itself.
+
+    Args:
+        options: see TrainOptions.
+        loss_fn: loss override (default `homae_model.losses.total_loss`).
+        on_step: callback after each optimiser step.
+
+    Returns:
+        TrainResult.
+    """
+    info = ddp.init_distributed(options.device)
+    try:
+        trainer = Trainer(options, info, loss_fn)
+        result = trainer.fit(on_step)
+        if info.is_main and result.checkpoint is not None:
+            _log(info, f"done: step {result.progress.step}, checkpoint {result.checkpoint}")
+        return result
+    finally:
+        ddp.cleanup_distributed(info)

@@ -1,0 +1,104 @@
+"""homae-eval: both protocols on a synthetic set, every metric name, hashes, clear errors."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+import torch
+
+from homae_model.evaluation.evaluate import resolve_checkpoint
+from homae_model.evaluation.sources import detect_layout, open_source
+from tests.train import synthetic_set, tiny_config
+
+METRICS = (
+    "MJE", "PA-MJE", "ST-MJE", "OCE", "MCE", "ADD-S", "OME", "V-PE", "PA-V-PE", "J-AUC",
+    "PA-J-AUC", "V-AUC", "PA-V-AUC", "F@5", "F@15", "PA-F@5", "PA-F@15",
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A run folder with a 2-step checkpoint of the tiny model, and its data."""
+    from homae_model.training.trainer import TrainOptions, train
+
+    root = tmp_path_factory.mktemp("eval")
+    data = synthetic_set(root / "data", num=8)
+    cfg = tiny_config(root, train={"batch_size": 2})
+    opts = TrainOptions(
+        data=data, config=cfg, out=root / "run", device="cpu", max_steps=2, progress=False
+    )
+    result = train(opts)
+    return result.run_dir, data
+
+
+@pytest.mark.slow
+def test_eval_cli_writes_report_with_every_metric(tmp_path, trained) -> None:
+    from homae_model.cli.evaluate import main
+
+    run, data = trained
+    out = tmp_path / "report"
+    argv = ["--checkpoint", str(run), "--data", str(data), "--protocol", "both"]
+    argv += ["--out", str(out), "--limit", "3", "--no-progress"]
+    assert main(argv) == 0
+    report = json.loads((out / "report.json").read_text())
+    for protocol in ("gt-anchored", "gt-free"):
+        metrics = report["metrics"][protocol]
+        assert set(METRICS) <= set(metrics)
+        for name in METRICS:
+            assert metrics[name] is not None and metrics[name] == metrics[name], name
+        assert metrics["MJE"] > 0 and 0 <= metrics["F@15"] <= 100
+    meta = report["meta"]
+    ckpt = resolve_checkpoint(run)
+    digest = hashlib.sha256((ckpt / "model.safetensors").read_bytes()).hexdigest()
+    assert meta["checkpoint_sha256"] == digest
+    assert len(meta["data_hash"]["sha256"]) == 64 and meta["data_hash"]["files"] == 4
+    assert meta["config"]["model"]["encoder"]["img_size"] == 56
+    assert meta["counts"]["evaluated"] == 3
+    assert meta["protocols"] == ["gt-anchored", "gt-free"]
+    assert "detector" in meta["gt_free"]["boxes"]
+    assert (out / "report.md").is_file() and (out / "pck_curves.png").is_file()
+
+
+@pytest.mark.slow
+def test_evaluate_library_function_gt_anchor_is_used(tmp_path, trained) -> None:
+    from homae_model.evaluation.evaluate import evaluate
+
+    run, data = trained
+    a = evaluate(run, data, "gt-anchored", out_dir=tmp_path / "a", limit=2, progress=False)
+    b = evaluate(run, data, ["gt-anchored"], out_dir=tmp_path / "b", limit=2, progress=False)
+    assert list(a["metrics"]) == ["gt-anchored"]
+    assert a["metrics"]["gt-anchored"] == b["metrics"]["gt-anchored"]  # deterministic
+    assert a["meta"]["data_hash"] == b["meta"]["data_hash"]
+
+
+def test_checkpoint_resolution_and_errors(tmp_path, trained) -> None:
+    from homae_model.evaluation.evaluate import evaluate
+
+    run, data = trained
+    newest = resolve_checkpoint(run)
+    assert newest.name == "step_00000002"
+    assert resolve_checkpoint(newest) == newest
+    assert resolve_checkpoint(newest / "model.safetensors") == newest
+    with pytest.raises(FileNotFoundError, match="missing-run"):
+        resolve_checkpoint(tmp_path / "missing-run")
+    with pytest.raises(FileNotFoundError, match="no-data"):
+        evaluate(run, tmp_path / "no-data", progress=False)
+    with pytest.raises(ValueError, match="protocol"):
+        evaluate(run, data, "gt-magic", progress=False)
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    with pytest.raises(ValueError, match="unknown data layout"):
+        detect_layout(odd)
+
+
+def test_open_synthetic_source(trained) -> None:
+    _, data = trained
+    opened = open_source(data)
+    assert opened.kind == "synthetic" and opened.has_labels
+    assert len(opened.source) == 8
+    raw = opened.source[0]
+    assert raw.obj_name in opened.objects.names
+    assert opened.annotation_files(0)[0].suffix == ".npz"
+    assert torch.is_tensor(torch.as_tensor(raw.K))
