@@ -1,0 +1,175 @@
+"""Input side of `homae-bag`: topics of a bag, camera_info matching, image decoding.
+
+No ROS imports: bags are read with `rosbags`; messages are the typestore's dataclasses, which
+`homae_ros.conversions` reads by field name like rclpy messages.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rosbags.rosbag2 import Reader
+from rosbags.typesys.store import Typestore
+
+from homae_ros import conversions
+
+__all__ = [
+    "COMPRESSED_TYPE",
+    "IMAGE_TYPE",
+    "INFO_TYPE",
+    "CameraInfoIndex",
+    "check_bag",
+    "decode_image",
+    "read_camera_infos",
+    "resolve_topics",
+    "stamp_ns",
+]
+
+IMAGE_TYPE = "sensor_msgs/msg/Image"
+COMPRESSED_TYPE = "sensor_msgs/msg/CompressedImage"
+INFO_TYPE = "sensor_msgs/msg/CameraInfo"
+
+
+class CameraInfoIndex:
+    """Camera info messages by header stamp and log time, for matching images."""
+
+    def __init__(self, entries: Sequence[tuple[int, int, Any]], tolerance_ns: int) -> None:
+        """Index (stamp_ns, log_time_ns, msg) entries."""
+        by_stamp = sorted(entries, key=lambda e: e[0])
+        self._stamps = [e[0] for e in by_stamp]
+        self._by_stamp = [e[2] for e in by_stamp]
+        by_log = sorted(entries, key=lambda e: e[1])
+        self._logs = [e[1] for e in by_log]
+        self._by_log = [e[2] for e in by_log]
+        self.tolerance_ns = tolerance_ns
+
+    def __len__(self) -> int:
+        """Number of camera info messages."""
+        return len(self._stamps)
+
+    def match(self, stamp_ns: int, log_ns: int) -> tuple[Any, str] | None:
+        """(camera info, "exact" | "nearest" | "latest") for an image, or None."""
+        i = bisect_left(self._stamps, stamp_ns)
+        if i < len(self._stamps) and self._stamps[i] == stamp_ns:
+            return self._by_stamp[i], "exact"
+        near = [j for j in (i - 1, i) if 0 <= j < len(self._stamps)]
+        if near:
+            j = min(near, key=lambda k: abs(self._stamps[k] - stamp_ns))
+            if abs(self._stamps[j] - stamp_ns) <= self.tolerance_ns:
+                return self._by_stamp[j], "nearest"
+        k = bisect_right(self._logs, log_ns) - 1
+        if k >= 0:
+            return self._by_log[k], "latest"
+        return None
+
+
+def stamp_ns(header: Any) -> int:
+    """Header stamp in nanoseconds."""
+    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
+
+
+def _topics_of(reader: Reader, types: tuple[str, ...]) -> list[str]:
+    return sorted({c.topic for c in reader.connections if c.msgtype in types})
+
+
+def resolve_topics(
+    reader: Reader, image_topic: str = "", camera_info_topic: str = ""
+) -> tuple[str, str]:
+    """(image topic, camera_info topic) of the bag.
+
+    Args:
+        reader: the open input bag.
+        image_topic: Image or CompressedImage topic; "" = the bag's only one.
+        camera_info_topic: CameraInfo topic; "" = `<image namespace>/camera_info`, else the
+            bag's only CameraInfo topic.
+
+    Raises:
+        ValueError: a topic is missing or ambiguous (the message lists what the bag has).
+    """
+    images = _topics_of(reader, (IMAGE_TYPE, COMPRESSED_TYPE))
+    infos = _topics_of(reader, (INFO_TYPE,))
+    everything = ", ".join(f"{t} ({i.msgtype})" for t, i in sorted(reader.topics.items()))
+    image = image_topic
+    if not image:
+        if len(images) != 1:
+            raise ValueError(
+                f"--image-topic needed: the bag has {len(images)} image topics "
+                f"({', '.join(images) or 'none'}); topics: {everything or 'none'}"
+            )
+        image = images[0]
+    elif image not in images:
+        raise ValueError(
+            f"image topic {image} is not in the bag (image topics: {', '.join(images) or 'none'})"
+        )
+    info = camera_info_topic
+    if info and info not in infos:
+        raise ValueError(
+            f"camera_info topic {info} is not in the bag (CameraInfo topics: "
+            f"{', '.join(infos) or 'none'}); homae-bag needs the camera intrinsics"
+        )
+    if not info:
+        sibling = image.rsplit("/", 1)[0] + "/camera_info"
+        if sibling in infos:
+            info = sibling
+        elif len(infos) == 1:
+            info = infos[0]
+        else:
+            raise ValueError(
+                f"no camera_info topic for {image}: expected {sibling}; the bag has "
+                f"{len(infos)} CameraInfo topics ({', '.join(infos) or 'none'}); pass "
+                "--camera-info-topic (homae-bag needs the camera intrinsics)"
+            )
+    return image, info
+
+
+def check_bag(
+    input_path: str | Path, image_topic: str = "", camera_info_topic: str = ""
+) -> tuple[str, str]:
+    """Open the input bag and resolve its topics (fast checks before loading a model).
+
+    Raises:
+        FileNotFoundError: the input does not exist.
+        ValueError: see `resolve_topics`.
+    """
+    input_path = Path(input_path)
+    if not input_path.exists():
+        raise FileNotFoundError(f"input bag {input_path} does not exist")
+    with Reader(input_path) as reader:
+        return resolve_topics(reader, image_topic, camera_info_topic)
+
+
+def decode_image(msg: Any, msgtype: str) -> np.ndarray:
+    """(H, W, 3) uint8 RGB of a sensor_msgs Image or CompressedImage (typestore dataclass).
+
+    Raises:
+        homae_ros.conversions.ConversionError: unknown encoding, truncated data, undecodable
+            compressed data, ...
+    """
+    if msgtype != COMPRESSED_TYPE:
+        return conversions.image_to_rgb(msg)
+    import cv2
+
+    bgr = cv2.imdecode(np.asarray(msg.data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise conversions.BadInputError(f"cannot decode compressed image ({msg.format!r})")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def read_camera_infos(
+    reader: Reader, topic: str, store: Typestore, tolerance_s: float, warn: Callable[[str], None]
+) -> CameraInfoIndex:
+    """Index every CameraInfo on `topic`; corrupt ones are reported to `warn` and left out."""
+    entries = []
+    conns = [c for c in reader.connections if c.topic == topic]
+    for index, (conn, log_ns, raw) in enumerate(reader.messages(connections=conns)):
+        try:
+            msg = store.deserialize_cdr(raw, conn.msgtype)
+        except Exception as err:
+            warn(f"{topic} message #{index}: corrupt CameraInfo, ignored ({err!r})")
+            continue
+        entries.append((stamp_ns(msg.header), log_ns, msg))
+    return CameraInfoIndex(entries, round(tolerance_s * 1e9))

@@ -1,0 +1,102 @@
+"""Command-line options of the offline tools (homae-infer, homae-bag) -> `FrameEstimator`.
+
+No ROS imports. The options mirror the node's parameters: checkpoint, device, detector backend
+and its settings, object library and MANO model ("" = the bundled defaults).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from homae_ros.detection import BACKENDS, DetectionConfig
+from homae_ros.estimator import FrameEstimator
+
+__all__ = ["add_estimator_arguments", "load_estimator", "resolve_device"]
+
+
+def add_estimator_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add --checkpoint, --device, --detector, --roi, --object and friends to `parser`."""
+    g = parser.add_argument_group("model and detector")
+    g.add_argument("--checkpoint", default="", help="HOMAE checkpoint (default: bundled demo)")
+    g.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
+    g.add_argument(
+        "--detector",
+        choices=BACKENDS,
+        default=None,
+        help="box source (default: roi when --roi is given, else torchvision)",
+    )
+    g.add_argument("--detector-weights", default="", help="detector weights (default: bundled)")
+    g.add_argument("--score-threshold", type=float, default=0.5, help="detector score threshold")
+    g.add_argument("--max-pairs", type=int, default=4, help="most hand-object pairs per frame")
+    g.add_argument(
+        "--roi",
+        nargs=4,
+        type=float,
+        metavar=("X0", "Y0", "X1", "Y1"),
+        default=None,
+        help="fixed hand-object region in pixels for --detector roi (default: whole image)",
+    )
+    g.add_argument(
+        "--object",
+        default="",
+        help="object library name: the roi backend's object, or the only object to pair",
+    )
+    g.add_argument("--object-library", default="", help="YCB folder (default: procedural set)")
+    g.add_argument("--mano-model", default="", help="MANO model file (default: bundled hand)")
+
+
+def resolve_device(requested: str) -> str:
+    """'auto' -> 'cuda' when available else 'cpu'; 'cuda[:N]' must be available.
+
+    Raises:
+        RuntimeError: CUDA was asked for but is not available.
+    """
+    import torch
+
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(
+            f"--device {requested}: CUDA is not available on this machine (use cpu or auto)"
+        )
+    return requested
+
+
+def load_estimator(args: argparse.Namespace) -> FrameEstimator:
+    """Build the `FrameEstimator` from `add_estimator_arguments`' options.
+
+    Raises:
+        FileNotFoundError: a file is missing (bundled demo weights included; names the path).
+        ValueError: bad option values (names the option).
+        RuntimeError: CUDA requested but not available.
+    """
+    backend = args.detector or ("roi" if args.roi is not None else "torchvision")
+    if backend == "roi" and not args.object:
+        raise ValueError("--detector roi needs --object NAME (the object held in the region)")
+    if args.max_pairs < 1:
+        raise ValueError(f"--max-pairs must be >= 1, got {args.max_pairs}")
+    device = resolve_device(args.device)
+    det = DetectionConfig(
+        weights=args.detector_weights,
+        device=device,
+        score_threshold=args.score_threshold,
+        max_pairs=args.max_pairs,
+        allowed_objects=(args.object,) if args.object and backend != "roi" else (),
+        roi=tuple(args.roi) if args.roi is not None else (0.0, 0.0, 0.0, 0.0),
+        roi_object=args.object if backend == "roi" else "",
+    )
+    estimator = FrameEstimator.load(
+        checkpoint=args.checkpoint,
+        device=device,
+        mano_model_path=args.mano_model,
+        object_library=args.object_library,
+        detection=det,
+        backend=backend,
+        max_pairs=args.max_pairs,
+    )
+    if args.object and args.object not in estimator.objects:
+        raise ValueError(
+            f"--object {args.object!r} is not in the object library; valid: "
+            f"{', '.join(estimator.objects.names)}"
+        )
+    return estimator
