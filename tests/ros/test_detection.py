@@ -12,6 +12,7 @@ from homae_model.detector.model import build_detector, detector_class_names, sav
 from homae_model.detector.pairing import Detection
 from homae_ros.detection import (
     BACKENDS,
+    DEFAULT_DETECTOR_WEIGHTS,
     DetectionConfig,
     RoiBackend,
     TorchvisionBackend,
@@ -161,3 +162,39 @@ def test_track_backend_resets_on_time_jump_and_lost_pose():
     track.reset()
     track.propose(IMAGE, K, 3.0)
     assert stub.calls == 5
+
+
+def test_track_reads_predictor_style_pose():
+    """`joints` + object pose (axis-angle or matrix) with library corners, as PairPrediction."""
+    pose = square_pose()
+    local = pose["obj_corners"] - np.array([0.0, 0.0, 0.5])  # object frame: centred box
+    rot = np.array([0.0, 0.0, np.pi])  # 180 deg about z maps the square onto itself
+    pred = SimpleNamespace(joints=pose["hand_joints"], obj_rot=rot, obj_trans=np.array([0, 0, 0.5]))
+    stub = StubDetector()
+    track = create_backend("track", DetectionConfig(track_margin=0.1), stub, {"025_mug": local})
+    pairs = track.propose(IMAGE, K, 0.0)
+    track.update(pairs, [pred])
+    (tracked,) = track.propose(IMAGE, K, 0.1)
+    np.testing.assert_allclose(tracked.obj.box, [260, 180, 380, 300], atol=1e-9)
+    pred_m = {
+        "joints": pose["hand_joints"],
+        "obj_rot_matrix": np.eye(3),
+        "obj_trans": [0.01, 0, 0.5],
+    }
+    track.update([tracked], [pred_m])
+    (shifted,) = track.propose(IMAGE, K, 0.2)
+    np.testing.assert_allclose(shifted.obj.box, [270, 180, 390, 300], atol=1e-9)
+    no_corners = create_backend("track", DetectionConfig(), StubDetector())
+    pairs = no_corners.propose(IMAGE, K, 0.0)
+    with pytest.raises(ValueError, match="object_corners"):
+        no_corners.update(pairs, [pred])
+
+
+@pytest.mark.skipif(not DEFAULT_DETECTOR_WEIGHTS.is_file(), reason="no bundled demo detector")
+def test_bundled_detector_matches_procedural_library():
+    from homae_model.objects.library import ObjectLibrary
+
+    backend = create_backend("torchvision", DetectionConfig(max_detections=5))
+    expected = detector_class_names(ObjectLibrary.procedural().names)
+    assert backend.detector.class_names == expected
+    assert len(backend.detector.detect(IMAGE[:240, :320])) <= 5

@@ -1,0 +1,234 @@
+"""Run a trained detector on full images, and score it (mAP@0.5, recall) on labelled images."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from homae_model.detector.model import load_detector, spec_of
+from homae_model.detector.pairing import Detection, box_iou
+
+RAW_CANDIDATES_PER_CLASS = 100
+"""Boxes per class kept before NMS inside the network (SSD `topk_candidates`)."""
+
+
+def image_to_tensor(image: np.ndarray, where: str = "image") -> torch.Tensor:
+    """(H,W,3) uint8 RGB -> (3,H,W) float32 in [0,1]; `where` names the input in errors."""
+    arr = np.asarray(image)
+    if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype != np.uint8 or 0 in arr.shape:
+        raise ValueError(f"{where}: expected (H,W,3) uint8 RGB, got {arr.shape} {arr.dtype}")
+    return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).float().div_(255.0)
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """Map "auto" to cuda when available, else cpu; anything else to torch.device."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class Detector:
+    """Hands and known objects in full images.
+
+    Args:
+        weights_path: `.safetensors` file from `save_detector` (its `.json` sidecar beside it).
+        device: torch device string, e.g. "cpu", "cuda" or "auto".
+        score_threshold: detections scoring below this are dropped.
+        max_detections: most detections returned per image (highest scores first); the network
+            itself is capped to this number so raw boxes never pile up.
+        class_names: if given, the file's classes must equal these (else ValueError naming it).
+    """
+
+    def __init__(
+        self,
+        weights_path: str | Path,
+        device: str | torch.device = "cpu",
+        score_threshold: float = 0.5,
+        max_detections: int = 10,
+        class_names: Sequence[str] | None = None,
+    ) -> None:
+        device = resolve_device(device)
+        model = load_detector(weights_path, device, expected_class_names=class_names)
+        self._setup(model, device, score_threshold, max_detections)
+
+    @classmethod
+    def from_model(
+        cls,
+        model: nn.Module,
+        device: str | torch.device = "cpu",
+        score_threshold: float = 0.5,
+        max_detections: int = 10,
+    ) -> Detector:
+        """Wrap an in-memory model from `build_detector` (training, tests)."""
+        self = cls.__new__(cls)
+        device = resolve_device(device)
+        self._setup(model.to(device).eval(), device, score_threshold, max_detections)
+        return self
+
+    def _setup(
+        self, model: nn.Module, device: str | torch.device, score: float, max_det: int
+    ) -> None:
+        self.model = model
+        self.spec = spec_of(model)
+        self.device = torch.device(device)
+        self.configure(score, max_det)
+
+    def configure(self, score_threshold: float, max_detections: int) -> None:
+        """Change the score threshold and the detection cap (also inside the network).
+
+        Raises:
+            ValueError: threshold outside [0, 1] or a cap below 1.
+        """
+        if not 0.0 <= score_threshold <= 1.0:
+            raise ValueError(f"score_threshold must be in [0, 1], got {score_threshold}")
+        if max_detections < 1:
+            raise ValueError(f"max_detections must be >= 1, got {max_detections}")
+        self.score_threshold = float(score_threshold)
+        self.max_detections = int(max_detections)
+        model = self.model
+        if hasattr(model, "roi_heads"):  # Faster R-CNN
+            model.roi_heads.score_thresh = self.score_threshold
+            model.roi_heads.detections_per_img = self.max_detections
+        else:  # SSD
+            model.score_thresh = self.score_threshold
+            model.detections_per_img = self.max_detections
+            model.topk_candidates = RAW_CANDIDATES_PER_CLASS
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """Foreground class names (label i+1 = class_names[i])."""
+        return self.spec.class_names
+
+    @torch.no_grad()
+    def detect_batch(self, images: Sequence[np.ndarray]) -> list[list[Detection]]:
+        """Detect in several images at once.
+
+        Args:
+            images: each (H,W,3) uint8 RGB; sizes may differ.
+
+        Returns:
+            Per image, at most `max_detections` detections with score >= `score_threshold`,
+            highest score first, boxes clipped to [0, W-1] x [0, H-1] (full-image pixels).
+        """
+        if len(images) == 0:
+            return []
+        batch = [image_to_tensor(im, f"image {i}").to(self.device) for i, im in enumerate(images)]
+        self.model.eval()
+        outputs = self.model(batch)
+        results = []
+        for im, out in zip(images, outputs, strict=True):
+            h, w = im.shape[:2]
+            boxes = out["boxes"].float().cpu().numpy().astype(np.float64)
+            scores = out["scores"].float().cpu().numpy()
+            labels = out["labels"].cpu().numpy()
+            order = np.argsort(-scores, kind="stable")
+            dets = []
+            for k in order:
+                if scores[k] < self.score_threshold or not 1 <= labels[k] <= len(self.class_names):
+                    continue
+                box = boxes[k].copy()
+                box[[0, 2]] = np.clip(box[[0, 2]], 0.0, w - 1.0)
+                box[[1, 3]] = np.clip(box[[1, 3]], 0.0, h - 1.0)
+                dets.append(Detection(self.class_names[labels[k] - 1], float(scores[k]), box))
+                if len(dets) == self.max_detections:
+                    break
+            results.append(dets)
+        return results
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        """Detect in one (H,W,3) uint8 RGB image; see `detect_batch`."""
+        return self.detect_batch([image])[0]
+
+
+@dataclass
+class DetectionEval:
+    """Detection quality at IoU 0.5.
+
+    Attributes:
+        map50: mean over classes with ground truth of the average precision (all-point
+            interpolated precision-recall area).
+        recall: fraction of ground-truth boxes matched by a detection scoring >= the recall
+            score threshold.
+        ap: per-class AP.
+        num_images: images scored.
+        num_gt: ground-truth boxes.
+    """
+
+    map50: float
+    recall: float
+    ap: dict[str, float] = field(default_factory=dict)
+    num_images: int = 0
+    num_gt: int = 0
+
+
+def _average_precision(tp: np.ndarray, scores: np.ndarray, num_gt: int) -> float:
+    if num_gt == 0:
+        return float("nan")
+    if len(tp) == 0:
+        return 0.0
+    order = np.argsort(-scores, kind="stable")
+    tp = tp[order].astype(np.float64)
+    ctp, cfp = np.cumsum(tp), np.cumsum(1.0 - tp)
+    rec = np.concatenate([[0.0], ctp / num_gt, [1.0]])
+    prec = np.concatenate([[1.0], ctp / np.maximum(ctp + cfp, 1e-12), [0.0]])
+    prec = np.maximum.accumulate(prec[::-1])[::-1]
+    steps = np.nonzero(rec[1:] != rec[:-1])[0]
+    return float(np.sum((rec[steps + 1] - rec[steps]) * prec[steps + 1]))
+
+
+def evaluate_detections(
+    predictions: Iterable[list[Detection]],
+    ground_truth: Iterable[tuple[np.ndarray, Sequence[str]]],
+    iou_threshold: float = 0.5,
+    recall_score: float = 0.5,
+) -> DetectionEval:
+    """Score detections against labelled boxes (greedy matching by score, per class).
+
+    Args:
+        predictions: per image, the detections (use a low score threshold for a fair AP).
+        ground_truth: per image, (N,4) xyxy boxes and their N class names.
+        iou_threshold: IoU for a true positive.
+        recall_score: detections at or above this score count for `recall`.
+
+    Returns:
+        `DetectionEval`.
+    """
+    per_class: dict[str, list[tuple[float, bool]]] = {}
+    gt_count: dict[str, int] = {}
+    found = 0
+    num_images = 0
+    for dets, (gt_boxes, gt_labels) in zip(predictions, ground_truth, strict=True):
+        num_images += 1
+        gt_boxes = np.asarray(gt_boxes, dtype=np.float64).reshape(-1, 4)
+        for name in gt_labels:
+            gt_count[name] = gt_count.get(name, 0) + 1
+        taken = np.zeros(len(gt_labels), dtype=bool)
+        for det in sorted(dets, key=lambda d: -d.score):
+            same = np.array([g == det.label for g in gt_labels], dtype=bool)
+            ious = box_iou(det.box[None], gt_boxes)[0] if len(gt_labels) else np.zeros(0)
+            ious = np.where(same & ~taken, ious, -1.0)
+            hit = len(ious) > 0 and ious.max() >= iou_threshold
+            if hit:
+                k = int(ious.argmax())
+                taken[k] = True
+                found += int(det.score >= recall_score)
+            per_class.setdefault(det.label, []).append((det.score, bool(hit)))
+    ap = {}
+    for name, count in sorted(gt_count.items()):
+        rows = per_class.get(name, [])
+        tp = np.array([r[1] for r in rows], dtype=bool)
+        sc = np.array([r[0] for r in rows], dtype=np.float64)
+        ap[name] = _average_precision(tp, sc, count)
+    num_gt = sum(gt_count.values())
+    return DetectionEval(
+        map50=float(np.mean(list(ap.values()))) if ap else 0.0,
+        recall=found / num_gt if num_gt else 0.0,
+        ap=ap,
+        num_images=num_images,
+        num_gt=num_gt,
+    )
