@@ -274,9 +274,10 @@ class Trainer:
         self.run_dir = self._run_dir()
 
         seed_everything(cfg.train.seed, info.rank)
-        opened = open_source(data, split=options.split)
-        self.objects = opened.objects
         mano_path = cfg.mano.resolved_path()
+        # DexYCB's PCA hand poses are expanded with the configured MANO file's components.
+        opened = open_source(data, split=options.split, mano_dir=mano_path.parent)
+        self.objects = opened.objects
         self.pipeline = SamplePipeline(cfg.data, mano_path, self.objects, train=True)
         dataset, report = HandObjectDataset.scanned(
             opened.source, self.pipeline, cfg.train.seed, self.objects
@@ -357,8 +358,10 @@ class Trainer:
         val = Path(self.options.val)
         if not val.exists():
             raise FileNotFoundError(f"validation data folder not found: {val}")
-        opened = open_source(val, split="val" if (val / "val").is_dir() else None)
-        pipe = pipeline_cls(self.cfg.data, self.cfg.mano.resolved_path(), opened.objects, False)
+        mano_path = self.cfg.mano.resolved_path()
+        split = "val" if (val / "val").is_dir() else None
+        opened = open_source(val, split=split, mano_dir=mano_path.parent)
+        pipe = pipeline_cls(self.cfg.data, mano_path, opened.objects, False)
         ds, _ = dataset_cls.scanned(opened.source, pipe, self.cfg.train.seed, opened.objects)
         return DataLoader(ds, batch_size=self.cfg.train.batch_size, shuffle=False)
 
