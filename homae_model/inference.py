@@ -189,8 +189,9 @@ class Predictor:
             anchor = model.predict_anchor(enc, kc).anchor
         hand_sel = model.sample_points(enc, kc, anchor, hb_t, "hand")
         obj_sel = model.sample_points(enc, kc, anchor, ob_t, "obj")
-        hand = model.sdf(enc, kc, hand_sel.points, anchor, "hand")
-        obj = model.sdf(enc, kc, obj_sel.points, anchor, "obj")
+        # the voxel search already evaluated the SDF at the selected points: reuse it
+        hand = model.sdf(enc, kc, hand_sel.points, anchor, "hand", sdf_m=hand_sel.sdf)
+        obj = model.sdf(enc, kc, obj_sel.points, anchor, "obj", sdf_m=obj_sel.sdf)
         hand_layers, obj_layers = model.heads(hand, obj)
         mesh = model.hand_mesh(hand_layers[-1], anchor)
         obj_out = obj_layers[-1]

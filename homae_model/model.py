@@ -243,6 +243,8 @@ class HomaeModel(nn.Module):
         points: torch.Tensor,
         anchor: torch.Tensor,
         branch: str,
+        *,
+        sdf_m: torch.Tensor | None = None,
     ) -> PointBranch:
         """SDF and fused tokens of query points (eq. 12-14).
 
@@ -252,12 +254,20 @@ class HomaeModel(nn.Module):
             points: (B,N,3) camera frame, metres.
             anchor: (B,3) grid centre (hand root), camera frame.
             branch: "hand" or "obj".
+            sdf_m: (B,N) this branch's SDF at `points` in metres when already known (the voxel
+                search returns it): the SDF head is then not run again (inference only).
 
         Returns:
             `PointBranch`.
         """
         _, pointnet, fusion = self._branch(branch)
-        sdf, f_img, pos = self._sdf_scaled(enc, K, points, anchor, branch)
+        if sdf_m is None:
+            sdf, f_img, pos = self._sdf_scaled(enc, K, points, anchor, branch)
+        else:
+            q = (points - anchor[:, None, :]) * self.sdf_scale
+            f_img = sample_features(enc.fmap, points, K, enc.image_size)
+            pos = torch.cat([q, self.posenc(q)], dim=-1)
+            sdf = sdf_m.to(f_img.dtype) * self.sdf_scale
         f_3d = pointnet(pos[..., :3]) if pointnet is not None else None
         tokens = fusion(f_img, f_3d, sdf)
         return PointBranch(points=points, pos=pos, sdf=sdf, tokens=tokens)

@@ -5,13 +5,14 @@ frame as p = q / sdf_scale + anchor (sdf_scale = 3.1: a cube of about +-0.32 m, 
 res 64). Points whose projection falls outside the 2D box are dropped; the SDF is evaluated on
 the rest and the k points with the smallest |SDF| are kept.
 
-`coarse_to_fine_select` evaluates a coarse grid first (cells of r^3 fine voxels, r =
-res / coarse_res) and refines only cells that can contain the surface: for a true SDF
-(1-Lipschitz), a cell whose centre has |SDF| > half its diagonal holds no surface point. Cells
-with |SDF(centre)| <= margin * half-diagonal are refined; then, while the k-th best fine
-|SDF| (tau) plus the half-diagonal exceeds the refinement threshold, cells up to tau +
-half-diagonal are added, so that the result equals the dense selection for a true SDF (up to
-ties) at a fraction of the evaluations. For a learned SDF it is close, not exact.
+`coarse_to_fine_select` descends a hierarchy of grids (coarse_res, 2 coarse_res, ..., res):
+every in-box cell of the coarsest grid is evaluated at its centre, and a cell is split (its
+children evaluated) only when it can hold a fine voxel with |SDF| <= T: for a true SDF
+(1-Lipschitz), |SDF(centre)| <= T + reach, reach = the largest distance from the cell centre
+to a fine voxel centre inside it. T starts small and is raised to the k-th best fine |SDF|
+found until that value stays below T, so that the result equals the dense selection for a
+true SDF (up to ties) at a fraction of the evaluations. For a learned SDF it is close, not
+exact.
 """
 
 from __future__ import annotations
@@ -147,6 +148,25 @@ def dense_select(
     return VoxelSelection(torch.stack([p for p, _ in sel]), torch.stack([s for _, s in sel]), count)
 
 
+def _levels(res: int, coarse_res: int) -> list[int]:
+    """Grid sides from `coarse_res` to `res`, doubling while the side still divides `res`."""
+    sides = [coarse_res]
+    while sides[-1] < res:
+        nxt = sides[-1] * 2
+        sides.append(nxt if res % nxt == 0 and nxt <= res else res)
+    return sides
+
+
+def _children(idx: torch.Tensor, n: int, c: int) -> torch.Tensor:
+    """Flat indices (m,) of cells of an n^3 grid -> their c^3 children each in the (nc)^3 grid."""
+    i, j, l_ = idx // (n * n), (idx // n) % n, idx % n
+    a = torch.arange(c, device=idx.device)
+    m = n * c
+    ci, cj, cl = (i[:, None] * c + a), (j[:, None] * c + a), (l_[:, None] * c + a)
+    flat = (ci[:, :, None, None] * m + cj[:, None, :, None]) * m + cl[:, None, None, :]
+    return flat.reshape(-1)
+
+
 def coarse_to_fine_select(
     sdf_fn: SdfFn,
     anchor: torch.Tensor,
@@ -160,7 +180,15 @@ def coarse_to_fine_select(
     margin: float = 1.5,
     chunk: int = 65536,
 ) -> VoxelSelection:
-    """Top-k |SDF| voxels of the dense res^3 grid, found through a coarse grid.
+    """Top-k |SDF| voxels of the dense res^3 grid, found through a hierarchy of coarser grids.
+
+    The grids go from `coarse_res` to `res`, doubling the side at each level (one jump to
+    `res` when doubling does not divide it). Every in-box cell of the coarsest grid is
+    evaluated at its centre; a cell is split (its children evaluated) when its |SDF| is at most
+    T + reach, reach = the largest distance from its centre to a fine voxel centre inside it.
+    T starts at `margin` fine half-diagonals; when the k-th best fine |SDF| found (tau) exceeds
+    T, T becomes tau and the descent resumes (only new cells are evaluated), so that for a
+    1-Lipschitz SDF the result equals `dense_select` (up to ties).
 
     Args:
         sdf_fn: (B,M,3) points -> (B,M) SDF, metres.
@@ -169,78 +197,92 @@ def coarse_to_fine_select(
         box: (B,4) xyxy pixels (same fallback as `dense_select`).
         k: points to keep per image.
         res: fine grid side (the dense grid it reproduces).
-        coarse_res: coarse grid side; must divide `res`.
+        coarse_res: coarsest grid side; must divide `res`.
         sdf_scale: scaled units per metre.
-        margin: refine cells with |SDF(centre)| <= margin * half cell diagonal.
+        margin: initial threshold T in fine-voxel half-diagonals (larger: fewer resumed rounds,
+            more cells split).
         chunk: points per `sdf_fn` call.
 
     Returns:
-        `VoxelSelection` (num_evals counts coarse and fine evaluations).
+        `VoxelSelection` (num_evals counts the evaluations of every level).
 
     Raises:
         ValueError: `coarse_res` does not divide `res`.
     """
-    if res % coarse_res != 0:
+    if coarse_res <= 0 or res % coarse_res != 0:
         raise ValueError(f"coarse_res={coarse_res} must divide res={res}")
-    r = res // coarse_res
-    cr = coarse_res
     device = anchor.device
     bsz = anchor.shape[0]
     pts, inside = _fine_candidates(anchor, K, box, k, res, sdf_scale)
-    children = (
-        torch.arange(res**3, device=device)
-        .reshape(cr, r, cr, r, cr, r)
-        .permute(0, 2, 4, 1, 3, 5)
-        .reshape(cr**3, r**3)
-    )  # fine indices of each coarse cell
-    cell_inside = inside[:, children]  # (B, cells, r^3)
-    cell_any = cell_inside.any(dim=-1)  # (B, cells)
-    centres = grid_to_camera(grid_points(cr, device), anchor, sdf_scale)
-    half_diag = math.sqrt(3.0) / cr / sdf_scale  # metres
+    sides = _levels(res, coarse_res)
+    nlev = len(sides)
+    fine_half = math.sqrt(3.0) / res / sdf_scale  # metres, half-diagonal of a fine voxel
+    reach = [fine_half * (res // n - 1) for n in sides]
+    # per level: which cells hold an in-box fine voxel, their centres (camera frame)
+    occupied = []
+    centres = []
+    for n in sides:
+        r = res // n
+        occ = inside.reshape(bsz, n, r, n, r, n, r).any(dim=6).any(dim=4).any(dim=2)
+        occupied.append(occ.reshape(bsz, n**3))
+        centres.append(
+            pts if n == res else grid_to_camera(grid_points(n, device), anchor, sdf_scale)
+        )
+    sdf = [torch.full((bsz, n**3), float("nan"), device=device) for n in sides]
+    evaluated = [torch.zeros(bsz, n**3, dtype=torch.bool, device=device) for n in sides]
+    split = [torch.zeros(bsz, n**3, dtype=torch.bool, device=device) for n in sides]
 
-    cells = [torch.nonzero(cell_any[b])[:, 0] for b in range(bsz)]
-    coarse_sdf, count = _eval_lists(sdf_fn, [centres[b][cells[b]] for b in range(bsz)], chunk)
-    order = [coarse_sdf[b].abs().argsort() for b in range(bsz)]
-    refined = [torch.zeros(cells[b].shape[0], dtype=torch.bool, device=device) for b in range(bsz)]
-    fine_pts: list[list[torch.Tensor]] = [[] for _ in range(bsz)]
-    fine_sdf: list[list[torch.Tensor]] = [[] for _ in range(bsz)]
-    min_cells = 2 * math.ceil(k / r**3)
-    threshold = [margin * half_diag] * bsz
-
-    for rnd in range(MAX_REFINE_ROUNDS):
-        new_lists = []
+    def evaluate(level: int, new: list[torch.Tensor]) -> int:
+        if all(x.numel() == 0 for x in new):
+            return 0
+        vals, n_evals = _eval_lists(sdf_fn, [centres[level][b][new[b]] for b in range(bsz)], chunk)
         for b in range(bsz):
-            abs_c = coarse_sdf[b].abs()
-            want = (abs_c <= threshold[b]) & ~refined[b]
-            if rnd == 0:
-                want[order[b][:min_cells]] = True
-            got = sum(int(x.shape[0]) for x in fine_pts[b])
-            if rnd > 0 and got < k:  # not enough candidates: take the next best cells
-                todo = order[b][~refined[b][order[b]]][:min_cells]
-                want[todo] = True
-            refined[b] |= want
-            idx = children[cells[b][want]]  # (n, r^3)
-            keep = cell_inside[b][cells[b][want]]
-            fine_idx = idx[keep]
-            new_lists.append(pts[b][fine_idx])
-        if all(x.shape[0] == 0 for x in new_lists):
-            break
-        sdfs, n = _eval_lists(sdf_fn, new_lists, chunk)
-        count += n
+            sdf[level][b, new[b]] = vals[b].to(sdf[level].dtype)
+            evaluated[level][b, new[b]] = True
+        return n_evals
+
+    count = evaluate(0, [torch.nonzero(occupied[0][b])[:, 0] for b in range(bsz)])
+    thresh = [(margin - 1.0) * fine_half] * bsz
+    active = [True] * bsz
+    for _ in range(MAX_REFINE_ROUNDS + 4):
+        for lev in range(nlev - 1):
+            c = sides[lev + 1] // sides[lev]
+            new = []
+            for b in range(bsz):
+                want = evaluated[lev][b] & ~split[lev][b]
+                if active[b]:
+                    want &= sdf[lev][b].abs() <= thresh[b] + reach[lev]
+                else:
+                    want &= False
+                idx = torch.nonzero(want)[:, 0]
+                split[lev][b, idx] = True
+                kids = _children(idx, sides[lev], c)
+                kids = kids[occupied[lev + 1][b, kids] & ~evaluated[lev + 1][b, kids]]
+                new.append(kids)
+            count += evaluate(lev + 1, new)
         done = True
         for b in range(bsz):
-            fine_pts[b].append(new_lists[b])
-            fine_sdf[b].append(sdfs[b])
-            all_s = torch.cat(fine_sdf[b])
-            if all_s.shape[0] < k:
-                done = done and bool(refined[b].all())
+            if not active[b]:
                 continue
-            tau = float(torch.kthvalue(all_s.abs(), k).values)
-            if tau + half_diag > threshold[b] and not bool(refined[b].all()):
-                threshold[b] = tau + half_diag
-                done = False
+            found = sdf[-1][b][evaluated[-1][b]].abs()
+            exhausted = all(bool((split[i][b] | ~evaluated[i][b]).all()) for i in range(nlev - 1))
+            if found.numel() >= k:
+                tau = float(torch.kthvalue(found, k).values)
+                if tau <= thresh[b] or exhausted:
+                    active[b] = False
+                    continue
+                thresh[b] = tau
+            elif exhausted:
+                active[b] = False
+                continue
+            else:
+                thresh[b] = 2.0 * thresh[b] + fine_half
+            done = False
         if done:
             break
 
-    sel = [_top_k(torch.cat(fine_pts[b]), torch.cat(fine_sdf[b]), k) for b in range(bsz)]
+    sel = []
+    for b in range(bsz):
+        idx = torch.nonzero(evaluated[-1][b])[:, 0]
+        sel.append(_top_k(pts[b][idx], sdf[-1][b][idx], k))
     return VoxelSelection(torch.stack([p for p, _ in sel]), torch.stack([s for _, s in sel]), count)

@@ -17,6 +17,22 @@ from torch.nn import functional as F
 from homae_model.config import DecoderConfig
 
 
+def conv1x1(x: torch.Tensor, conv: nn.Conv2d, bias: bool = True) -> torch.Tensor:
+    """A 1x1 `conv` as a matrix product over channels-last pixels (the fast CPU/GPU path).
+
+    Args:
+        x: (B,c_in,H,W), any memory format.
+        conv: the 1x1 convolution whose weights are used.
+        bias: add the convolution's bias.
+
+    Returns:
+        (B,c_out,H,W) in channels-last memory (a permuted view), same values as `conv(x)`.
+    """
+    w = conv.weight[:, :, 0, 0]
+    y = F.linear(x.permute(0, 2, 3, 1), w, conv.bias if bias else None)
+    return y.permute(0, 3, 1, 2)
+
+
 def pixel_mlp(c_in: int, c_hidden: int, c_out: int) -> nn.Sequential:
     """Two-layer per-pixel MLP as 1x1 convolutions: (B,c_in,H,W) -> (B,c_out,H,W)."""
     return nn.Sequential(
@@ -33,9 +49,18 @@ class DecoderStage(nn.Module):
         self.mlp = pixel_mlp(c_in, c_out, c_out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B,c_in,h,w) -> (B,c_out,2h,2w)."""
+        """(B,c_in,h,w) -> (B,c_out,2h,2w).
+
+        Computed as MLP(upsample(x)) with the first 1x1 convolution moved before the
+        upsampling: bilinear upsampling is a convex combination of neighbouring pixels, so it
+        commutes with a per-pixel affine map; the first layer then runs at a quarter of the
+        pixels and the upsampling moves `c_out` instead of `c_in` channels (same result up to
+        float rounding).
+        """
+        conv1, act1, conv2, act2 = self.mlp
+        x = conv1x1(x, conv1)
         x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
-        return self.mlp(x)
+        return act2(conv1x1(act1(x), conv2))
 
 
 class MaeDecoder(nn.Module):

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from homae_model.config import HandHeadConfig
 from homae_model.geometry.rotations import matrix_to_rot6d
@@ -37,6 +38,26 @@ class HandLayerOutput:
     rot6d: torch.Tensor
     shape: torch.Tensor
     root_offset: torch.Tensor
+
+
+def encoder_layer(layer: nn.TransformerEncoderLayer, x: torch.Tensor) -> torch.Tensor:
+    """Run a pre-norm `nn.TransformerEncoderLayer` (batch first, no mask) on (B,N,D) tokens.
+
+    In eval mode the attention goes through `F.scaled_dot_product_attention` (fused kernels;
+    PyTorch's own inference fast path uses unfused batched matmuls on the CPU); the maths is the
+    layer's own, with its weights. In training mode (or post-norm) it is simply `layer(x)`.
+    """
+    if layer.training or not layer.norm_first:
+        return layer(x)
+    attn = layer.self_attn
+    b, n, d = x.shape
+    heads = attn.num_heads
+    y = layer.norm1(x)
+    qkv = F.linear(y, attn.in_proj_weight, attn.in_proj_bias)
+    qkv = qkv.view(b, n, 3, heads, d // heads).permute(2, 0, 3, 1, 4)
+    o = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])
+    x = x + attn.out_proj(o.transpose(1, 2).reshape(b, n, d))
+    return x + layer.linear2(layer.activation(layer.linear1(layer.norm2(x))))
 
 
 def _small_linear(d_in: int, d_out: int) -> nn.Linear:
@@ -89,7 +110,7 @@ class HandHead(nn.Module):
         """
         x = self.token_proj(tokens) + self.pos_proj(pos)
         for layer in self.encoder:
-            x = layer(x)
+            x = encoder_layer(layer, x)
         memory = self.memory_norm(x)
         q = self.queries[None].expand(x.shape[0], -1, -1)
         outs = []

@@ -13,6 +13,9 @@ from torch.nn import functional as F
 
 from homae_model.config import DecoderConfig
 
+LINEAR_ALIGN = 16
+"""Output widths are padded to a multiple of this for the last 1x1 layer (sliced after)."""
+
 
 class MultiScaleFusion(nn.Module):
     """Decoder stages -> F~ (B,C,h_L,w_L)."""
@@ -30,16 +33,36 @@ class MultiScaleFusion(nn.Module):
         self.out_channels = cfg.feat_channels
 
     def forward(self, stages: list[torch.Tensor]) -> torch.Tensor:
-        """List of (B,c_l,h_l,w_l) -> (B,C,h_L,w_L) with (h_L,w_L) the last stage's grid."""
+        """List of (B,c_l,h_l,w_l) -> (B,C,h_L,w_L) with (h_L,w_L) the last stage's grid.
+
+        MLP(concat_l upsample(s_l)): the first 1x1 convolution is split by input channels and
+        applied to each stage at its own resolution before the upsampling (bilinear upsampling
+        commutes with per-pixel affine maps), which removes most of the work at the finest
+        grid; same result up to float rounding.
+        """
+        if not self.multiscale:
+            return self.mlp(stages[-1])
         size = stages[-1].shape[-2:]
-        if self.multiscale:
-            maps = [
-                s
-                if s.shape[-2:] == size
-                else F.interpolate(s, size=size, mode="bilinear", align_corners=False)
-                for s in stages
-            ]
-            x = torch.cat(maps, dim=1)
+        first, act, last = self.mlp
+        x = None
+        start = 0
+        for i, s in enumerate(stages):
+            c = s.shape[1]
+            w = first.weight[:, start : start + c, 0, 0]
+            start += c
+            bias = first.bias if i == len(stages) - 1 else None
+            y = F.linear(s.permute(0, 2, 3, 1), w, bias)  # (B,h,w,hidden), channels last
+            if y.shape[1:3] != size:
+                y = F.interpolate(
+                    y.permute(0, 3, 1, 2), size=size, mode="bilinear", align_corners=False
+                ).permute(0, 2, 3, 1)
+            x = y if x is None else x + y
+        w_out = last.weight[:, :, 0, 0]
+        c_out = w_out.shape[0]
+        pad = (-c_out) % LINEAR_ALIGN  # matrix products are faster on aligned widths
+        if pad:
+            w_out = torch.cat([w_out, w_out.new_zeros(pad, w_out.shape[1])])
+            out = F.linear(act(x), w_out)[..., :c_out] + last.bias
         else:
-            x = stages[-1]
-        return self.mlp(x)
+            out = F.linear(act(x), w_out, last.bias)
+        return out.permute(0, 3, 1, 2)  # (B,C,H,W) view of channels-last memory

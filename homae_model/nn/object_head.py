@@ -17,7 +17,7 @@ from torch import nn
 
 from homae_model.config import ObjectHeadConfig
 from homae_model.geometry.rotations import matrix_to_rot6d, rot6d_to_matrix
-from homae_model.nn.hand_head import _small_linear
+from homae_model.nn.hand_head import _small_linear, encoder_layer
 
 
 @dataclass
@@ -74,7 +74,7 @@ class ObjectHead(nn.Module):
         x = self.token_proj(tokens) + self.pos_proj(pos)
         outs = []
         for layer in self.layers:
-            x = layer(x)
+            x = encoder_layer(layer, x)
             h = self.out_norm(x)
             w = torch.softmax(self.weight_out(h)[..., 0], dim=1)  # (B,N)
             rot6d = self.rot_out(h) + self.identity6d
