@@ -104,12 +104,20 @@ def load_state_into(model: torch.nn.Module, weights: Path) -> None:
     """Load a safetensors file into `model`, strictly (MANO buffers excepted).
 
     Raises:
-        ValueError: missing, unexpected or differently shaped tensors; the message names the
-            file and lists the keys.
+        ValueError: not a safetensors file (e.g. a pickle, a truncated file), or missing,
+            unexpected or differently shaped tensors; the message names the file and lists
+            the keys.
     """
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    state = load_file(str(weights))
+    try:
+        state = load_file(str(weights))
+    except (SafetensorError, OSError) as exc:
+        raise ValueError(
+            f"{weights}: not a readable safetensors file ({exc}); checkpoints are only ever "
+            "read as safetensors, never unpickled"
+        ) from exc
     expected = model_state(model)
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))

@@ -375,6 +375,18 @@ def _strip_optional(tp: Any) -> tuple[Any, bool]:
     return tp, False
 
 
+def _yaml_text_number(text: str) -> str | None:
+    """'1e-4' -> '1.0e-4': how to write a number YAML 1.1 read as text; None if not one."""
+    try:
+        float(text)
+    except ValueError:
+        return None
+    mantissa, sep, exponent = text.strip().lower().partition("e")
+    if sep and "." not in mantissa:
+        return f"{mantissa}.0e{exponent}"
+    return text.strip()
+
+
 def _coerce(value: Any, tp: Any, path: str) -> Any:
     """Convert a YAML value to the annotated type, or raise ValueError naming `path`."""
     base, optional = _strip_optional(tp)
@@ -404,6 +416,11 @@ def _coerce(value: Any, tp: Any, path: str) -> Any:
             raise ValueError(f"{path}: expected an integer, got {value!r}")
         return value
     if base is float:
+        if isinstance(value, str) and _yaml_text_number(value) is not None:
+            raise ValueError(
+                f"{path}: expected a number, got {value!r} (YAML reads an exponent without a "
+                f"decimal point as text: write {_yaml_text_number(value)})"
+            )
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueError(f"{path}: expected a number, got {value!r}")
         if not math.isfinite(float(value)):

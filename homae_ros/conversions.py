@@ -18,6 +18,9 @@ import numpy as np
 
 __all__ = [
     "ENCODINGS",
+    "KNOWN_DISTORTION_MODELS",
+    "MAX_INTRINSIC_PX",
+    "MIN_FOCAL_PX",
     "REASONS",
     "BadInputError",
     "BadIntrinsicsError",
@@ -31,6 +34,7 @@ __all__ = [
     "UnsupportedDistortionError",
     "camera_info_to_K",
     "check_camera_info",
+    "check_intrinsics",
     "image_to_rgb",
     "pose_to_msg",
     "quaternion_to_rotation_matrix",
@@ -301,6 +305,11 @@ def rgb_to_image(rgb: np.ndarray, header: Any = None, encoding: str = "rgb8") ->
 # Camera intrinsics
 # --------------------------------------------------------------------------------------------
 KNOWN_DISTORTION_MODELS: tuple[str, ...] = ("plumb_bob", "rational_polynomial", "equidistant")
+MIN_FOCAL_PX = 1e-3
+"""Smallest focal length (px) accepted; below it K is numerically singular."""
+MAX_INTRINSIC_PX = 1e7
+"""Largest |value| (px) of a focal length, skew or principal point coordinate accepted; beyond
+it no real camera exists and the crop arithmetic overflows to inf/NaN."""
 """Distortion models whose coefficients the pipeline understands (it assumes rectified or
 near-pinhole input; coefficients of these models are tolerated, not corrected)."""
 
@@ -351,13 +360,50 @@ def _expected_image_size(info: Any) -> tuple[int, int] | None:
     return h // by, w // bx
 
 
+def check_intrinsics(K: Any, name: str = "K") -> np.ndarray:
+    """Check a pinhole K for use by the model and return it as (3, 3) float64.
+
+    Checks, in order: shape (3, 3), finite values, not all zero, fx, fy > 0, last row
+    (0, 0, 1), plausible magnitudes (`MIN_FOCAL_PX` <= fx, fy; every value of the first two
+    rows within +-`MAX_INTRINSIC_PX`).
+
+    Args:
+        K: (3, 3) intrinsics, pixels.
+        name: what K is called in error messages.
+
+    Raises:
+        NanValuesError: non-finite values. BadIntrinsicsError: any other failed check.
+    """
+    K = np.asarray(K, dtype=np.float64)
+    if K.shape != (3, 3):
+        raise BadIntrinsicsError(f"{name} must be (3, 3), got shape {K.shape}")
+    if not np.all(np.isfinite(K)):
+        raise NanValuesError(f"{name} contains NaN or infinite values")
+    if not np.any(K):
+        raise BadIntrinsicsError(f"{name} is all zero (camera not calibrated?)")
+    if K[0, 0] <= 0 or K[1, 1] <= 0:
+        raise BadIntrinsicsError(
+            f"{name}: focal lengths must be > 0, got fx={K[0, 0]}, fy={K[1, 1]}"
+        )
+    if not np.allclose(K[2], (0.0, 0.0, 1.0)):
+        raise BadIntrinsicsError(f"{name}: last row must be (0, 0, 1), got {K[2].tolist()}")
+    if min(K[0, 0], K[1, 1]) < MIN_FOCAL_PX or np.abs(K[:2]).max() > MAX_INTRINSIC_PX:
+        raise BadIntrinsicsError(
+            f"{name} {K[:2].tolist()} is implausible: focal lengths must lie in "
+            f"[{MIN_FOCAL_PX:g}, {MAX_INTRINSIC_PX:g}] px and |skew|, |cx|, |cy| <= "
+            f"{MAX_INTRINSIC_PX:g} px"
+        )
+    return K
+
+
 def check_camera_info(info: Any, image_shape: tuple[int, ...]) -> np.ndarray:
     """Validate a CameraInfo against the image it came with and return its K.
 
-    Checks, in order: finite values (K, D), K not all zero with fx, fy > 0 and last row
-    (0, 0, 1), the size (after ROI and binning) equals the image size (skipped when the driver
-    left width/height at 0), and the distortion model is plumb_bob / rational_polynomial /
-    equidistant or all its coefficients are zero (an empty model with no coefficients is fine).
+    Checks, in order: finite D, K as `check_intrinsics` (finite, not all zero, fx, fy > 0,
+    last row (0, 0, 1), plausible magnitudes), the size (after ROI and binning) equals the image
+    size (skipped when the driver left width/height at 0), and the distortion model is
+    plumb_bob / rational_polynomial / equidistant or all its coefficients are zero (an empty
+    model with no coefficients is fine).
 
     Args:
         info: sensor_msgs/CameraInfo.
@@ -371,14 +417,9 @@ def check_camera_info(info: Any, image_shape: tuple[int, ...]) -> np.ndarray:
     """
     K = camera_info_to_K(info)
     d = np.asarray(info.d, dtype=np.float64).ravel()
-    if not np.all(np.isfinite(K)) or not np.all(np.isfinite(d)):
-        raise NanValuesError("CameraInfo K or D contains NaN or infinite values")
-    if not np.any(K):
-        raise BadIntrinsicsError("CameraInfo K is all zero (camera not calibrated?)")
-    if K[0, 0] <= 0 or K[1, 1] <= 0:
-        raise BadIntrinsicsError(f"focal lengths must be > 0, got fx={K[0, 0]}, fy={K[1, 1]}")
-    if not np.allclose(K[2], (0.0, 0.0, 1.0)):
-        raise BadIntrinsicsError(f"last row of K must be (0, 0, 1), got {K[2].tolist()}")
+    if not np.all(np.isfinite(d)):
+        raise NanValuesError("CameraInfo D contains NaN or infinite values")
+    K = check_intrinsics(K, "CameraInfo K")
     expected = _expected_image_size(info)
     h, w = int(image_shape[0]), int(image_shape[1])
     if expected is not None and expected != (h, w):

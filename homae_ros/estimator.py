@@ -9,15 +9,17 @@ of `PairEstimate`s in the image's camera frame.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
 from homae_model.detector.pairing import Pair
 from homae_model.inference import PairPrediction, Predictor
 from homae_model.objects.library import ObjectLibrary, ObjectMesh
+from homae_ros.conversions import check_intrinsics
 from homae_ros.detection import DetectionBackend, DetectionConfig, create_backend
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -32,7 +34,7 @@ def bundled_weights_dir() -> Path:
         share = Path(get_package_share_directory("homae_ros")) / "weights" / "demo"
         if share.is_dir():
             return share
-    except (ImportError, LookupError, ValueError):
+    except (ImportError, LookupError, ValueError, OSError):  # no ROS env: the source tree
         pass
     return REPO_ROOT / "weights" / "demo"
 
@@ -58,6 +60,44 @@ def resolve_path(value: str, default: Path, parameter: str) -> Path:
         )
         raise FileNotFoundError(f"{origin}: {path} does not exist")
     return path
+
+
+T = TypeVar("T")
+
+
+def _named(parameter: str, value: str, path: Path, load: Callable[[], T]) -> T:
+    """Run `load()`; re-raise its FileNotFoundError / ValueError naming the parameter and path.
+
+    Safetensors errors (not ValueErrors) and pickle errors are turned into ValueError too.
+    """
+    try:
+        return load()
+    except (FileNotFoundError, ValueError) as err:
+        if f"'{parameter}'" in str(err):
+            raise
+        raise type(err)(f"parameter '{parameter}' = '{value or path}' ({path}): {err}") from err
+    except Exception as err:
+        if type(err).__name__ not in ("SafetensorError", "UnpicklingError", "UnsafePickleError"):
+            raise
+        raise ValueError(
+            f"parameter '{parameter}' = '{value or path}' ({path}): cannot be read safely: {err}"
+        ) from err
+
+
+class NonFiniteOutputError(ValueError):
+    """The model produced NaN or infinite values for a frame (nothing of it is published)."""
+
+    reason = "non_finite_output"
+
+
+def check_finite(prediction: PairPrediction, index: int = 0) -> None:
+    """Raise NonFiniteOutputError when any array of `prediction` holds NaN or inf."""
+    for name in ("joints", "vertices", "mano_pose", "mano_shape", "obj_rot_matrix", "obj_trans"):
+        value = np.asarray(getattr(prediction, name))
+        if not np.all(np.isfinite(value)):
+            raise NonFiniteOutputError(
+                f"pair {index}: the model output '{name}' holds NaN or infinite values"
+            )
 
 
 @dataclass
@@ -122,17 +162,31 @@ class FrameEstimator:
     ) -> FrameEstimator:
         """Load everything from paths ("" = the bundled defaults).
 
+        Every file is read without running code (safetensors, YAML, the safe MANO unpickler).
+
         Raises:
             FileNotFoundError: a path is missing (names the parameter and the path).
-            ValueError: a file does not match what it should hold.
+            ValueError: a file does not match what it should hold, or cannot be read safely
+                (names the parameter and the path).
         """
         weights = bundled_weights_dir()
         ckpt = resolve_path(checkpoint, weights / DEMO_CHECKPOINT_NAME, "checkpoint")
         mano = resolve_path(mano_model_path, Path(), "mano_model_path") if mano_model_path else None
-        predictor = Predictor.from_checkpoint(ckpt, device, mano_path=mano)
+        if mano is not None:
+            from homae_model.hand.mano import load_mano_dict
+
+            _named("mano_model_path", mano_model_path, mano, lambda: load_mano_dict(mano))
+        predictor = _named(
+            "checkpoint",
+            checkpoint,
+            ckpt,
+            lambda: Predictor.from_checkpoint(ckpt, device, mano_path=mano),
+        )
         if object_library:
             lib_dir = resolve_path(object_library, Path(), "object_library")
-            objects = ObjectLibrary.from_ycb(lib_dir)
+            objects = _named(
+                "object_library", object_library, lib_dir, lambda: ObjectLibrary.from_ycb(lib_dir)
+            )
         else:
             objects = ObjectLibrary.procedural()
         det = detection or DetectionConfig(device=device, max_pairs=max_pairs)
@@ -140,7 +194,13 @@ class FrameEstimator:
             det.weights = str(
                 resolve_path(det.weights, weights / DEMO_DETECTOR_NAME, "detector.weights")
             )
-        return cls(predictor, create_backend(backend, det), objects, max_pairs, min_hand_score)
+            box_source = _named(
+                "detector.weights", det.weights, Path(det.weights),
+                lambda: create_backend(backend, det),
+            )  # fmt: skip
+        else:
+            box_source = create_backend(backend, det)
+        return cls(predictor, box_source, objects, max_pairs, min_hand_score)
 
     def reset(self) -> None:
         """Forget tracking state (e.g. time jumped backwards: a bag looped)."""
@@ -159,8 +219,12 @@ class FrameEstimator:
             Pair estimates, best first; empty when nothing was detected.
 
         Raises:
-            ValueError: bad image or K (the Predictor's checks).
+            ValueError: bad image or K (`conversions.check_intrinsics`, whose errors are
+                ConversionErrors with a `reason`, and the Predictor's checks);
+                NonFiniteOutputError (a ValueError) when the model returns NaN or inf.
+            RuntimeError: the model failed (e.g. CUDA out of memory even after the split).
         """
+        K = check_intrinsics(K)  # implausible K would overflow inside the model
         if self._last_stamp is not None and stamp_s < self._last_stamp:
             LOG.info("time jumped back %.3f s: tracking reset", self._last_stamp - stamp_s)
             self.backend.reset()
@@ -173,6 +237,12 @@ class FrameEstimator:
             self.backend.update([], [])
             return []
         predictions = self.predict_pairs(rgb, K, pairs)
+        try:
+            for i, pred in enumerate(predictions):
+                check_finite(pred, i)
+        except NonFiniteOutputError:
+            self.backend.update([], [])  # nothing trustworthy to track from
+            raise
         self.backend.update(pairs, predictions)
         return [
             PairEstimate(

@@ -9,11 +9,17 @@ Data flow (see docs/design.md):
          ~/debug_image (only while subscribed), /diagnostics
 
 Nothing a camera sends can kill the node: each bad frame gets a throttled warning naming the
-reason, a counter in diagnostics, and no output; the next good frame is processed.
+reason, a counter in diagnostics (`errors.<reason>`), and no output; the next good frame is
+processed. The same holds for the model failing (`model_error`, `out_of_memory` after the
+estimator's split retry, `non_finite_output`).
+
+Where tf2_ros / message_filters are not installed (ROS 2 from PyPI wheels), /tf is published as
+plain tf2_msgs/TFMessage and images are paired with camera_info by `StampPairer`.
 """
 
 from __future__ import annotations
 
+import gc
 import sys
 import threading
 import time
@@ -35,7 +41,7 @@ from visualization_msgs.msg import MarkerArray
 from homae_ros import conversions, markers, messages
 from homae_ros.conversions import ConversionError
 from homae_ros.detection import DetectionConfig
-from homae_ros.estimator import FrameEstimator, PairEstimate
+from homae_ros.estimator import FrameEstimator, NonFiniteOutputError, PairEstimate
 from homae_ros.params import CAMERA_INFO_TOPIC, IMAGE_TOPIC, NodeParams, declare_and_read
 
 OUTPUT_QOS_DEPTH = 10
@@ -83,6 +89,94 @@ class LatestFrame:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+
+
+def _stamp_ns(msg: Any) -> int:
+    stamp = msg.header.stamp
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+class StampPairer:
+    """Pairs each image with the camera_info of the same stamp (within `slop_s`).
+
+    The stand-in for message_filters' synchronisers where that package is not installed. Up to
+    `depth` unpaired messages of each kind wait (older ones are forgotten); a match forgets
+    everything older than it.
+    """
+
+    def __init__(self, slop_s: float, callback: Any, depth: int = 10) -> None:
+        """`callback(image, info)` is called (outside the lock) for every pair."""
+        self._slop_ns = round(slop_s * 1e9)
+        self._callback = callback
+        self._waiting: dict[str, deque[Any]] = {
+            "image": deque(maxlen=depth),
+            "info": deque(maxlen=depth),
+        }
+        self._lock = threading.Lock()
+
+    def add_image(self, msg: Image) -> None:
+        """Offer an image."""
+        self._add("image", "info", msg)
+
+    def add_info(self, msg: CameraInfo) -> None:
+        """Offer a camera_info."""
+        self._add("info", "image", msg)
+
+    def waiting(self) -> int:
+        """Unpaired messages held (bounded by 2 x depth)."""
+        return sum(len(q) for q in self._waiting.values())
+
+    def _add(self, kind: str, other: str, msg: Any) -> None:
+        t = _stamp_ns(msg)
+        with self._lock:
+            candidates = self._waiting[other]
+            best = min(candidates, key=lambda m: abs(_stamp_ns(m) - t), default=None)
+            if best is None or abs(_stamp_ns(best) - t) > self._slop_ns:
+                self._waiting[kind].append(msg)
+                return
+            newest = max(t, _stamp_ns(best))
+            for queue in self._waiting.values():  # forget the match and everything older
+                kept = [m for m in queue if _stamp_ns(m) > newest]
+                queue.clear()
+                queue.extend(kept)
+        image, info = (msg, best) if kind == "image" else (best, msg)
+        self._callback(image, info)
+
+
+class TopicTfBroadcaster:
+    """`sendTransform` as tf2_ros does it: tf2_msgs/TFMessage on /tf (fallback publisher)."""
+
+    def __init__(self, node: Node) -> None:
+        """Publish on /tf with tf2's QoS (reliable, depth 100)."""
+        from tf2_msgs.msg import TFMessage
+
+        self._type = TFMessage
+        self._pub = node.create_publisher(
+            TFMessage, "/tf", QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+        )
+
+    def sendTransform(self, transforms: Any) -> None:
+        """Publish one TransformStamped or a list of them as one TFMessage."""
+        items = list(transforms) if isinstance(transforms, (list, tuple)) else [transforms]
+        self._pub.publish(self._type(transforms=items))
+
+
+def tf_broadcaster(node: Node) -> Any | None:
+    """tf2_ros.TransformBroadcaster, else `TopicTfBroadcaster`, else None (warned)."""
+    try:
+        from tf2_ros import TransformBroadcaster
+
+        return TransformBroadcaster(node)
+    except ImportError:
+        pass
+    try:
+        return TopicTfBroadcaster(node)
+    except ImportError:
+        node.get_logger().warning(
+            "parameter 'publish_tf' is true but neither tf2_ros nor tf2_msgs is installed: "
+            "no /tf output"
+        )
+        return None
 
 
 def resolve_device(requested: str) -> str:
@@ -154,15 +248,17 @@ class HomaeNode(Node):
         self.marker_pub = self.create_publisher(MarkerArray, "~/markers", out_qos)
         self.debug_pub = self.create_publisher(Image, "~/debug_image", out_qos)
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", out_qos)
-        self._tf = None
-        if p.publish_tf:
-            from tf2_ros import TransformBroadcaster
-
-            self._tf = TransformBroadcaster(self)
+        self._tf = tf_broadcaster(self) if p.publish_tf else None
         self._tf_buffer = None
+        self._pairer: StampPairer | None = None
         if p.target_frame:
-            from tf2_ros import Buffer, TransformListener
-
+            try:
+                from tf2_ros import Buffer, TransformListener
+            except ImportError as err:
+                raise RuntimeError(
+                    f"parameter 'target_frame' = '{p.target_frame}' needs tf2_ros, which is not "
+                    "installed (use a ROS 2 install, or leave target_frame empty)"
+                ) from err
             self._tf_buffer = Buffer()
             self._tf_listener = TransformListener(self._tf_buffer, self)
         self._marker_options = markers.MarkerOptions(
@@ -188,7 +284,14 @@ class HomaeNode(Node):
             self.create_subscription(CameraInfo, CAMERA_INFO_TOPIC, self._on_info, qos)
             self.create_subscription(Image, IMAGE_TOPIC, self._on_image_only, qos)
             return
-        import message_filters
+        try:
+            import message_filters
+        except ImportError:
+            slop = 0.0 if self.params.sync == "exact" else self.params.sync_slop_s
+            self._pairer = StampPairer(slop, self._on_frame)
+            self.create_subscription(Image, IMAGE_TOPIC, self._on_image_unsynced, qos)
+            self.create_subscription(CameraInfo, CAMERA_INFO_TOPIC, self._pairer.add_info, qos)
+            return
 
         # Depth above 1 so the synchroniser can pair stamps; the slot still keeps one frame.
         sync_qos = QoSProfile(depth=5, reliability=qos.reliability)
@@ -210,13 +313,17 @@ class HomaeNode(Node):
     def _on_any_image(self, _msg: Image) -> None:
         self._last_image_t = time.monotonic()
 
+    def _on_image_unsynced(self, msg: Image) -> None:
+        self._last_image_t = time.monotonic()
+        self._pairer.add_image(msg)
+
     def _on_info(self, msg: CameraInfo) -> None:
         self._latest_info = msg
 
     def _on_image_only(self, msg: Image) -> None:
         self._last_image_t = time.monotonic()
         if self._latest_info is None:
-            self._warn("no_camera_info", f"no camera_info yet on {self._info_topic()}")
+            self._count_error("no_camera_info", f"no camera_info yet on {self._info_topic()}")
             return
         self._on_frame(msg, self._latest_info)
 
@@ -233,18 +340,42 @@ class HomaeNode(Node):
     # ---------------------------------------------------------------- worker
     def _work(self) -> None:
         while not self._stop.is_set():
-            frame = self._slot.take(timeout=0.5)
-            if frame is None:
-                self._check_camera_info_flow()
-                continue
             try:
-                self._process(frame)
-            except ConversionError as err:
-                self._count_error(err.reason, f"frame skipped ({err.reason}): {err}")
-            except (ValueError, FileNotFoundError) as err:
-                self._count_error("bad_input", f"frame skipped (bad_input): {err}")
-            except Exception as err:  # a bad frame must never stop the node
-                self._count_error("model_error", f"frame skipped (model_error): {err!r}")
+                frame = self._slot.take(timeout=0.5)
+                if frame is None:
+                    self._check_camera_info_flow()
+                else:
+                    self.handle_frame(frame)
+            except Exception as err:  # pragma: no cover - last line of defence
+                self._errors["internal"] += 1
+                try:
+                    self.get_logger().error(f"homae worker: {err!r}", throttle_duration_sec=5.0)
+                except Exception:
+                    pass
+
+    def handle_frame(self, frame: Frame) -> bool:
+        """Process one frame; never raises (failures are counted and logged, throttled).
+
+        Returns:
+            True when results were published, False when the frame was skipped.
+        """
+        try:
+            self._process(frame)
+            return True
+        except ConversionError as err:
+            self._count_error(err.reason, f"frame skipped ({err.reason}): {err}")
+        except NonFiniteOutputError as err:
+            self._count_error(err.reason, f"frame skipped ({err.reason}): {err}")
+        except (ValueError, FileNotFoundError) as err:
+            self._count_error("bad_input", f"frame skipped (bad_input): {err}")
+        except RuntimeError as err:  # torch.cuda.OutOfMemoryError is a RuntimeError
+            reason = "out_of_memory" if "out of memory" in str(err).lower() else "model_error"
+            self._count_error(reason, f"frame skipped ({reason}): {err}")
+            if reason == "out_of_memory":
+                _empty_cuda_cache()
+        except Exception as err:  # a bad frame must never stop the node
+            self._count_error("model_error", f"frame skipped (model_error): {err!r}")
+        return False
 
     def _check_camera_info_flow(self) -> None:
         now = time.monotonic()
@@ -427,13 +558,18 @@ class HomaeNode(Node):
         self._slot.close()
         self._worker.join(timeout=2.0)
         self.estimator = None
-        try:
-            import torch
+        _empty_cuda_cache()
 
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-        except ImportError:  # pragma: no cover
-            pass
+
+def _empty_cuda_cache() -> None:
+    """Give cached GPU memory back to the driver (no-op without CUDA)."""
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except ImportError:  # pragma: no cover
+        pass
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -443,6 +579,10 @@ def main(argv: list[str] | None = None) -> int:
         node = HomaeNode()
     except (FileNotFoundError, ValueError, RuntimeError) as err:
         rclpy.logging.get_logger("homae_node").error(f"cannot start: {err}")
+        rclpy.try_shutdown()
+        return 1
+    except Exception as err:  # anything else at start: one clear line, not a traceback
+        rclpy.logging.get_logger("homae_node").error(f"cannot start: {type(err).__name__}: {err}")
         rclpy.try_shutdown()
         return 1
     executor = MultiThreadedExecutor(num_threads=2)
@@ -456,4 +596,7 @@ def main(argv: list[str] | None = None) -> int:
         executor.shutdown(timeout_sec=1.0)
         node.destroy_node()
         rclpy.try_shutdown()
+        # Everything is released; keep the interpreter's teardown from walking every torch
+        # object with the cyclic GC (seconds on a busy machine): exit within 2 s of SIGTERM.
+        gc.freeze()
     return 0
