@@ -29,15 +29,14 @@ from typing import Any, Protocol
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from homae_model.bundled import demo_detector
 from homae_model.detector.pairing import HAND_LABEL, Detection, Pair, pair_detections
 from homae_model.geometry.camera import MIN_DEPTH_M, project_points, validate_intrinsics
 
 BACKENDS: tuple[str, ...] = ("torchvision", "track", "roi")
 """Valid backend names."""
 
-DEFAULT_DETECTOR_WEIGHTS = (
-    Path(__file__).resolve().parents[1] / "weights" / "demo" / "detector_synthetic.safetensors"
-)
+DEFAULT_DETECTOR_WEIGHTS = demo_detector()
 """Bundled demo detector used when no weights file is configured."""
 
 

@@ -16,33 +16,14 @@ from typing import TypeVar
 
 import numpy as np
 
+from homae_model.bundled import DEMO_CHECKPOINT_NAME, DEMO_DETECTOR_NAME, bundled_weights_dir
 from homae_model.detector.pairing import Pair
 from homae_model.inference import PairPrediction, Predictor
 from homae_model.objects.library import ObjectLibrary, ObjectMesh
 from homae_ros.conversions import check_intrinsics
 from homae_ros.detection import DetectionBackend, DetectionConfig, create_backend
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 LOG = logging.getLogger(__name__)
-
-
-def bundled_weights_dir() -> Path:
-    """Folder of the bundled demo weights: the ROS install's share/ or the source tree's."""
-    try:
-        from ament_index_python.packages import get_package_share_directory
-
-        share = Path(get_package_share_directory("homae_ros")) / "weights" / "demo"
-        if share.is_dir():
-            return share
-    except (ImportError, LookupError, ValueError, OSError):  # no ROS env: the source tree
-        pass
-    return REPO_ROOT / "weights" / "demo"
-
-
-DEMO_CHECKPOINT_NAME = "homae_small_synthetic.safetensors"
-"""File name of the bundled HOMAE demo weights (config.yaml beside it)."""
-DEMO_DETECTOR_NAME = "detector_synthetic.safetensors"
-"""File name of the bundled demo detector weights."""
 
 
 def resolve_path(value: str, default: Path, parameter: str) -> Path:
@@ -268,14 +249,15 @@ class FrameEstimator:
             if "out of memory" not in str(err).lower() or len(boxes) < 2:
                 raise
             LOG.warning("CUDA out of memory on %d pairs: retrying in two halves", len(boxes))
-            _empty_cuda_cache()
+            empty_cuda_cache()
             half = len(boxes) // 2
             return self.predictor.predict(rgb, K, boxes[:half]) + self.predictor.predict(
                 rgb, K, boxes[half:]
             )
 
 
-def _empty_cuda_cache() -> None:
+def empty_cuda_cache() -> None:
+    """Give cached GPU memory back to the driver (no-op without CUDA)."""
     try:
         import torch
 
@@ -283,3 +265,24 @@ def _empty_cuda_cache() -> None:
             torch.cuda.empty_cache()
     except ImportError:  # pragma: no cover
         pass
+
+
+def resolve_device(requested: str, what: str = "parameter 'device'") -> str:
+    """'auto' -> 'cuda' when available else 'cpu'; 'cuda[:N]' must be available.
+
+    Args:
+        requested: "auto", "cpu", "cuda" or "cuda:N".
+        what: how the caller names the setting in errors ("parameter 'device'", "--device").
+
+    Raises:
+        RuntimeError: CUDA was asked for but is not available (names `what`).
+    """
+    import torch
+
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(
+            f"{what} = '{requested}' but CUDA is not available on this machine (use cpu or auto)"
+        )
+    return requested

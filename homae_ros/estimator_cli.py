@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 
 from homae_ros.detection import BACKENDS, DetectionConfig
-from homae_ros.estimator import FrameEstimator
+from homae_ros.estimator import FrameEstimator, resolve_device
 
-__all__ = ["add_estimator_arguments", "load_estimator", "resolve_device"]
+__all__ = ["add_estimator_arguments", "load_estimator"]
 
 
 def add_estimator_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,23 +45,6 @@ def add_estimator_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--mano-model", default="", help="MANO model file (default: bundled hand)")
 
 
-def resolve_device(requested: str) -> str:
-    """'auto' -> 'cuda' when available else 'cpu'; 'cuda[:N]' must be available.
-
-    Raises:
-        RuntimeError: CUDA was asked for but is not available.
-    """
-    import torch
-
-    if requested == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if requested.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(
-            f"--device {requested}: CUDA is not available on this machine (use cpu or auto)"
-        )
-    return requested
-
-
 def load_estimator(args: argparse.Namespace) -> FrameEstimator:
     """Build the `FrameEstimator` from `add_estimator_arguments`' options.
 
@@ -75,7 +58,7 @@ def load_estimator(args: argparse.Namespace) -> FrameEstimator:
         raise ValueError("--detector roi needs --object NAME (the object held in the region)")
     if args.max_pairs < 1:
         raise ValueError(f"--max-pairs must be >= 1, got {args.max_pairs}")
-    device = resolve_device(args.device)
+    device = resolve_device(args.device, "--device")
     det = DetectionConfig(
         weights=args.detector_weights,
         device=device,

@@ -24,7 +24,6 @@ import sys
 import threading
 import time
 from collections import Counter, deque
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -41,160 +40,21 @@ from visualization_msgs.msg import MarkerArray
 from homae_ros import conversions, markers, messages
 from homae_ros.conversions import ConversionError
 from homae_ros.detection import DetectionConfig
-from homae_ros.estimator import FrameEstimator, NonFiniteOutputError, PairEstimate
+from homae_ros.estimator import (
+    FrameEstimator,
+    NonFiniteOutputError,
+    PairEstimate,
+    empty_cuda_cache,
+    resolve_device,
+)
+from homae_ros.frames import Frame, LatestFrame, StampPairer
+from homae_ros.outputs import build_frame_messages, overlay_image
 from homae_ros.params import CAMERA_INFO_TOPIC, IMAGE_TOPIC, NodeParams, declare_and_read
+from homae_ros.tf_output import tf_broadcaster
 
 OUTPUT_QOS_DEPTH = 10
 CAMERA_INFO_STALE_S = 2.0
 """Images arriving this long without a usable camera_info trigger a warning."""
-
-
-@dataclass
-class Frame:
-    """One synchronised input, as received."""
-
-    image: Image
-    info: CameraInfo
-    received: float  # time.monotonic() at arrival
-
-
-class LatestFrame:
-    """A one-slot mailbox: `put` replaces what waits (counting it dropped), `take` blocks."""
-
-    def __init__(self) -> None:
-        """Empty slot."""
-        self._cond = threading.Condition()
-        self._frame: Frame | None = None
-        self._closed = False
-        self.dropped = 0
-
-    def put(self, frame: Frame) -> None:
-        """Offer the newest frame; an unprocessed older one is dropped."""
-        with self._cond:
-            if self._frame is not None:
-                self.dropped += 1
-            self._frame = frame
-            self._cond.notify()
-
-    def take(self, timeout: float = 0.5) -> Frame | None:
-        """The waiting frame (emptying the slot), or None after `timeout` or when closed."""
-        with self._cond:
-            if self._frame is None and not self._closed:
-                self._cond.wait(timeout)
-            frame, self._frame = self._frame, None
-            return frame
-
-    def close(self) -> None:
-        """Wake the worker for shutdown."""
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-
-
-def _stamp_ns(msg: Any) -> int:
-    stamp = msg.header.stamp
-    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
-
-
-class StampPairer:
-    """Pairs each image with the camera_info of the same stamp (within `slop_s`).
-
-    The stand-in for message_filters' synchronisers where that package is not installed. Up to
-    `depth` unpaired messages of each kind wait (older ones are forgotten); a match forgets
-    everything older than it.
-    """
-
-    def __init__(self, slop_s: float, callback: Any, depth: int = 10) -> None:
-        """`callback(image, info)` is called (outside the lock) for every pair."""
-        self._slop_ns = round(slop_s * 1e9)
-        self._callback = callback
-        self._waiting: dict[str, deque[Any]] = {
-            "image": deque(maxlen=depth),
-            "info": deque(maxlen=depth),
-        }
-        self._lock = threading.Lock()
-
-    def add_image(self, msg: Image) -> None:
-        """Offer an image."""
-        self._add("image", "info", msg)
-
-    def add_info(self, msg: CameraInfo) -> None:
-        """Offer a camera_info."""
-        self._add("info", "image", msg)
-
-    def waiting(self) -> int:
-        """Unpaired messages held (bounded by 2 x depth)."""
-        return sum(len(q) for q in self._waiting.values())
-
-    def _add(self, kind: str, other: str, msg: Any) -> None:
-        t = _stamp_ns(msg)
-        with self._lock:
-            candidates = self._waiting[other]
-            best = min(candidates, key=lambda m: abs(_stamp_ns(m) - t), default=None)
-            if best is None or abs(_stamp_ns(best) - t) > self._slop_ns:
-                self._waiting[kind].append(msg)
-                return
-            newest = max(t, _stamp_ns(best))
-            for queue in self._waiting.values():  # forget the match and everything older
-                kept = [m for m in queue if _stamp_ns(m) > newest]
-                queue.clear()
-                queue.extend(kept)
-        image, info = (msg, best) if kind == "image" else (best, msg)
-        self._callback(image, info)
-
-
-class TopicTfBroadcaster:
-    """`sendTransform` as tf2_ros does it: tf2_msgs/TFMessage on /tf (fallback publisher)."""
-
-    def __init__(self, node: Node) -> None:
-        """Publish on /tf with tf2's QoS (reliable, depth 100)."""
-        from tf2_msgs.msg import TFMessage
-
-        self._type = TFMessage
-        self._pub = node.create_publisher(
-            TFMessage, "/tf", QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
-        )
-
-    def sendTransform(self, transforms: Any) -> None:
-        """Publish one TransformStamped or a list of them as one TFMessage."""
-        items = list(transforms) if isinstance(transforms, (list, tuple)) else [transforms]
-        self._pub.publish(self._type(transforms=items))
-
-
-def tf_broadcaster(node: Node) -> Any | None:
-    """tf2_ros.TransformBroadcaster, else `TopicTfBroadcaster`, else None (warned)."""
-    try:
-        from tf2_ros import TransformBroadcaster
-
-        return TransformBroadcaster(node)
-    except ImportError:
-        pass
-    try:
-        return TopicTfBroadcaster(node)
-    except ImportError:
-        node.get_logger().warning(
-            "parameter 'publish_tf' is true but neither tf2_ros nor tf2_msgs is installed: "
-            "no /tf output"
-        )
-        return None
-
-
-def resolve_device(requested: str) -> str:
-    """'auto' -> 'cuda' when available else 'cpu'; 'cuda[:N]' must be available.
-
-    Raises:
-        RuntimeError: CUDA was asked for but is not available.
-    """
-    import torch
-
-    if requested == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if requested.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(
-            f"parameter 'device' = '{requested}' but CUDA is not available on this machine "
-            "(use device:=cpu or device:=auto)"
-        )
-    return requested
 
 
 class HomaeNode(Node):
@@ -372,7 +232,7 @@ class HomaeNode(Node):
             reason = "out_of_memory" if "out of memory" in str(err).lower() else "model_error"
             self._count_error(reason, f"frame skipped ({reason}): {err}")
             if reason == "out_of_memory":
-                _empty_cuda_cache()
+                empty_cuda_cache()
         except Exception as err:  # a bad frame must never stop the node
             self._count_error("model_error", f"frame skipped (model_error): {err!r}")
         return False
@@ -428,82 +288,30 @@ class HomaeNode(Node):
         rgb: np.ndarray,
         K: np.ndarray,
     ) -> None:
-        hands, objects, transforms, hand_draw, obj_draw = [], [], [], [], []
-        prefix = self.params.frame_prefix
-        for i, est in enumerate(estimates):
-            pred, pair = est.prediction, est.pair
-            joints = pred.joints @ R_tf.T + t_tf
-            R_obj = R_tf @ pred.obj_rot_matrix
-            t_obj = R_tf @ pred.obj_trans + t_tf
-            hands.append(
-                messages.hand_pose_msg(
-                    "right",
-                    pair.hand.score,
-                    joints,
-                    pred.mano_pose,
-                    pred.mano_shape,
-                    pair.hand.box,
-                    i,
-                )
-            )
-            objects.append(
-                messages.object_pose_msg(pair.obj.label, est.score, R_obj, t_obj, pair.obj.box, i)
-            )
-            transforms.append(
-                conversions.transform_stamped(
-                    header.frame_id, f"{prefix}/{pair.obj.label}", header.stamp, R_obj, t_obj
-                )
-            )
-            transforms.append(
-                conversions.transform_stamped(
-                    header.frame_id, f"{prefix}/hand_{i}", header.stamp, R_tf, joints[0]
-                )
-            )
-            mesh = est.obj_mesh
-            hand_draw.append(
-                markers.HandDrawing(
-                    i, joints, pred.vertices @ R_tf.T + t_tf, self.estimator.hand_faces
-                )
-            )
-            obj_draw.append(
-                markers.ObjectDrawing(
-                    i, R_obj, t_obj,
-                    mesh.vertices if mesh is not None else None,
-                    mesh.faces if mesh is not None else None,
-                    mesh.color if mesh is not None else None,
-                    pair.obj.label,
-                )
-            )  # fmt: skip
-        latency_ms = 1e3 * (time.monotonic() - frame.received)
+        p = self.params
         self._stats["processed"] += 1
-        result = messages.result_msg(
-            header, hands, objects, latency_ms, self._slot.dropped, self._stats["processed"]
+        out = build_frame_messages(
+            estimates,
+            header,
+            self.estimator.hand_faces,
+            R_tf=R_tf,
+            t_tf=t_tf,
+            frame_prefix=p.frame_prefix,
+            marker_options=self._marker_options if p.publish_markers else None,
+            latency_ms=1e3 * (time.monotonic() - frame.received),
+            dropped_frames=self._slot.dropped,
+            processed_frames=self._stats["processed"],
         )
-        self.result_pub.publish(result)
-        if self._tf is not None and transforms:
-            self._tf.sendTransform(transforms)
-        if self.params.publish_markers:
-            self.marker_pub.publish(
-                markers.build_marker_array(header, hand_draw, obj_draw, self._marker_options)
-            )
-        if self.params.debug_image and self.debug_pub.get_subscription_count() > 0:
-            self.debug_pub.publish(self._debug_image(rgb, K, estimates, in_header))
-        self._latencies.append(latency_ms)
+        self.result_pub.publish(out.result)
+        if self._tf is not None and out.transforms:
+            self._tf.sendTransform(out.transforms)
+        if out.markers is not None:
+            self.marker_pub.publish(out.markers)
+        if p.debug_image and self.debug_pub.get_subscription_count() > 0:
+            overlay = overlay_image(rgb, K, estimates, self.estimator.hand_faces)
+            self.debug_pub.publish(conversions.rgb_to_image(overlay, in_header, "rgb8"))
+        self._latencies.append(out.result.latency_ms)
         self._done_times.append(time.monotonic())
-
-    def _debug_image(self, rgb: np.ndarray, K: np.ndarray, estimates, header: Any) -> Image:
-        from homae_model.render.overlay import draw_box, draw_hand_object
-
-        img = rgb.copy()
-        for est in estimates:
-            pred = est.prediction
-            draw_box(img, est.pair.hand.box, (60, 220, 60))
-            draw_box(img, est.pair.obj.box, (60, 120, 255))
-            draw_hand_object(
-                img, K, pred.joints, pred.vertices, self.estimator.hand_faces,
-                pred.obj_rot_matrix, pred.obj_trans,
-            )  # fmt: skip
-        return conversions.rgb_to_image(img, header, "rgb8")
 
     # ---------------------------------------------------------------- logging, diagnostics
     def _warn(self, key: str, text: str) -> None:
@@ -558,18 +366,7 @@ class HomaeNode(Node):
         self._slot.close()
         self._worker.join(timeout=2.0)
         self.estimator = None
-        _empty_cuda_cache()
-
-
-def _empty_cuda_cache() -> None:
-    """Give cached GPU memory back to the driver (no-op without CUDA)."""
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-    except ImportError:  # pragma: no cover
-        pass
+        empty_cuda_cache()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -72,6 +72,26 @@ def _close_wrist():
     return close_wrist
 
 
+class ObjectSDFCache:
+    """Object-frame meshes prepared for signed distances, built once per (name, mirrored)."""
+
+    def __init__(self, objects: ObjectLibrary) -> None:
+        """Cache over `objects` (the library names the meshes)."""
+        self.objects = objects
+        self._meshes: dict[tuple[str, bool], MeshSDF] = {}
+
+    def get(self, name: str, mirrored: bool) -> MeshSDF:
+        """The prepared mesh of `name`; mirrored (x -> -x) for left-hand samples."""
+        key = (name, mirrored)
+        if key not in self._meshes:
+            mesh = self.objects.get(name)
+            verts, faces = mesh.vertices, mesh.faces
+            if mirrored:
+                verts, faces = mirror_mesh(verts, faces)
+            self._meshes[key] = prepare_mesh(verts, faces)
+        return self._meshes[key]
+
+
 class SamplePipeline:
     """Turns a RawSample into the training dict of docs/design.md.
 
@@ -108,20 +128,13 @@ class SamplePipeline:
         self.mano.eval()
         self._faces = np.asarray(torch.as_tensor(self.mano.faces).cpu(), dtype=np.int64)
         self._close_wrist = _close_wrist()
-        self._object_sdf: dict[tuple[str, bool], MeshSDF] = {}
+        self._object_sdf = ObjectSDFCache(objects)
 
     # ------------------------------------------------------------------ helpers
 
     def object_mesh(self, name: str, mirrored: bool) -> MeshSDF:
         """The prepared (object-frame) mesh of an object, mirrored for left-hand samples."""
-        key = (name, mirrored)
-        if key not in self._object_sdf:
-            mesh = self.objects.get(name)
-            verts, faces = mesh.vertices, mesh.faces
-            if mirrored:
-                verts, faces = mirror_mesh(verts, faces)
-            self._object_sdf[key] = prepare_mesh(verts, faces)
-        return self._object_sdf[key]
+        return self._object_sdf.get(name, mirrored)
 
     def _sdf_samples(
         self,

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from homae_model.bundled import demo_detector
 from homae_model.evaluation.sources import OpenedSource, dataset_fingerprint, open_source
 from homae_model.training.state import (
     MODEL_FILE,
@@ -45,7 +46,7 @@ OCCLUDED_VISIBLE_FRACTION = 0.5
 """A sample is in the occluded subset when its hand or object is less visible than this."""
 DETECTOR_MIN_IOU = 0.1
 """A detected pair matches the labelled pair when the hand boxes overlap at least this much."""
-DEFAULT_DETECTOR_WEIGHTS = Path("weights/demo/detector_synthetic.safetensors")
+DEFAULT_DETECTOR_WEIGHTS = demo_detector()
 """Detector weights tried for the GT-free protocol when none are given (relative to the cwd)."""
 
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from homae_model.data.pipeline import ObjectSDFCache
 from homae_model.data.sdf import MeshSDF, mesh_sdf, prepare_mesh
 from homae_model.geometry.voxels import coarse_to_fine_select, dense_select
 
@@ -57,22 +58,13 @@ class VoxelPointSampler:
         self.objects = objects
         self.hand_faces = np.asarray(hand_faces, dtype=np.int64)
         self.close_wrist = _close_wrist()
-        self._object_meshes: dict[tuple[str, bool], MeshSDF] = {}
+        self._object_meshes = ObjectSDFCache(objects)
 
     # ------------------------------------------------------------------ GT meshes
 
     def object_mesh(self, name: str, mirrored: bool) -> MeshSDF:
         """Object-frame mesh of a library object (mirrored x -> -x for left-hand samples)."""
-        key = (name, mirrored)
-        if key not in self._object_meshes:
-            mesh = self.objects.get(name)
-            verts, faces = mesh.vertices, mesh.faces
-            if mirrored:
-                from homae_model.data.transforms import mirror_mesh
-
-                verts, faces = mirror_mesh(verts, faces)
-            self._object_meshes[key] = prepare_mesh(verts, faces)
-        return self._object_meshes[key]
+        return self._object_meshes.get(name, mirrored)
 
     def _object_is_mirrored(
         self, name: str, R: np.ndarray, t: np.ndarray, corners: np.ndarray

@@ -131,11 +131,11 @@ def test_cuda_requested_without_cuda_names_the_parameter() -> None:
     import torch
 
     pytest.importorskip("rclpy")
-    from homae_ros.node import resolve_device
+    from homae_ros.estimator import resolve_device
 
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
-    with pytest.raises(RuntimeError, match=r"parameter 'device' = 'cuda:1'.*device:=cpu"):
+    with pytest.raises(RuntimeError, match=r"parameter 'device' = 'cuda:1'.*use cpu or auto"):
         resolve_device("cuda:1")
     assert resolve_device("auto") == "cpu"
 
@@ -208,7 +208,7 @@ def bare_node(monkeypatch):
 
 
 def _frame(t: float = 1.0, w: int = 64, h: int = 48, mutate=None):
-    from homae_ros.node import Frame
+    from homae_ros.frames import Frame
     from tests.ros.nodeutil import camera_info, image_msg, stamp_of
 
     stamp = stamp_of(t)
@@ -409,7 +409,7 @@ def _msg(t: float):
 
 def test_stamp_pairer_exact_approximate_and_bounded() -> None:
     pytest.importorskip("rclpy")
-    from homae_ros.node import StampPairer
+    from homae_ros.frames import StampPairer
 
     pairs = []
     exact = StampPairer(0.0, lambda i, c: pairs.append((i.t, c.t)), depth=5)
@@ -434,7 +434,7 @@ def test_stamp_pairer_exact_approximate_and_bounded() -> None:
 
 def test_stamp_pairer_is_thread_safe() -> None:
     pytest.importorskip("rclpy")
-    from homae_ros.node import StampPairer
+    from homae_ros.frames import StampPairer
 
     pairs = []
     pairer = StampPairer(0.0, lambda i, c: pairs.append((i.t, c.t)), depth=50)

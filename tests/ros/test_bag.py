@@ -21,16 +21,6 @@ OBJECT = "006_mustard_bottle"
 CHILDREN = {f"homae/{OBJECT}", "homae/hand_0"}
 
 
-@pytest.fixture(autouse=True)
-def _ament_prefix(monkeypatch, tmp_path):
-    # estimator.bundled_weights_dir() raises OSError when AMENT_PREFIX_PATH is unset (no ROS
-    # environment sourced); an empty prefix makes it fall back to the source tree.
-    import os
-
-    if not os.environ.get("AMENT_PREFIX_PATH"):
-        monkeypatch.setenv("AMENT_PREFIX_PATH", str(tmp_path))
-
-
 @pytest.fixture(scope="module")
 def store():
     return bag_types.make_typestore()
@@ -44,18 +34,16 @@ def checkpoint(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def estimator(checkpoint, tmp_path_factory):
+def estimator(checkpoint):
     from homae_ros.detection import DetectionConfig
     from homae_ros.estimator import FrameEstimator
 
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AMENT_PREFIX_PATH", str(tmp_path_factory.mktemp("ament")))
-        return FrameEstimator.load(
-            checkpoint=str(checkpoint),
-            device="cpu",
-            backend="roi",
-            detection=DetectionConfig(roi_object=OBJECT),
-        )
+    return FrameEstimator.load(
+        checkpoint=str(checkpoint),
+        device="cpu",
+        backend="roi",
+        detection=DetectionConfig(roi_object=OBJECT),
+    )
 
 
 # ------------------------------------------------------------------------------ bag writing

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import cv2
@@ -27,14 +26,6 @@ camera_matrix:
 distortion_model: plumb_bob
 distortion_coefficients: {{rows: 1, cols: 5, data: [0, 0, 0, 0, 0]}}
 """
-
-
-@pytest.fixture(autouse=True)
-def _ament_prefix(monkeypatch, tmp_path):
-    # estimator.bundled_weights_dir() raises OSError when AMENT_PREFIX_PATH is unset (no ROS
-    # environment sourced); an empty prefix makes it fall back to the source tree.
-    if not os.environ.get("AMENT_PREFIX_PATH"):
-        monkeypatch.setenv("AMENT_PREFIX_PATH", str(tmp_path))
 
 
 @pytest.fixture(scope="module")
@@ -226,7 +217,7 @@ def test_cli_errors(tmp_path, k_yaml, checkpoint, capsys):
 
 
 def test_missing_bundled_weights_say_so(tmp_path, k_yaml, capsys):
-    from homae_ros.estimator import DEMO_CHECKPOINT_NAME, bundled_weights_dir
+    from homae_model.bundled import DEMO_CHECKPOINT_NAME, bundled_weights_dir
 
     if (bundled_weights_dir() / DEMO_CHECKPOINT_NAME).exists():
         pytest.skip("the bundled demo weights exist")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
@@ -134,18 +132,9 @@ def test_bad_inputs_raise() -> None:
         )
 
 
-def test_serialises_and_costs_little() -> None:
+def test_serialises_round_trip() -> None:
+    # Timing lives in `make bench` (markers stage), not in a test.
     hand, obj = pair(0)
-    mk.build_marker_array(HEADER, [hand], [obj])  # warm the object cache
-    n = 10
-    t0 = time.perf_counter()
-    for _ in range(n):
-        arr = mk.build_marker_array(HEADER, [hand], [obj])
-    build_ms = (time.perf_counter() - t0) / n * 1e3
-    t0 = time.perf_counter()
-    data = serialize_message(arr)
-    ser_ms = (time.perf_counter() - t0) * 1e3
-    back = deserialize_message(data, MarkerArray)
+    arr = mk.build_marker_array(HEADER, [hand], [obj])
+    back = deserialize_message(serialize_message(arr), MarkerArray)
     assert len(back.markers) == len(arr.markers) and len(back.markers[1].points) == 4614
-    print(f"marker array for 1 pair: build {build_ms:.2f} ms, serialise {ser_ms:.2f} ms")
-    assert build_ms < 100.0  # generous bound for a shared 2-core machine (typically ~5 ms)

@@ -63,18 +63,27 @@ def test_fast_publisher_drops_frames_without_growing_latency(harness) -> None:
     for i in range(n):
         harness.publish(_image(i), 200.0 + i / 1000.0)
         time.sleep(0.002)
-    harness.wait_for(
-        lambda: len(harness.results) > 0 and harness.node.diagnostics()["frames_received"] >= n, 30
-    )
-    time.sleep(1.0)  # let the last frame finish
+
+    def settled() -> bool:  # every received frame is either published or dropped
+        d = harness.node.diagnostics()
+        return d["frames_received"] > 0 and (
+            d["frames_processed"] + d["frames_dropped"] == d["frames_received"]
+        )
+
+    assert harness.wait_for(lambda: len(harness.results) > 0 and settled(), 60)
+    time.sleep(0.5)
+    assert settled()
     d = harness.node.diagnostics()
-    processed, dropped = int(d["frames_processed"]), int(d["frames_dropped"])
-    assert processed + dropped == int(d["frames_received"])
+    dropped = int(d["frames_dropped"])
     assert dropped > 0, "frames arrived faster than the model runs: some must be dropped"
-    latencies = [r.latency_ms for r in harness.results]
-    # Only the newest frame waits, so no latency exceeds about two model runs plus slack.
-    assert max(latencies) < 5 * np.median(latencies) + 200.0, latencies
     assert harness.results[-1].dropped_frames == dropped
+    # Only the newest frame waits: a frame's latency is at most the run in progress plus its
+    # own, so it stays within a few model runs (the gaps between results) however many
+    # frames were sent; a queue would make it grow with the frame index instead.
+    latencies = np.array([r.latency_ms for r in harness.results])
+    gaps_ms = 1e3 * np.diff(harness.received_at)
+    run_ms = float(np.max(gaps_ms)) if gaps_ms.size else float(latencies.max())
+    assert latencies.max() <= 3.0 * run_ms + 100.0, (latencies, gaps_ms)
 
 
 def _publish_raw(harness, t: float, mutate) -> None:
