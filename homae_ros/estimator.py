@@ -175,9 +175,10 @@ class FrameEstimator:
             det.weights = str(
                 resolve_path(det.weights, weights / DEMO_DETECTOR_NAME, "detector.weights")
             )
+            corners = {name: objects.get(name).corners for name in objects.names}
             box_source = _named(
                 "detector.weights", det.weights, Path(det.weights),
-                lambda: create_backend(backend, det),
+                lambda: create_backend(backend, det, object_corners=corners),
             )  # fmt: skip
         else:
             box_source = create_backend(backend, det)

@@ -71,6 +71,8 @@ def resolve_checkpoint(path: str | Path) -> Path:
         FileNotFoundError: nothing there, or no checkpoint inside.
     """
     path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"--checkpoint {path}: no such file or folder")
     if path.is_file():
         if path.name != MODEL_FILE:
             raise FileNotFoundError(f"{path}: expected a {MODEL_FILE} file or a checkpoint folder")

@@ -18,6 +18,12 @@ MIN_DEPTH_M = 1e-6
 """Depths below this are clamped before dividing (points behind the camera stay finite)."""
 
 
+MIN_FOCAL_PX = 1e-3
+"""Smallest focal length (pixels) accepted: below it projections overflow."""
+MAX_INTRINSIC_PX = 1e7
+"""Largest |entry| (pixels) of K's first two rows accepted."""
+
+
 def validate_intrinsics(K: np.ndarray | torch.Tensor, name: str = "K") -> None:
     """Check that `K` is a usable pinhole matrix.
 
@@ -40,6 +46,13 @@ def validate_intrinsics(K: np.ndarray | torch.Tensor, name: str = "K") -> None:
     fx, fy = arr[..., 0, 0], arr[..., 1, 1]
     if np.any(fx <= 0) or np.any(fy <= 0):
         raise ValueError(f"{name}: focal lengths must be > 0, got fx={fx}, fy={fy}")
+    if np.any(np.minimum(fx, fy) < MIN_FOCAL_PX) or np.any(
+        np.abs(arr[..., :2, :]) > MAX_INTRINSIC_PX
+    ):
+        raise ValueError(
+            f"{name}: focal lengths must be >= {MIN_FOCAL_PX} px and entries <= "
+            f"{MAX_INTRINSIC_PX:g} px, got {arr.tolist()}"
+        )
     last = arr[..., 2, :]
     if not np.allclose(last, np.array([0.0, 0.0, 1.0])):
         raise ValueError(f"{name}: last row must be (0, 0, 1), got {last.tolist()}")

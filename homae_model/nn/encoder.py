@@ -36,7 +36,13 @@ def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
         from safetensors.torch import load_file
 
         return load_file(str(path))
-    obj: Any = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        obj: Any = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # a pickle with code in it, or not a torch file at all
+        raise ValueError(
+            f"model.encoder.pretrained_path = {path}: not loadable as plain tensors "
+            f"(weights_only; code in pickles is refused): {err}"
+        ) from err
     for key in ("model", "state_dict", "teacher"):
         if isinstance(obj, dict) and key in obj and isinstance(obj[key], dict):
             obj = obj[key]

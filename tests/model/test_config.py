@@ -37,7 +37,7 @@ def test_defaults_are_the_paper():
     h = m.hand_head
     assert (h.d_model, h.enc_layers, h.dec_layers, h.heads, h.ffn) == (256, 6, 4, 4, 1024)
     assert m.object_head.layers == 3
-    assert (m.inference.voxel_res, m.inference.sampling) == (64, "dense")
+    assert (m.inference.voxel_res, m.inference.sampling) == (64, "coarse_to_fine")
     loss = cfg.loss
     assert (loss.lambda_rec, loss.lambda_mano, loss.lambda_obj, loss.lambda_sdf) == (1, 1, 1, 1)
     assert (loss.mano_pose, loss.mano_shape, loss.mano_joints, loss.mano_verts) == (
