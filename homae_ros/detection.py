@@ -30,7 +30,13 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from homae_model.bundled import demo_detector
-from homae_model.detector.pairing import HAND_LABEL, Detection, Pair, pair_detections
+from homae_model.detector.pairing import (
+    HAND_LABEL,
+    OBJECT_HINT_MIN_SCORE,
+    Detection,
+    Pair,
+    pair_detections,
+)
 from homae_model.geometry.camera import MIN_DEPTH_M, project_points, validate_intrinsics
 
 BACKENDS: tuple[str, ...] = ("torchvision", "track", "roi")
@@ -60,7 +66,7 @@ class DetectionConfig:
 
     weights: str = ""
     device: str = "cpu"
-    score_threshold: float = 0.5
+    score_threshold: float = 0.3
     max_detections: int = 10
     max_pairs: int = 4
     allowed_objects: tuple[str, ...] = ()
@@ -165,22 +171,29 @@ class DetectionBackend(ABC):
 
 
 class TorchvisionBackend(DetectionBackend):
-    """Detector network on every frame, then `pair_detections`.
+    """Detector network on every frame, then `pair_detections` with the in-hand fallback.
 
     Args:
-        detector: anything with `detect(image) -> list[Detection]` (normally `Detector`).
+        detector: anything with `detect(image) -> list[Detection]` (normally `Detector`, run
+            down to `OBJECT_HINT_MIN_SCORE` so weak object candidates can name objects).
         max_pairs: most pairs per frame.
         allowed_objects: object names that may pair; empty = all.
+        min_score: detections below this score do not pair (`detector.score_threshold`).
     """
 
     name = "torchvision"
 
     def __init__(
-        self, detector: DetectsBoxes, max_pairs: int, allowed_objects: Sequence[str] = ()
+        self,
+        detector: DetectsBoxes,
+        max_pairs: int,
+        allowed_objects: Sequence[str] = (),
+        min_score: float = 0.0,
     ) -> None:
         self.detector = detector
         self.max_pairs = int(max_pairs)
         self.allowed_objects = tuple(allowed_objects)
+        self.min_score = float(min_score)
 
     @classmethod
     def from_config(cls, config: DetectionConfig) -> TorchvisionBackend:
@@ -198,13 +211,20 @@ class TorchvisionBackend(DetectionBackend):
                 + ("" if config.weights else ", empty = bundled demo detector")
                 + "); train one with homae-train-detector"
             )
-        detector = Detector(path, config.device, config.score_threshold, config.max_detections)
-        return cls(detector, config.max_pairs, config.allowed_objects)
+        threshold = min(config.score_threshold, OBJECT_HINT_MIN_SCORE)
+        detector = Detector(path, config.device, threshold, config.max_detections)
+        return cls(detector, config.max_pairs, config.allowed_objects, config.score_threshold)
 
     def propose(self, image: np.ndarray, K: np.ndarray, stamp_s: float) -> list[Pair]:
         """Detect, then pair (see `DetectionBackend.propose`)."""
         _check_image(image)
-        return pair_detections(self.detector.detect(image), self.max_pairs, self.allowed_objects)
+        return pair_detections(
+            self.detector.detect(image),
+            self.max_pairs,
+            self.allowed_objects,
+            min_score=self.min_score,
+            object_fallback=True,
+        )
 
 
 @dataclass

@@ -169,8 +169,10 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               choices=("torchvision", "track", "roi"), read_only=True),
     ParamSpec("detector.weights", _S, "",
               "Detector weights file; empty = bundled demo detector.", read_only=True),
-    ParamSpec("detector.score_threshold", _D, 0.5,
-              "Detections below this score are ignored.", min_value=0.0, max_value=1.0),
+    ParamSpec("detector.score_threshold", _D, 0.3,
+              "Hand and object detections below this score do not pair (weaker object "
+              "candidates may still name the object a detected hand holds).",
+              min_value=0.0, max_value=1.0),
     ParamSpec("detector.max_detections", _I, 10,
               "Most detections kept per image (highest scores).", min_value=1, max_value=100),
     ParamSpec("detector.roi", "double_array", [0.0, 0.0, 0.0, 0.0],

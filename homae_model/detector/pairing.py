@@ -9,8 +9,14 @@ Pairing rule (`pair_detections`):
    are not neighbours and never pair.
 3. Greedy one-to-one matching, best affinity first: each hand takes at most one object and each
    object goes to at most one hand.
-4. Unmatched hands and unmatched objects are dropped (the model needs both boxes of a pair).
-5. Pairs are sorted by score (hand score x object score, highest first), cut to `max_pairs`,
+4. Unmatched objects are dropped. Unmatched hands are dropped too, unless `object_fallback`
+   is on: then the object is taken to be in the hand (a grasp), with the hand box enlarged by
+   `FALLBACK_OBJECT_SCALE` as its box and, as its name, the best object candidate near the hand
+   (any score, even below `min_score`), else the best one in the image, else the single
+   allowed object; with none of these the hand is dropped. A weakly trained detector finds
+   hands far more reliably than the object a hand covers.
+5. Only detections scoring at least `min_score` take part in steps 1-3.
+6. Pairs are sorted by score (hand score x object score, highest first), cut to `max_pairs`,
    and numbered 0..n-1 in that order (`pair_id`).
 """
 
@@ -25,6 +31,10 @@ HAND_LABEL = "hand"
 
 DEFAULT_MAX_CENTER_DISTANCE = 1.5
 """Largest centre distance (in mean box diagonals) at which non-overlapping boxes still pair."""
+FALLBACK_OBJECT_SCALE = 1.6
+"""Side of a fallback object box, in hand-box sides (the object is held in the hand)."""
+OBJECT_HINT_MIN_SCORE = 0.02
+"""Run the detector down to this score so weak object candidates can name fallback objects."""
 
 
 @dataclass(frozen=True)
@@ -125,6 +135,8 @@ def pair_detections(
     max_pairs: int,
     allowed_objects: list[str] | tuple[str, ...] | set[str] | None = None,
     max_center_distance: float = DEFAULT_MAX_CENTER_DISTANCE,
+    min_score: float = 0.0,
+    object_fallback: bool = False,
 ) -> list[Pair]:
     """Pair each hand with the object it overlaps or neighbours best (see the module rule).
 
@@ -133,6 +145,8 @@ def pair_detections(
         max_pairs: most pairs returned (highest scores kept); must be >= 0.
         allowed_objects: object names that may pair; None or empty = all.
         max_center_distance: neighbour limit for non-overlapping boxes (mean box diagonals).
+        min_score: detections below this score do not pair (they may still name a fallback).
+        object_fallback: give unmatched hands an in-hand object (rule 4).
 
     Returns:
         Pairs sorted by score (highest first), `pair_id` = position; unmatched hands and
@@ -144,31 +158,59 @@ def pair_detections(
     if max_pairs < 0:
         raise ValueError(f"max_pairs must be >= 0, got {max_pairs}")
     allowed = set(allowed_objects) if allowed_objects else None
-    hands = [d for d in detections if d.label == HAND_LABEL]
-    objs = [
+    all_objs = [
         d for d in detections if d.label != HAND_LABEL and (allowed is None or d.label in allowed)
     ]
-    if not hands or not objs or max_pairs == 0:
+    hands = [d for d in detections if d.label == HAND_LABEL and d.score >= min_score]
+    objs = [d for d in all_objs if d.score >= min_score]
+    if not hands or max_pairs == 0:
         return []
-    hb = np.stack([h.box for h in hands])
-    ob = np.stack([o.box for o in objs])
-    iou = box_iou(hb, ob)
-    dist = relative_center_distance(hb, ob)
-    candidates = [
-        (-iou[i, j], dist[i, j], -hands[i].score * objs[j].score, i, j)
-        for i in range(len(hands))
-        for j in range(len(objs))
-        if iou[i, j] > 0 or dist[i, j] <= max_center_distance
-    ]
-    candidates.sort()
     used_h: set[int] = set()
     used_o: set[int] = set()
     matched: list[tuple[Detection, Detection]] = []
-    for *_, i, j in candidates:
-        if i in used_h or j in used_o:
-            continue
-        used_h.add(i)
-        used_o.add(j)
-        matched.append((hands[i], objs[j]))
+    if objs:
+        hb = np.stack([h.box for h in hands])
+        ob = np.stack([o.box for o in objs])
+        iou = box_iou(hb, ob)
+        dist = relative_center_distance(hb, ob)
+        candidates = [
+            (-iou[i, j], dist[i, j], -hands[i].score * objs[j].score, i, j)
+            for i in range(len(hands))
+            for j in range(len(objs))
+            if iou[i, j] > 0 or dist[i, j] <= max_center_distance
+        ]
+        candidates.sort()
+        for *_, i, j in candidates:
+            if i in used_h or j in used_o:
+                continue
+            used_h.add(i)
+            used_o.add(j)
+            matched.append((hands[i], objs[j]))
+    if object_fallback:
+        sole = next(iter(allowed)) if allowed is not None and len(allowed) == 1 else None
+        for i, hand in enumerate(hands):
+            if i not in used_h:
+                obj = _in_hand_object(hand, all_objs, max_center_distance, sole)
+                if obj is not None:
+                    matched.append((hand, obj))
     matched.sort(key=lambda ho: -ho[0].score * ho[1].score)
     return [Pair(h, o, k) for k, (h, o) in enumerate(matched[:max_pairs])]
+
+
+def _in_hand_object(
+    hand: Detection, candidates: list[Detection], max_center_distance: float, sole: str | None
+) -> Detection | None:
+    """The fallback object of an unmatched hand (rule 4), or None."""
+    near = [
+        c
+        for c in candidates
+        if box_iou(hand.box, c.box)[0, 0] > 0
+        or relative_center_distance(hand.box, c.box)[0, 0] <= max_center_distance
+    ]
+    hint = max(near or candidates, key=lambda c: c.score, default=None)
+    if hint is None and sole is None:
+        return None
+    centre = (hand.box[:2] + hand.box[2:]) / 2
+    half = FALLBACK_OBJECT_SCALE * (hand.box[2:] - hand.box[:2]) / 2
+    box = np.concatenate([centre - half, centre + half])
+    return Detection(hint.label if hint is not None else sole, hint.score if hint else 0.0, box)

@@ -46,6 +46,8 @@ OCCLUDED_VISIBLE_FRACTION = 0.5
 """A sample is in the occluded subset when its hand or object is less visible than this."""
 DETECTOR_MIN_IOU = 0.1
 """A detected pair matches the labelled pair when the hand boxes overlap at least this much."""
+DETECTOR_MIN_SCORE = 0.3
+"""Detection score a pair needs in the GT-free protocol (the node's default threshold)."""
 DEFAULT_DETECTOR_WEIGHTS = demo_detector()
 """Detector weights tried for the GT-free protocol when none are given (relative to the cwd)."""
 
@@ -93,7 +95,7 @@ def _box_iou(a: np.ndarray, b: np.ndarray) -> float:
 def _load_detector(weights: str | Path | None, device: str) -> _Detector:
     try:
         from homae_model.detector.infer import Detector
-        from homae_model.detector.pairing import pair_detections
+        from homae_model.detector.pairing import OBJECT_HINT_MIN_SCORE, pair_detections
     except ImportError as exc:
         return _Detector(None, None, None, f"detector stage not available ({exc}): GT boxes used")
     path = Path(weights) if weights is not None else DEFAULT_DETECTOR_WEIGHTS
@@ -103,12 +105,16 @@ def _load_detector(weights: str | Path | None, device: str) -> _Detector:
         return _Detector(
             None, None, None, f"detector stage not available (no weights at {path}): GT boxes used"
         )
-    return _Detector(Detector(path, device=device), pair_detections, path, f"detector {path}")
+    detector = Detector(path, device=device, score_threshold=OBJECT_HINT_MIN_SCORE)
+    return _Detector(detector, pair_detections, path, f"detector {path}")
 
 
 def _detected_pair(det: _Detector, image: np.ndarray, gt_hand_box: np.ndarray) -> Any:
     """(hand_box, obj_box) of the detected pair matching the labelled hand, or None (miss)."""
-    pairs = det.pair_fn(det.detector.detect(image), max_pairs=8)
+    # The node's rule: pairs from detections >= DETECTOR_MIN_SCORE, in-hand fallback objects.
+    pairs = det.pair_fn(
+        det.detector.detect(image), 8, min_score=DETECTOR_MIN_SCORE, object_fallback=True
+    )
     best, best_iou = None, DETECTOR_MIN_IOU
     for pair in pairs:
         iou = _box_iou(np.asarray(pair.hand.box, float), gt_hand_box)

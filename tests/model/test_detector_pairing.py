@@ -78,3 +78,18 @@ def test_unmatched_dropped_one_to_one_allowed_and_cap():
 def test_detection_validates_box():
     with pytest.raises(ValueError, match="box"):
         Detection("hand", 1.0, np.array([0.0, 1.0, np.nan, 3.0]))
+
+
+def test_unmatched_hand_gets_an_in_hand_object_named_by_the_nearest_weak_candidate() -> None:
+    hand = Detection("hand", 0.8, np.array([100.0, 100.0, 150.0, 150.0]))
+    weak_near = Detection("025_mug", 0.05, np.array([140.0, 120.0, 170.0, 160.0]))
+    weak_far = Detection("011_banana", 0.2, np.array([400.0, 400.0, 450.0, 450.0]))
+    dets = [hand, weak_near, weak_far]
+    assert pair_detections(dets, 4, min_score=0.3) == []  # objects too weak to pair
+    (pair,) = pair_detections(dets, 4, min_score=0.3, object_fallback=True)
+    assert pair.hand is hand and pair.obj.label == "025_mug" and pair.obj.score == 0.05
+    np.testing.assert_allclose(pair.obj.box, [85.0, 85.0, 165.0, 165.0])  # 1.6 x the hand box
+    # No candidate at all: the single allowed object names it, with score 0.
+    (pair,) = pair_detections([hand], 4, ["006_mustard_bottle"], object_fallback=True)
+    assert (pair.obj.label, pair.obj.score) == ("006_mustard_bottle", 0.0)
+    assert pair_detections([hand], 4, object_fallback=True) == []  # nothing to name it

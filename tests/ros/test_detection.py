@@ -88,8 +88,12 @@ def test_torchvision_backend_pairs_stub_detections():
     backend = create_backend("torchvision", DetectionConfig(max_pairs=4), detector=StubDetector())
     (pair,) = backend.propose(IMAGE, K, 0.0)  # the far-away banana has no hand
     assert pair.obj.label == "025_mug" and pair.pair_id == 0
+    # Only the far-away banana is allowed: the hand keeps an in-hand fallback object named
+    # after it, boxed by the enlarged hand box (pairing rule 4).
     cfg = DetectionConfig(allowed_objects=("011_banana",))
-    assert create_backend("torchvision", cfg, detector=StubDetector()).propose(IMAGE, K, 0) == []
+    (pair,) = create_backend("torchvision", cfg, detector=StubDetector()).propose(IMAGE, K, 0)
+    assert pair.obj.label == "011_banana"
+    np.testing.assert_allclose(pair.obj.box, [70.0, 70.0, 230.0, 230.0])
 
 
 def test_torchvision_backend_loads_weights_and_caps(tmp_path):
