@@ -28,16 +28,6 @@ F64 = torch.float64
 
 
 @pytest.fixture(scope="module")
-def model() -> dict:
-    return build_synthetic_hand(0)
-
-
-@pytest.fixture(scope="module")
-def hand_file(model: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return save_mano_pickle(model, tmp_path_factory.mktemp("hand") / "MANO_RIGHT.pkl")
-
-
-@pytest.fixture(scope="module")
 def layer(hand_file: Path) -> ManoLayer:
     return ManoLayer(hand_file, dtype=F64)
 

@@ -18,22 +18,11 @@ from homae_model.hand.mano import (
     mirror_pose,
 )
 from homae_model.hand.synthetic_hand import (
-    build_synthetic_hand,
     save_mano_pickle,
     wrist_boundary_loop,
 )
 
 F64 = torch.float64
-
-
-@pytest.fixture(scope="module")
-def model() -> dict:
-    return build_synthetic_hand(0)
-
-
-@pytest.fixture(scope="module")
-def hand_file(model: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return save_mano_pickle(model, tmp_path_factory.mktemp("hand") / "MANO_RIGHT.pkl")
 
 
 def _edge_stats(faces: np.ndarray) -> tuple[int, np.ndarray, int]:

@@ -29,17 +29,20 @@ def tiny_checkpoint(directory: Path) -> Path:
     return directory
 
 
-def camera_info(width: int, height: int, stamp: Any, f: float = 300.0):
-    """A plumb_bob CameraInfo with principal point at the centre."""
+def camera_info(width: int, height: int, stamp: Any, f: float = 300.0, K: Any = None):
+    """A plumb_bob CameraInfo: focal `f` with the principal point at the centre, or `K`."""
     from sensor_msgs.msg import CameraInfo
 
+    if K is None:
+        K = [[f, 0.0, (width - 1) / 2], [0.0, f, (height - 1) / 2], [0.0, 0.0, 1.0]]
+    K = np.asarray(K, dtype=np.float64)
     info = CameraInfo(width=width, height=height, distortion_model="plumb_bob")
     info.header.stamp = stamp
     info.header.frame_id = CAMERA_FRAME
-    info.k = [f, 0.0, (width - 1) / 2, 0.0, f, (height - 1) / 2, 0.0, 0.0, 1.0]
+    info.k = K.reshape(-1).tolist()
     info.d = [0.0] * 5
     info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
-    info.p = [f, 0.0, (width - 1) / 2, 0.0, 0.0, f, (height - 1) / 2, 0.0, 0.0, 0.0, 1.0, 0.0]
+    info.p = np.hstack([K, np.zeros((3, 1))]).reshape(-1).tolist()
     return info
 
 
@@ -79,11 +82,11 @@ class Harness:
     diagnostics: list = field(default_factory=list)
     received_at: list = field(default_factory=list)
 
-    def publish(self, rgb: np.ndarray, t: float, info=None, encoding: str = "rgb8") -> None:
-        """Publish one image and its camera_info with stamp `t` (s)."""
+    def publish(self, rgb: np.ndarray, t: float, info=None, encoding: str = "rgb8", K=None) -> None:
+        """Publish one image and its camera_info (`info`, or one made from `K`) stamped `t` (s)."""
         stamp = stamp_of(t)
         h, w = rgb.shape[:2]
-        self.info_pub.publish(info if info is not None else camera_info(w, h, stamp))
+        self.info_pub.publish(info if info is not None else camera_info(w, h, stamp, K=K))
         self.image_pub.publish(image_msg(rgb, stamp, encoding))
 
     def wait_for(self, predicate: Callable[[], bool], timeout_s: float = 30.0) -> bool:
