@@ -63,11 +63,11 @@ class _Detector:
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
-    """The checkpoint folder (holding model.safetensors) that a path names.
+    """The checkpoint (folder holding model.safetensors, or weights file) a path names.
 
     Args:
         path: a run folder (its newest good checkpoint), a checkpoint folder, or a
-            model.safetensors file.
+            .safetensors weights file with config.yaml beside it (e.g. weights/demo/'s).
 
     Raises:
         FileNotFoundError: nothing there, or no checkpoint inside.
@@ -76,9 +76,12 @@ def resolve_checkpoint(path: str | Path) -> Path:
     if not path.exists():
         raise FileNotFoundError(f"--checkpoint {path}: no such file or folder")
     if path.is_file():
-        if path.name != MODEL_FILE:
-            raise FileNotFoundError(f"{path}: expected a {MODEL_FILE} file or a checkpoint folder")
-        return path.parent
+        if path.suffix != ".safetensors" or not (path.parent / "config.yaml").is_file():
+            raise FileNotFoundError(
+                f"--checkpoint {path}: expected a .safetensors weights file with config.yaml "
+                "beside it, or a checkpoint/run folder"
+            )
+        return path.parent if path.name == MODEL_FILE else path
     if (path / MODEL_FILE).is_file():
         return path
     return find_resume_checkpoint(path).path
@@ -222,7 +225,9 @@ def evaluate(
         n = min(n, int(limit))
     if n == 0:
         raise ValueError(f"evaluation data {data} (split {opened.split}) has no samples")
-    out = Path(out_dir) if out_dir is not None else ckpt / f"eval-{opened.split or 'all'}"
+    ckpt_dir = ckpt.parent if ckpt.is_file() else ckpt
+    weights_file = ckpt if ckpt.is_file() else ckpt / MODEL_FILE
+    out = Path(out_dir) if out_dir is not None else ckpt_dir / f"eval-{opened.split or 'all'}"
 
     detector = _load_detector(detector_weights, device) if "gt-free" in protocols else None
     gt_hand = _GroundTruthHand(cfg.mano.resolved_path())
@@ -309,7 +314,7 @@ def evaluate(
     meta = {
         "protocols": list(protocols),
         "checkpoint": str(ckpt),
-        "checkpoint_sha256": file_sha256(ckpt / MODEL_FILE),
+        "checkpoint_sha256": file_sha256(weights_file),
         "data": str(data),
         "data_layout": opened.kind,
         "split": opened.split,

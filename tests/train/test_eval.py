@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 
 import pytest
 import torch
@@ -86,6 +87,15 @@ def test_checkpoint_resolution_and_errors(tmp_path, trained) -> None:
     assert newest.name == "step_00000002"
     assert resolve_checkpoint(newest) == newest
     assert resolve_checkpoint(newest / "model.safetensors") == newest
+    # A weights file under another name with config.yaml beside it (as in weights/demo/).
+    bundled = tmp_path / "bundled"
+    bundled.mkdir()
+    shutil.copy(newest / "model.safetensors", bundled / "demo.safetensors")
+    shutil.copy(newest / "config.yaml", bundled / "config.yaml")
+    assert resolve_checkpoint(bundled / "demo.safetensors") == bundled / "demo.safetensors"
+    (bundled / "config.yaml").unlink()
+    with pytest.raises(FileNotFoundError, match=r"config\.yaml"):
+        resolve_checkpoint(bundled / "demo.safetensors")
     with pytest.raises(FileNotFoundError, match="missing-run"):
         resolve_checkpoint(tmp_path / "missing-run")
     with pytest.raises(FileNotFoundError, match="no-data"):
