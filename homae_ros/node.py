@@ -84,11 +84,6 @@ class HomaeNode(Node):
                 min_hand_score=p.min_hand_score,
             )
         self.estimator = estimator
-        self.get_logger().info(
-            f"homae_node started: device {self.device} ({p.device} requested), detector "
-            f"{p.detector_backend}, listening on {self.resolve_topic_name(IMAGE_TOPIC)} + "
-            f"{self.resolve_topic_name(CAMERA_INFO_TOPIC)}"
-        )
         self._slot = LatestFrame()
         self._stats = Counter()
         self._errors: Counter[str] = Counter()
@@ -131,6 +126,12 @@ class HomaeNode(Node):
         self.create_timer(p.diagnostics_period_s, self._publish_diagnostics)
         self._worker = threading.Thread(target=self._work, name="homae_worker", daemon=True)
         self._worker.start()
+        # Last: whoever waits for this line finds the node ready.
+        self.get_logger().info(
+            f"homae_node started: device {self.device} ({p.device} requested), detector "
+            f"{p.detector_backend}, listening on {self.resolve_topic_name(IMAGE_TOPIC)} + "
+            f"{self.resolve_topic_name(CAMERA_INFO_TOPIC)}"
+        )
 
     # ---------------------------------------------------------------- input
     def _input_qos(self) -> QoSProfile:
@@ -372,22 +373,33 @@ class HomaeNode(Node):
 def main(argv: list[str] | None = None) -> int:
     """Run homae_node until SIGINT/SIGTERM; exit code 1 when it cannot start."""
     rclpy.init(args=argv if argv is not None else sys.argv)
+    # Made before the node, so a signal during the (slow) model load finds it ready to stop.
+    executor = MultiThreadedExecutor(num_threads=2)
     try:
         node = HomaeNode()
-    except (FileNotFoundError, ValueError, RuntimeError) as err:
-        rclpy.logging.get_logger("homae_node").error(f"cannot start: {err}")
+    except Exception as err:
+        if not rclpy.ok():  # SIGINT/SIGTERM arrived while starting: an ordinary stop
+            executor.shutdown(timeout_sec=1.0)
+            return 0
+        text = (
+            str(err)
+            if isinstance(err, (FileNotFoundError, ValueError, RuntimeError))
+            else (
+                f"{type(err).__name__}: {err}"  # anything else: one clear line, not a traceback
+            )
+        )
+        rclpy.logging.get_logger("homae_node").error(f"cannot start: {text}")
+        executor.shutdown(timeout_sec=1.0)
         rclpy.try_shutdown()
         return 1
-    except Exception as err:  # anything else at start: one clear line, not a traceback
-        rclpy.logging.get_logger("homae_node").error(f"cannot start: {type(err).__name__}: {err}")
-        rclpy.try_shutdown()
-        return 1
-    executor = MultiThreadedExecutor(num_threads=2)
-    executor.add_node(node)
     try:
+        executor.add_node(node)
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        if rclpy.ok():  # a real failure; after a signal, rclpy's own teardown errors are not
+            raise
     finally:
         node.close()
         executor.shutdown(timeout_sec=1.0)
