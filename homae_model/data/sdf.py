@@ -15,6 +15,7 @@ Hand meshes must be capped at the wrist first (`homae_model.hand` `close_wrist`)
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,6 +48,20 @@ class MeshSDF:
     edge_normals: np.ndarray | None
     centres: np.ndarray
     radii: np.ndarray
+
+
+@functools.lru_cache(maxsize=16)
+def _edge_topology(faces_bytes: bytes, num_faces: int) -> tuple[np.ndarray, np.ndarray]:
+    """(edge index of each face corner (3F,), faces per edge (E,)) of a triangle list.
+
+    Depends only on the faces, so a posed hand (same faces every sample) computes it once.
+    """
+    f = np.frombuffer(faces_bytes, dtype=np.int64).reshape(num_faces, 3)
+    edges = np.stack([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]], axis=1).reshape(-1, 2)
+    _, inverse, counts = np.unique(
+        np.sort(edges, axis=1), axis=0, return_inverse=True, return_counts=True
+    )
+    return inverse.reshape(-1), counts
 
 
 def prepare_mesh(
@@ -101,9 +116,7 @@ def prepare_mesh(
         np.add.at(vertex_normals, f[:, k], angle[:, None] * normals)
 
     # Edge pseudo-normals: sum of the two adjacent face normals.
-    edges = np.stack([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]], axis=1).reshape(-1, 2)
-    keys = np.sort(edges, axis=1)
-    _, inverse, counts = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
+    inverse, counts = _edge_topology(np.ascontiguousarray(f).tobytes(), len(f))
     edge_normals = None
     if np.all(counts == 2):
         edge_sum = np.zeros((counts.shape[0], 3))
