@@ -64,15 +64,18 @@ def test_fast_publisher_drops_frames_without_growing_latency(harness) -> None:
         harness.publish(_image(i), 200.0 + i / 1000.0)
         time.sleep(0.002)
 
-    def settled() -> bool:  # every received frame is either published or dropped
+    def settled() -> bool:
+        """No new frame for 0.5 s, each one published or dropped, every result delivered."""
+        before = harness.node.diagnostics()
+        time.sleep(0.5)
         d = harness.node.diagnostics()
-        return d["frames_received"] > 0 and (
-            d["frames_processed"] + d["frames_dropped"] == d["frames_received"]
+        return (
+            d["frames_received"] == before["frames_received"] > 0
+            and d["frames_processed"] + d["frames_dropped"] == d["frames_received"]
+            and len(harness.results) == int(d["frames_processed"])
         )
 
-    assert harness.wait_for(lambda: len(harness.results) > 0 and settled(), 60)
-    time.sleep(0.5)
-    assert settled()
+    assert harness.wait_for(settled, 90), harness.node.diagnostics()
     d = harness.node.diagnostics()
     dropped = int(d["frames_dropped"])
     assert dropped > 0, "frames arrived faster than the model runs: some must be dropped"
