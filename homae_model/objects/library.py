@@ -95,14 +95,9 @@ class ObjectMesh:
         Returns:
             (n, 3) float64 points in the object frame, metres.
         """
-        tri = self.vertices[self.faces]
-        area = 0.5 * np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1)
-        face = rng.choice(len(tri), size=n, p=area / area.sum())
-        u, v = rng.random(n), rng.random(n)
-        flip = u + v > 1.0
-        u[flip], v[flip] = 1.0 - u[flip], 1.0 - v[flip]
-        t = tri[face]
-        return t[:, 0] + u[:, None] * (t[:, 1] - t[:, 0]) + v[:, None] * (t[:, 2] - t[:, 0])
+        from homae_model.data.sdf import sample_surface
+
+        return sample_surface(self.vertices, self.faces, n, rng)
 
 
 # ------------------------------------------------------------------ procedural stand-ins
