@@ -135,6 +135,24 @@ def load_state_into(model: torch.nn.Module, weights: Path) -> None:
     model.load_state_dict(state, strict=False)
 
 
+def init_weights(model: torch.nn.Module, path: str | Path) -> None:
+    """Load a checkpoint's weights into an already built model (a fine-tuning start).
+
+    Only tensors are compared (names and shapes), so settings that hold no weights (anchor
+    jitter, sampling, loss weights) may differ from the checkpoint's config.
+
+    Args:
+        model: the model built from the new run's config.
+        path: checkpoint folder or its weights file (config.yaml beside it).
+
+    Raises:
+        FileNotFoundError: missing weights or config.
+        ValueError: unreadable weights, or tensors that do not match the model (keys listed).
+    """
+    weights, _ = _resolve(path)
+    load_state_into(model, weights)
+
+
 def load_model(
     path: str | Path, device: str | torch.device = "cpu", cfg: HomaeConfig | None = None
 ) -> tuple[HomaeModel, HomaeConfig]:

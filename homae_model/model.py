@@ -228,11 +228,15 @@ class HomaeModel(nn.Module):
         points: torch.Tensor,
         anchor: torch.Tensor,
         branch: str,
+        row: int | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         head, _, _ = self._branch(branch)
+        fmap = enc.fmap
+        if row is not None:  # image `row` alone: (1,M,3) points
+            fmap, K, anchor = fmap[row : row + 1], K[row : row + 1], anchor[row : row + 1]
         q = (points - anchor[:, None, :]) * self.sdf_scale
         gamma = self.posenc(q)
-        f_img = sample_features(enc.fmap, points, K, enc.image_size)
+        f_img = sample_features(fmap, points, K, enc.image_size)
         sdf = head(torch.cat([gamma, f_img, q], dim=-1))
         return sdf, f_img, torch.cat([q, gamma], dim=-1)
 
@@ -276,11 +280,7 @@ class HomaeModel(nn.Module):
         self, enc: Encoding, K: torch.Tensor, anchor: torch.Tensor, branch: str
     ) -> Callable[[torch.Tensor], torch.Tensor]:
         """A function (B,M,3) points -> (B,M) SDF in metres, for the voxel search."""
-
-        def fn(points: torch.Tensor) -> torch.Tensor:
-            return self._sdf_scaled(enc, K, points, anchor, branch)[0] / self.sdf_scale
-
-        return fn
+        return _BranchSdf(self, enc, K, anchor, branch)
 
     @torch.no_grad()
     def sample_points(
@@ -405,3 +405,23 @@ class HomaeModel(nn.Module):
             sdf_scale=self.sdf_scale,
             image_size=enc.image_size[1],
         )
+
+
+class _BranchSdf:
+    """One branch's SDF for the voxel search: (B,M,3) points (metres) -> (B,M) metres.
+
+    Supports `row=b` (image b alone, no padding; see `homae_model.geometry.voxels.SdfFn`).
+    """
+
+    supports_row = True
+
+    def __init__(
+        self, model: HomaeModel, enc: Encoding, K: torch.Tensor, anchor: torch.Tensor, branch: str
+    ) -> None:
+        self.model, self.enc, self.K, self.anchor, self.branch = model, enc, K, anchor, branch
+
+    def __call__(self, points: torch.Tensor, row: int | None = None) -> torch.Tensor:
+        """SDF of `points` in metres ((B,M,3), or (1,M,3) of image `row`)."""
+        m = self.model
+        sdf = m._sdf_scaled(self.enc, self.K, points, self.anchor, self.branch, row)[0]
+        return sdf / m.sdf_scale

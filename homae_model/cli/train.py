@@ -4,6 +4,7 @@ Examples::
 
     homae-train --config config/model/small.yaml --data /data/synth --out runs/small
     homae-train --resume runs/small                       # continue where it stopped
+    homae-train --config config/model/small_finetune.yaml --init runs/small --data ...
     torchrun --nproc_per_node 2 -m homae_model.cli.train --config ... --data ... --out ...
 """
 
@@ -22,6 +23,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, help="model/training YAML (required for a new run)")
     p.add_argument("--data", type=Path, required=True, help="training data folder")
     p.add_argument("--resume", type=Path, help="run folder (or checkpoint folder) to continue")
+    p.add_argument(
+        "--init",
+        type=Path,
+        help="checkpoint whose weights start this new run (fine-tuning; fresh optimiser)",
+    )
     p.add_argument("--out", type=Path, help="run folder (default runs/homae-<time>)")
     p.add_argument("--device", choices=("cpu", "cuda"), help="default: CUDA when available")
     p.add_argument("--max-steps", type=int, help="stop after N optimiser steps in total")
@@ -56,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         config=args.config,
         out=args.out,
         resume=args.resume,
+        init=args.init,
         device=args.device,
         max_steps=args.max_steps,
         epochs=args.epochs,

@@ -26,7 +26,12 @@ import torch
 from homae_model.geometry.camera import project_points
 
 SdfFn = Callable[[torch.Tensor], torch.Tensor]
-"""(B,M,3) camera-frame points (metres) -> (B,M) signed distance in metres."""
+"""(B,M,3) camera-frame points (metres) -> (B,M) signed distance in metres.
+
+A function may also accept `row=b` (an int): then it gets (1,M,3) points of image b alone and
+returns (1,M). Mark such a function with the attribute `supports_row = True`; the search then
+evaluates every image's own point list (no padding to the longest list of the batch).
+"""
 
 MAX_REFINE_ROUNDS = 4
 
@@ -84,10 +89,20 @@ def points_in_box(points: torch.Tensor, K: torch.Tensor, box: torch.Tensor) -> t
 def _eval_lists(
     sdf_fn: SdfFn, lists: list[torch.Tensor], chunk: int
 ) -> tuple[list[torch.Tensor], int]:
-    """Evaluate per-image point lists (M_b,3) in one padded batch; returns SDFs and the count."""
+    """Evaluate per-image point lists (M_b,3); returns their SDFs and the evaluation count.
+
+    Functions marked `supports_row` are called once per image (no padding); others get one
+    batch padded to the longest list (the count then includes the padding).
+    """
     m = max(int(x.shape[0]) for x in lists)
     if m == 0:
         return [x.new_zeros(0) for x in lists], 0
+    if getattr(sdf_fn, "supports_row", False):
+        outs = []
+        for b, x in enumerate(lists):
+            parts = [sdf_fn(x[None, i : i + chunk], row=b)[0] for i in range(0, x.shape[0], chunk)]
+            outs.append(torch.cat(parts) if parts else x.new_zeros(0))
+        return outs, sum(int(x.shape[0]) for x in lists)
     padded = torch.stack(
         [torch.cat([x, x.new_zeros(m - x.shape[0], 3)], dim=0) for x in lists], dim=0
     )

@@ -45,6 +45,6 @@ class SdfHead(nn.Module):
             if i == self.inject and i > 0:
                 h = torch.cat([h, x], dim=-1)
             h = layer(h)
-            if i < last:
-                h = self.act(h)
+            if i < last:  # in place when no graph is recorded (the voxel search)
+                h = self.act(h) if torch.is_grad_enabled() else torch.relu_(h)
         return torch.tanh(h[..., 0])

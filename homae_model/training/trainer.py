@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from homae_model.checkpoint import init_weights
 from homae_model.config import HomaeConfig, config_to_dict, load_config, save_config
 from homae_model.training import distributed as ddp
 from homae_model.training.schedule import (
@@ -68,6 +69,9 @@ class TrainOptions:
         data: training data folder (synthetic / DexYCB / HO3D layout).
         out: run folder (default runs/homae-<time>; with `resume` the resumed run folder).
         resume: run folder (or checkpoint folder) to continue.
+        init: checkpoint (folder or weights file) whose weights start a new run (fine-tuning):
+            the optimiser, schedule and data position start fresh; the weights must match
+            --config's model section.
         device: "cpu", "cuda" or None (CUDA when available).
         max_steps: stop after this many optimiser steps in total (a checkpoint is written).
         epochs: overrides train.epochs.
@@ -86,6 +90,7 @@ class TrainOptions:
     config: Path | None = None
     out: Path | None = None
     resume: Path | None = None
+    init: Path | None = None
     device: str | None = None
     max_steps: int | None = None
     epochs: int | None = None
@@ -264,6 +269,11 @@ class Trainer:
         if not data.exists():
             raise FileNotFoundError(f"training data folder not found: {data}")
         self.resume: ResumeInfo | None = None
+        if options.resume is not None and options.init is not None:
+            raise ValueError(
+                "--init starts a new run from a checkpoint's weights and --resume continues a "
+                "run; give one of them"
+            )
         if options.resume is not None:
             self.resume = find_resume_checkpoint(options.resume)
             for path, reason in self.resume.skipped:
@@ -309,7 +319,11 @@ class Trainer:
             self._val_loader(HandObjectDataset, SamplePipeline) if options.val else None
         )
 
-        self.model = HomaeModel(cfg).to(info.device)
+        self.model = HomaeModel(cfg)
+        if options.init is not None:
+            init_weights(self.model, options.init)
+            _log(info, f"weights initialised from {options.init}")
+        self.model = self.model.to(info.device)
         self.model.train()
         faces = self.pipeline.mano.faces
         faces = faces.cpu().numpy() if isinstance(faces, torch.Tensor) else np.asarray(faces)

@@ -196,3 +196,32 @@ def test_resume_with_other_model_config_is_refused(setup, uninterrupted) -> None
     other = tiny_config(root / "other", model={"sdf_head": {"hidden": 48}})
     with pytest.raises(ValueError, match=r"model\.sdf_head\.hidden"):
         train(_options(other, data, root / "x", resume=uninterrupted.run_dir))
+
+
+def test_init_starts_a_new_run_from_checkpoint_weights(setup, uninterrupted) -> None:
+    from homae_model.training.distributed import init_distributed
+    from homae_model.training.trainer import Trainer
+
+    root, data, cfg = setup
+    info = init_distributed("cpu")
+    trainer = Trainer(_options(cfg, data, root / "init", init=uninterrupted.checkpoint), info)
+    source = _weights(uninterrupted.checkpoint)
+    state = trainer.model.state_dict()
+    assert all(torch.equal(state[k], v) for k, v in source.items())
+    assert trainer.progress.step == 0  # fresh optimiser, schedule and data position
+    assert not trainer.optimizer.state_dict()["state"]
+
+
+def test_init_with_other_model_or_with_resume_is_refused(setup, uninterrupted) -> None:
+    from homae_model.training.trainer import train
+
+    root, data, cfg = setup
+    other = tiny_config(root / "other_init", model={"sdf_head": {"hidden": 48}})
+    with pytest.raises(ValueError, match=r"does not match its config.*sdf_hand"):
+        train(_options(other, data, root / "y", init=uninterrupted.checkpoint))
+    with pytest.raises(ValueError, match="give one of them"):
+        train(
+            _options(
+                cfg, data, root / "z", init=uninterrupted.checkpoint, resume=uninterrupted.run_dir
+            )
+        )
