@@ -206,8 +206,14 @@ def _matrix(data: dict[str, Any], *keys: str) -> list[float]:
     raise KeyError(f"camera_info.yaml has none of {keys}")
 
 
-def evaluate(rec: Recording, source: Any) -> tuple[dict[str, Any], list[tuple[int, Any]]]:
-    """Per-frame accuracy against the clip's ground truth; returns (summary, matches)."""
+def evaluate(
+    rec: Recording, source: Any
+) -> tuple[dict[str, Any], list[tuple[int, Any]], dict[int, dict[str, float]]]:
+    """Per-frame accuracy against the clip's ground truth.
+
+    Returns:
+        (summary, matches, per-frame {"MJE", "ADD-S"} in mm by frame index).
+    """
     from homae_model.metrics.hand import mje
     from homae_model.metrics.objects import ObjectPose, add_s
     from homae_model.objects.library import ObjectLibrary
@@ -216,6 +222,7 @@ def evaluate(rec: Recording, source: Any) -> tuple[dict[str, Any], list[tuple[in
     library = ObjectLibrary.procedural()
     index_of = {ns: i for i, ns in enumerate(sorted(rec.sent))}
     mjes, addss, latencies, e2e, matches = [], [], [], [], []
+    per_frame: dict[int, dict[str, float]] = {}
     for received, msg in rec.results:
         ns = _stamp_ns(msg.header)
         if ns not in index_of:
@@ -229,12 +236,14 @@ def evaluate(rec: Recording, source: Any) -> tuple[dict[str, Any], list[tuple[in
         matches.append((i, msg))
         hand = hand_from_msg(msg.hands[0])
         mjes.append(float(mje(hand.joints, gt.hand_joints)))
+        per_frame[i] = {"MJE": mjes[-1]}
         if msg.objects and gt.obj_name in library:
             obj = object_from_msg(msg.objects[0])
             points = library.get(gt.obj_name).vertices
             pred = ObjectPose.create(obj.R, obj.t)
             true = ObjectPose.create(gt.obj_rot, gt.obj_trans)
             addss.append(float(add_s(pred, true, points)))
+            per_frame[i]["ADD-S"] = addss[-1]
     last = rec.results[-1][1] if rec.results else None
     summary = {
         "frames_sent": len(rec.sent),
@@ -246,7 +255,7 @@ def evaluate(rec: Recording, source: Any) -> tuple[dict[str, Any], list[tuple[in
         "mje_mm": float(np.mean(mjes)) if mjes else None,
         "adds_mm": float(np.mean(addss)) if addss else None,
     }
-    return summary, matches
+    return summary, matches, per_frame
 
 
 def _stats(values: list[float]) -> dict[str, float | None]:
@@ -301,10 +310,14 @@ def main(argv: list[str] | None = None) -> int:
     except subprocess.TimeoutExpired:
         proc.kill()
     node_log.close()
+    from homae_model.bundled import demo_checkpoint
     from homae_ros.demo_outputs import write_outputs
+    from homae_ros.demo_report import report_comparison
 
-    summary, matches = evaluate(rec, source)
+    summary, matches, per_frame = evaluate(rec, source)
     summary["device"] = _node_device(out / "node.log", args.device)
+    weights = Path(args.checkpoint) if args.checkpoint else demo_checkpoint()
+    summary["report"] = report_comparison(per_frame, weights, clip)
     summary["wall_time_s"] = round(time.monotonic() - t_start, 1)
     files = write_outputs(out, rec, source, matches, summary)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
@@ -314,6 +327,15 @@ def main(argv: list[str] | None = None) -> int:
         f"{_fmt(summary['latency_ms']['median'])} ms, MJE {_fmt(summary['mje_mm'])} mm, "
         f"ADD-S {_fmt(summary['adds_mm'])} mm on {summary['device']}"
     )
+    cmp = summary["report"]
+    if cmp["status"] == "compared":
+        log(
+            f"the model's evaluation report, same {cmp['frames_compared']} frames: MJE "
+            f"{_fmt(cmp['report_mje_mm'])} mm (node {_fmt(cmp['node_mje_mm'])}, gap "
+            f"{_fmt(cmp['mje_gap_mm'])} mm); {cmp['file']}"
+        )
+    else:
+        log(f"no comparison with the evaluation report: {cmp['status']}")
     log(f"wrote {out / 'summary.json'}")
     for f in files:
         log(f"wrote {f}")

@@ -115,10 +115,10 @@ STAMPED=()
 for p in msg CMakeLists.txt package.xml launch config rviz scripts/homae_node tests/stubs/ros; do
   [ -e "$p" ] && STAMPED+=("$p")
 done
-# Python files are symlinked into install/ (--symlink-install): only adding or removing one needs
+# Python files and weights are symlinked into install/ (--symlink-install): only adding or removing one needs
 # a rebuild, so their names count, not their contents.
 BUILD_STAMP="$( (printf '%s\n' "${PATHS[@]}"; find "${STAMPED[@]}" -type f -print0 | sort -z \
-  | xargs -0 sha256sum; find homae_ros homae_model -type f -not -path '*/__pycache__/*' 2>/dev/null | sort || true) \
+  | xargs -0 sha256sum; find homae_ros homae_model weights -type f -not -path '*/__pycache__/*' 2>/dev/null | sort || true) \
   | sha256sum | cut -d' ' -f1)"
 if [ "${HOMAE_SETUP_FORCE:-0}" = 1 ] || [ ! -f install/setup.bash ] \
     || [ "$(cat install/.homae-build 2>/dev/null)" != "$BUILD_STAMP" ]; then

@@ -50,6 +50,12 @@ DETECTOR_MIN_SCORE = 0.3
 """Detection score a pair needs in the GT-free protocol (the node's default threshold)."""
 DEFAULT_DETECTOR_WEIGHTS = demo_detector()
 """Detector weights tried for the GT-free protocol when none are given (relative to the cwd)."""
+PER_SAMPLE_METRICS = ("MJE", "PA-MJE", "OCE", "ADD-S")
+"""Metrics stored per sample in `report["per_sample"][PROTOCOL]` (mm; null where undefined)."""
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
 
 
 @dataclass
@@ -237,6 +243,7 @@ def evaluate(
     }
     counts = {"samples": n, "evaluated": 0, "left_hand_skipped": 0, "detector_misses": 0}
     seconds: dict[str, float] = dict.fromkeys(protocols, 0.0)
+    per_sample: dict[str, list[dict[str, Any]]] = {p: [] for p in protocols}
     model_points: dict[str, np.ndarray] = {}
 
     for index in tqdm(range(n), desc="eval", unit="img", disable=not progress):
@@ -258,6 +265,7 @@ def evaluate(
                     boxes = _detected_pair(detector, raw.image, hand_box)
                     if boxes is None:
                         counts["detector_misses"] += 1
+                        per_sample[protocol].append({"index": index, "detected": False})
                         continue
             t0 = time.perf_counter()
             pred = predictor.predict(raw.image, raw.K, pairs=[boxes], anchors=anchors)[0]
@@ -272,7 +280,7 @@ def evaluate(
             if name not in model_points:
                 model_points[name] = np.asarray(opened.objects.get(name).vertices, np.float64)
             occluded = min(raw.hand_visible, raw.obj_visible) < OCCLUDED_VISIBLE_FRACTION
-            acc[protocol].add(
+            row = acc[protocol].add(
                 joints,
                 np.asarray(raw.hand_joints, np.float64),
                 verts,
@@ -285,6 +293,9 @@ def evaluate(
                 obj_corners=np.asarray(opened.objects.get(name).corners, np.float64),
                 obj_name=name,
                 occluded=bool(occluded),
+            )
+            per_sample[protocol].append(
+                {"index": index, **{k: _finite(row[k]) for k in PER_SAMPLE_METRICS}}
             )
 
     written: dict[str, str] = {}
@@ -339,7 +350,7 @@ def evaluate(
         "notes": notes,
         "config": config_to_dict(cfg),
     }
-    files = write_report(out, results, meta)
+    files = write_report(out, results, meta, per_sample if opened.has_labels else None)
     report = json.loads(Path(files.json_path).read_text())
     written.update(
         report_json=str(files.json_path),

@@ -336,6 +336,7 @@ def write_report(
     out_dir: str | Path,
     metrics_by_protocol: Mapping[str, EvaluationResult | Mapping[str, float | None]],
     meta: Mapping[str, object],
+    per_sample: Mapping[str, list[dict[str, object]]] | None = None,
 ) -> ReportFiles:
     """Write ``report.json``, ``report.md`` and ``pck_curves.png`` into ``out_dir``.
 
@@ -347,6 +348,9 @@ def write_report(
         out_dir: output folder (created if missing).
         metrics_by_protocol: ``{"gt-anchored" | "gt-free": EvaluationResult or {name: value}}``.
         meta: free JSON-serialisable information (dataset, checkpoint, split, ...).
+        per_sample: optional ``{protocol: [{"index": i, "MJE": mm, ...}, ...]}``, stored as
+            ``report["per_sample"]`` (lets a run on some of the frames, such as the ROS demo,
+            compare itself with the report on exactly those frames).
 
     Returns:
         The :class:`ReportFiles`.
@@ -373,6 +377,8 @@ def write_report(
         "extras": {p: r.extras for p, r in results.items()},
         "paper": paper_numbers_dict(),
     }
+    if per_sample is not None:
+        report["per_sample"] = {p: list(rows) for p, rows in per_sample.items()}
     files = ReportFiles(out / "report.json", out / "report.md", out / "pck_curves.png")
     files.json_path.write_text(
         json.dumps(report, indent=2, default=_json_default, allow_nan=False) + "\n"
