@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.synthetic is not None:
         from homae_model.data.synthetic import SyntheticSource
 
-        source = SyntheticSource(args.synthetic)
+        source = SyntheticSource(args.synthetic, load_masks=False)  # as homae-train reads it
     else:
         source = MemorySource(pipe, min(args.samples, 16))
 

@@ -64,6 +64,43 @@ def _edge_topology(faces_bytes: bytes, num_faces: int) -> tuple[np.ndarray, np.n
     return inverse.reshape(-1), counts
 
 
+def _scatter_add(index: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """(n, 3) sums of the (M, 3) `values` rows by their (M,) `index` (np.add.at, via bincount)."""
+    return np.stack(
+        [np.bincount(index, weights=values[:, c], minlength=n) for c in range(3)], axis=1
+    )
+
+
+def merge_duplicate_vertices(vertices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Merge vertices at exactly the same position, keeping first-occurrence order.
+
+    A numeric lexicographic sort (`np.lexsort`) finds the duplicates, many times faster than
+    `np.unique(axis=0)` on float rows. The order is kept, so a mesh without duplicates (the
+    posed hand) keeps its face indices and its cached edge topology.
+
+    Args:
+        vertices: (V, 3) positions.
+
+    Returns:
+        (unique (U, 3) positions in order of first occurrence; remap (V,) old -> new index).
+    """
+    n = len(vertices)
+    order = np.lexsort((vertices[:, 2], vertices[:, 1], vertices[:, 0]))
+    ordered = vertices[order]
+    first = np.ones(n, dtype=bool)
+    first[1:] = np.any(ordered[1:] != ordered[:-1], axis=1)
+    if first.all():
+        return vertices, np.arange(n, dtype=np.int64)
+    group = np.cumsum(first) - 1  # group of each sorted vertex
+    rep = np.full(int(group[-1]) + 1, n, dtype=np.int64)
+    np.minimum.at(rep, group, order)  # first original index of each group
+    rank = np.empty_like(rep)
+    rank[np.argsort(rep)] = np.arange(len(rep))
+    remap = np.empty(n, dtype=np.int64)
+    remap[order] = rank[group]
+    return vertices[np.sort(rep)], remap
+
+
 def prepare_mesh(
     vertices: np.ndarray, faces: np.ndarray, require_watertight: bool = False
 ) -> MeshSDF:
@@ -94,8 +131,8 @@ def prepare_mesh(
         )
     if f.min() < 0 or f.max() >= len(v):
         raise ValueError(f"face indices must lie in [0, {len(v)}), got [{f.min()}, {f.max()}]")
-    v, remap = np.unique(v, axis=0, return_inverse=True)
-    f = remap.reshape(-1)[f]
+    v, remap = merge_duplicate_vertices(v)
+    f = remap[f]
     f = f[(f[:, 0] != f[:, 1]) & (f[:, 1] != f[:, 2]) & (f[:, 2] != f[:, 0])]
     if len(f) == 0:
         raise ValueError("mesh has no non-degenerate faces")
@@ -113,14 +150,13 @@ def prepare_mesh(
             np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-300
         )
         angle = np.arccos(np.clip(cos, -1.0, 1.0))
-        np.add.at(vertex_normals, f[:, k], angle[:, None] * normals)
+        vertex_normals += _scatter_add(f[:, k], angle[:, None] * normals, len(v))
 
     # Edge pseudo-normals: sum of the two adjacent face normals.
     inverse, counts = _edge_topology(np.ascontiguousarray(f).tobytes(), len(f))
     edge_normals = None
     if np.all(counts == 2):
-        edge_sum = np.zeros((counts.shape[0], 3))
-        np.add.at(edge_sum, inverse.reshape(-1), np.repeat(normals, 3, axis=0))
+        edge_sum = _scatter_add(inverse.reshape(-1), np.repeat(normals, 3, axis=0), len(counts))
         edge_normals = edge_sum[inverse.reshape(-1)].reshape(-1, 3, 3)
     elif require_watertight:
         bad = int(np.sum(counts != 2))

@@ -111,6 +111,7 @@ def open_source(
     mano_dir: str | Path | None = None,
     ycb_dir: str | Path | None = None,
     hands: str = "right",
+    load_masks: bool = True,
 ) -> OpenedSource:
     """Open a data folder, detecting its layout.
 
@@ -122,6 +123,7 @@ def open_source(
             (default: the folder of the bundled hand).
         ycb_dir: YCB models folder (default: root/models when present, else procedural).
         hands: DexYCB hands ("right" or "both").
+        load_masks: read the synthetic sets' segmentation PNGs (training does not use them).
 
     Returns:
         OpenedSource.
@@ -142,9 +144,9 @@ def open_source(
             raise ValueError(f"{root}: give a split, one of {subs}")
         params = inspect.signature(SyntheticSource).parameters
         if folder == root and split is not None and "split" in params:
-            source = SyntheticSource(folder, split=split)
+            source = SyntheticSource(folder, split=split, load_masks=load_masks)
         else:
-            source = SyntheticSource(folder)
+            source = SyntheticSource(folder, load_masks=load_masks)
         objects = _library(folder, ycb_dir, notes)
         meta = folder / "meta.json"
         names = _meta_objects(meta)

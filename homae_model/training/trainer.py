@@ -286,7 +286,7 @@ class Trainer:
         seed_everything(cfg.train.seed, info.rank)
         mano_path = cfg.mano.resolved_path()
         # DexYCB's PCA hand poses are expanded with the configured MANO file's components.
-        opened = open_source(data, split=options.split, mano_dir=mano_path.parent)
+        opened = open_source(data, split=options.split, mano_dir=mano_path.parent, load_masks=False)
         self.objects = opened.objects
         self.pipeline = SamplePipeline(cfg.data, mano_path, self.objects, train=True)
         dataset, report = HandObjectDataset.scanned(
