@@ -135,22 +135,57 @@ def load_state_into(model: torch.nn.Module, weights: Path) -> None:
     model.load_state_dict(state, strict=False)
 
 
-def init_weights(model: torch.nn.Module, path: str | Path) -> None:
+def init_weights(model: torch.nn.Module, path: str | Path) -> list[str]:
     """Load a checkpoint's weights into an already built model (a fine-tuning start).
 
-    Only tensors are compared (names and shapes), so settings that hold no weights (anchor
-    jitter, sampling, loss weights) may differ from the checkpoint's config.
+    Tensors are matched by name. Tensors the model has and the checkpoint lacks keep their
+    initial values (a head added for fine-tuning, e.g. the heatmap anchor branch); checkpoint
+    tensors the model lacks are ignored. Settings that hold no weights (jitter, sampling, loss
+    weights) may differ freely.
 
     Args:
         model: the model built from the new run's config.
         path: checkpoint folder or its weights file (config.yaml beside it).
 
+    Returns:
+        Messages naming the tensors left at their initial values and those ignored (empty when
+        the checkpoint matched exactly).
+
     Raises:
         FileNotFoundError: missing weights or config.
-        ValueError: unreadable weights, or tensors that do not match the model (keys listed).
+        ValueError: unreadable weights, a tensor whose shape differs (the network differs, not
+            just a head), or no tensor in common.
     """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
     weights, _ = _resolve(path)
-    load_state_into(model, weights)
+    try:
+        state = load_file(str(weights))
+    except (SafetensorError, OSError) as exc:
+        raise ValueError(f"{weights}: not a readable safetensors file ({exc})") from exc
+    expected = model_state(model)
+    common = sorted(set(state) & set(expected))
+    shapes = [
+        f"{k}: file {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
+        for k in common
+        if state[k].shape != expected[k].shape
+    ]
+    if shapes or not common:
+        raise ValueError(
+            f"{weights}: checkpoint does not match its config: {len(shapes)} shape mismatches "
+            f"{shapes[:20]}" + ("" if common else "; no tensor in common")
+        )
+    model.load_state_dict({k: state[k] for k in common}, strict=False)
+    notes = []
+    missing = sorted(set(expected) - set(state))
+    unused = sorted(set(state) - set(expected))
+    if missing:
+        notes.append(f"{len(missing)} tensors not in {weights} keep their initial values: "
+                     f"{missing[:12]}")  # fmt: skip
+    if unused:
+        notes.append(f"{len(unused)} tensors of {weights} are not in the model: {unused[:12]}")
+    return notes
 
 
 def load_model(

@@ -144,6 +144,8 @@ class AnchorConfig:
 
     ref_size_m: float = _f(0.3, gt=0.0)  # metric size that spans the whole crop at exp(d)=1
     hidden: int = _f(256, gt=0)
+    # pooled: MLP on the class token; heatmap: + soft-argmax over the feature map (see nn/anchor)
+    kind: str = _f("pooled", choices=("pooled", "heatmap"))
     train_jitter_m: float = _f(0.02, ge=0.0)  # std of the noise added to the GT anchor in training
 
 
@@ -220,6 +222,8 @@ class TrainConfig:
     gt_points_until_epoch: int = _f(40, ge=0)  # before: always GT near-surface points
     gt_points_prob_after: float = _f(0.4, ge=0.0, le=1.0)  # after: GT points with this prob.
     grad_clip_norm: float = _f(0.0, ge=0.0)  # 0 = off
+    # parameter-name prefixes to train (e.g. ["anchor_head."]); empty: the whole network
+    trainable: list[str] = field(default_factory=list)
     amp: bool = True
     ckpt_every: int = _f(1, gt=0)  # epochs
     seed: int = 0

@@ -183,7 +183,7 @@ class HomaeModel(nn.Module):
         self.fusion_obj = SdfGatedFusion(m.fusion)
         self.hand_head = HandHead(m.hand_head, token_dim, pos_dim, self.sdf_scale)
         self.object_head = ObjectHead(m.object_head, token_dim, pos_dim, self.sdf_scale)
-        self.anchor_head = AnchorHead(m.anchor, m.encoder.feat_dim)
+        self.anchor_head = AnchorHead(m.anchor, m.encoder.feat_dim, c)
         self.mano = ManoLayer(str(cfg.mano.resolved_path()))
         self.mano.requires_grad_(False)
 
@@ -212,7 +212,7 @@ class HomaeModel(nn.Module):
 
     def predict_anchor(self, enc: Encoding, K: torch.Tensor) -> AnchorPrediction:
         """GT-free hand-root estimate from the pooled feature and the crop K (B,3,3)."""
-        return self.anchor_head(enc.pooled, K, enc.image_size[1])
+        return self.anchor_head(enc.pooled, K, enc.image_size[1], enc.fmap)
 
     def _branch(self, branch: str) -> tuple[SdfHead, PointNet | None, SdfGatedFusion]:
         if branch == "hand":

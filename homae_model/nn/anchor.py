@@ -10,6 +10,12 @@ feature (plus the crop's normalised intrinsics) an MLP predicts (du, dv, d):
   this is the right depth up to a learned log-correction d);
 - the anchor is the back-projection of that pixel at depth z with the crop K.
 
+With `kind: heatmap` a convolutional branch over the multi-scale feature map adds spatial
+evidence, which a pooled feature lacks: a soft-argmax over the map gives the root pixel (the
+MLP's (du, dv) become a residual) and the same attention averages a per-cell log-depth
+correction into d. Its last layer starts at zero, so the heatmap head starts exactly as the pooled
+one (a uniform map's soft-argmax is the crop centre) and a pooled checkpoint can be extended.
+
 It is trained against the GT hand root in (u/S, v/S, log z) space (`losses.anchor_loss`).
 """
 
@@ -38,10 +44,10 @@ class AnchorPrediction:
 
 
 class AnchorHead(nn.Module):
-    """Pooled image feature + crop K -> hand-root estimate."""
+    """Pooled image feature (+ feature map for `kind: heatmap`) + crop K -> hand-root estimate."""
 
-    def __init__(self, cfg: AnchorConfig, feat_dim: int) -> None:
-        """MLP from `feat_dim` + 4 intrinsics features to (du, dv, d)."""
+    def __init__(self, cfg: AnchorConfig, feat_dim: int, fmap_channels: int = 0) -> None:
+        """MLP on `feat_dim` + 4 intrinsics features; heatmap: conv over `fmap_channels`."""
         super().__init__()
         self.ref_size_m = cfg.ref_size_m
         self.mlp = nn.Sequential(
@@ -49,14 +55,32 @@ class AnchorHead(nn.Module):
         )
         nn.init.normal_(self.mlp[-1].weight, std=0.01)
         nn.init.zeros_(self.mlp[-1].bias)
+        self.heatmap: nn.Sequential | None = None
+        if cfg.kind == "heatmap":
+            if fmap_channels <= 0:
+                raise ValueError("a heatmap anchor head needs the feature map's channel count")
+            self.heatmap = nn.Sequential(
+                nn.Conv2d(fmap_channels, cfg.hidden, 3, padding=1),
+                nn.GELU(),
+                nn.Conv2d(cfg.hidden, 2, 1),  # root logit, log-depth correction
+            )
+            nn.init.zeros_(self.heatmap[-1].weight)
+            nn.init.zeros_(self.heatmap[-1].bias)
 
-    def forward(self, pooled: torch.Tensor, K: torch.Tensor, image_size: int) -> AnchorPrediction:
+    def forward(
+        self,
+        pooled: torch.Tensor,
+        K: torch.Tensor,
+        image_size: int,
+        fmap: torch.Tensor | None = None,
+    ) -> AnchorPrediction:
         """Predict the anchor.
 
         Args:
             pooled: (B,D) global image feature.
             K: (B,3,3) crop intrinsics.
             image_size: S, crop side in pixels.
+            fmap: (B,C,h,w) feature map covering the crop (required by the heatmap head).
 
         Returns:
             `AnchorPrediction`.
@@ -71,6 +95,18 @@ class AnchorHead(nn.Module):
         centre = (s - 1.0) / 2.0
         uv = centre + out[:, :2] * s
         log_z = torch.log(fx * self.ref_size_m / s) + out[:, 2]
+        if self.heatmap is not None:
+            if fmap is None:
+                raise ValueError("the heatmap anchor head needs the feature map")
+            maps = self.heatmap(fmap)  # (B,2,h,w)
+            h, w = maps.shape[-2:]
+            weights = torch.softmax(maps[:, 0].flatten(1), dim=1)  # (B,h*w)
+            ys = (torch.arange(h, device=fmap.device, dtype=maps.dtype) + 0.5) * (s / h) - 0.5
+            xs = (torch.arange(w, device=fmap.device, dtype=maps.dtype) + 0.5) * (s / w) - 0.5
+            gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+            soft = torch.stack([weights @ gx.reshape(-1), weights @ gy.reshape(-1)], dim=-1)
+            uv = uv + (soft - centre)
+            log_z = log_z + (weights * maps[:, 1].flatten(1)).sum(dim=1)
         anchor = backproject(uv[:, None], torch.exp(log_z)[:, None], K)[:, 0]
         uvd = torch.cat([uv / s, log_z[:, None]], dim=-1)
         return AnchorPrediction(anchor=anchor, uvd=uvd)

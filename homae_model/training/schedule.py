@@ -15,6 +15,30 @@ import torch
 from homae_model.config import TrainConfig
 
 
+def freeze_except(model: torch.nn.Module, prefixes: list[str]) -> int:
+    """Freeze every parameter whose name starts with none of `prefixes` (empty: train all).
+
+    Returns:
+        The number of trainable parameter tensors left.
+
+    Raises:
+        ValueError: a prefix that names no parameter (the top-level modules are listed).
+    """
+    if not prefixes:
+        return sum(1 for p in model.parameters() if p.requires_grad)
+    names = [n for n, _ in model.named_parameters()]
+    unknown = [p for p in prefixes if not any(n.startswith(p) for n in names)]
+    if unknown:
+        tops = sorted({n.split(".")[0] + "." for n in names})
+        raise ValueError(f"train.trainable {unknown} match no parameter; modules: {tops}")
+    kept = 0
+    for name, param in model.named_parameters():
+        train = any(name.startswith(p) for p in prefixes)
+        param.requires_grad_(train)
+        kept += int(train)
+    return kept
+
+
 def build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     """Adam (paper) or AdamW over the trainable parameters.
 

@@ -35,6 +35,7 @@ from homae_model.training import distributed as ddp
 from homae_model.training.schedule import (
     build_optimizer,
     build_scheduler,
+    freeze_except,
     seed_everything,
     use_gt_points,
 )
@@ -321,8 +322,12 @@ class Trainer:
 
         self.model = HomaeModel(cfg)
         if options.init is not None:
-            init_weights(self.model, options.init)
+            for note in init_weights(self.model, options.init):
+                _log(info, f"WARNING: {note}")
             _log(info, f"weights initialised from {options.init}")
+        if cfg.train.trainable:
+            kept = freeze_except(self.model, cfg.train.trainable)
+            _log(info, f"training {kept} parameter tensors under {cfg.train.trainable} only")
         self.model = self.model.to(info.device)
         self.model.train()
         faces = self.pipeline.mano.faces

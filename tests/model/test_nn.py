@@ -223,6 +223,32 @@ def test_anchor_head_geometry():
     torch.testing.assert_close(anchor_to_uvd(pred.anchor, K, 56), pred.uvd)
 
 
+def test_heatmap_anchor_head_starts_as_pooled_and_follows_the_peak():
+    cfg = AnchorConfig(ref_size_m=0.3, hidden=8, kind="heatmap")
+    head = AnchorHead(cfg, 16, fmap_channels=4)
+    pooled = AnchorHead(AnchorConfig(ref_size_m=0.3, hidden=8), 16)
+    pooled.load_state_dict(head.state_dict(), strict=False)  # the shared MLP
+    K = torch.tensor([[[100.0, 0.0, 27.5], [0.0, 100.0, 27.5], [0.0, 0.0, 1.0]]])
+    feat, fmap = torch.randn(1, 16), torch.randn(1, 4, 14, 14)
+    torch.testing.assert_close(head(feat, K, 56, fmap).anchor, pooled(feat, K, 56).anchor)
+    with torch.no_grad():  # a map peaked at cell (row 3, col 10): soft-argmax -> its centre
+        head.mlp[-1].weight.zero_()
+        head.heatmap[-1].bias.zero_()
+        head.heatmap[-1].weight.zero_()
+        head.heatmap[0].weight.zero_()
+        head.heatmap[0].bias.zero_()
+        head.heatmap[0].bias[0] = 1.0
+        head.heatmap[-1].weight[0, 0] = 1.0
+    peak = torch.zeros(1, 4, 14, 14)
+    peak[0, 0, 3, 10] = 200.0
+    head.heatmap[0].weight.data[0, 0, 1, 1] = 1.0  # logit = GELU(1 + x) of channel 0
+    pred = head(feat, K, 56, peak)
+    uv = pred.uvd[0, :2] * 56
+    torch.testing.assert_close(uv, torch.tensor([(10 + 0.5) * 4 - 0.5, (3 + 0.5) * 4 - 0.5]))
+    with pytest.raises(ValueError, match="feature map"):
+        head(feat, K, 56)
+
+
 def test_hand_head_outputs_per_layer():
     cfg = HandHeadConfig(d_model=16, enc_layers=1, dec_layers=3, heads=2, ffn=32)
     head = HandHead(cfg, in_dim=20, pos_dim=33, sdf_scale=3.1)

@@ -225,3 +225,17 @@ def test_init_with_other_model_or_with_resume_is_refused(setup, uninterrupted) -
                 cfg, data, root / "z", init=uninterrupted.checkpoint, resume=uninterrupted.run_dir
             )
         )
+
+
+def test_freeze_except_trains_only_the_named_modules() -> None:
+    from homae_model.training.schedule import build_optimizer, freeze_except
+
+    model = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Linear(3, 1))
+    assert freeze_except(model, ["1."]) == 2
+    assert [p.requires_grad for p in model.parameters()] == [False, False, True, True]
+    from homae_model.config import TrainConfig
+
+    opt = build_optimizer(model, TrainConfig())
+    assert sum(len(g["params"]) for g in opt.param_groups) == 2
+    with pytest.raises(ValueError, match=r"match no parameter.*'0\.'"):
+        freeze_except(model, ["anchor_head."])
