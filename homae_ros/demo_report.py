@@ -10,7 +10,6 @@ point), and `mje_gap_mm` shows by how much.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from homae_model.bundled import bundled_weights_dir
+from homae_model.training.state import file_sha256
 
 CLIP_REPORT_NAME = "eval_demo_clip.json"
 """The demo clip's evaluation report beside the bundled weights."""
@@ -25,14 +25,6 @@ HELDOUT_REPORT_NAME = "eval_report.json"
 """The held-out synthetic split's evaluation report beside the bundled weights."""
 PROTOCOL = "gt-free"
 """The node's situation: its own detector and anchor, no ground truth."""
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def compare_rows(
@@ -106,9 +98,8 @@ def report_comparison(
         out["status"] = f"no clip report at {clip_report}"
         return out
     report = json.loads(clip_report.read_text())
-    if not Path(checkpoint).is_file() or report["meta"].get("checkpoint_sha256") != _sha256(
-        Path(checkpoint)
-    ):
+    weights = Path(checkpoint)
+    if not weights.is_file() or report["meta"].get("checkpoint_sha256") != file_sha256(weights):
         out["status"] = f"{clip_report} describes other weights than {checkpoint}"
         return out
     meta = report["meta"]
