@@ -100,6 +100,20 @@ def load_extra(path: str | Path) -> dict[str, Any]:
     return json.loads(meta.get(EXTRA_KEY, "{}"))
 
 
+def _read_state(weights: Path) -> dict[str, torch.Tensor]:
+    """All tensors of a safetensors file; ValueError naming the file when it is unreadable."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(weights))
+    except (SafetensorError, OSError) as exc:
+        raise ValueError(
+            f"{weights}: not a readable safetensors file ({exc}); checkpoints are only ever "
+            "read as safetensors, never unpickled"
+        ) from exc
+
+
 def load_state_into(model: torch.nn.Module, weights: Path) -> None:
     """Load a safetensors file into `model`, strictly (MANO buffers excepted).
 
@@ -108,16 +122,7 @@ def load_state_into(model: torch.nn.Module, weights: Path) -> None:
             unexpected or differently shaped tensors; the message names the file and lists
             the keys.
     """
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    try:
-        state = load_file(str(weights))
-    except (SafetensorError, OSError) as exc:
-        raise ValueError(
-            f"{weights}: not a readable safetensors file ({exc}); checkpoints are only ever "
-            "read as safetensors, never unpickled"
-        ) from exc
+    state = _read_state(weights)
     expected = model_state(model)
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
@@ -156,14 +161,8 @@ def init_weights(model: torch.nn.Module, path: str | Path) -> list[str]:
         ValueError: unreadable weights, a tensor whose shape differs (the network differs, not
             just a head), or no tensor in common.
     """
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     weights, _ = _resolve(path)
-    try:
-        state = load_file(str(weights))
-    except (SafetensorError, OSError) as exc:
-        raise ValueError(f"{weights}: not a readable safetensors file ({exc})") from exc
+    state = _read_state(weights)
     expected = model_state(model)
     common = sorted(set(state) & set(expected))
     shapes = [
