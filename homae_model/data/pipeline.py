@@ -34,6 +34,7 @@ from homae_model.data.transforms import (
     sample_augmentation,
 )
 from homae_model.geometry.crop import crop_image, transform_box, union_crop_box
+from homae_model.geometry.rotations import rotvec_of_matrix
 
 if TYPE_CHECKING:
     from homae_model.config import DataConfig
@@ -151,7 +152,7 @@ class SamplePipeline:
         """
         cfg = self.cfg
         n_uniform = round(n * cfg.uniform_fraction)
-        surface = sample_surface(mesh.vertices, mesh.faces, n - n_uniform, rng)
+        surface = sample_surface(mesh.vertices, mesh.faces, n - n_uniform, rng, mesh.areas)
         if to_mesh is not None:
             surface = surface @ to_mesh[0].T + to_mesh[1]
         surface = surface + rng.normal(0.0, cfg.surface_std, size=surface.shape)
@@ -240,7 +241,7 @@ class SamplePipeline:
             "hand_verts": f32(hand_verts),
             "mano_pose": f32(pose),
             "mano_shape": f32(shape),
-            "obj_rot": f32(Rotation.from_matrix(obj_R).as_rotvec()),
+            "obj_rot": f32(rotvec_of_matrix(obj_R)),
             "obj_trans": f32(obj_t),
             "obj_id": torch.tensor(self.objects.index(raw.obj_name), dtype=torch.int64),
             "obj_corners": f32(obj_corners),

@@ -39,6 +39,7 @@ class MeshSDF:
             when the mesh is not watertight (the sign then comes from the winding number).
         centres: (F, 3) face centroids.
         radii: (F,) bounding-sphere radius of each face about its centroid.
+        areas: (F,) face areas (for `sample_surface`), or None.
     """
 
     vertices: np.ndarray
@@ -48,6 +49,7 @@ class MeshSDF:
     edge_normals: np.ndarray | None
     centres: np.ndarray
     radii: np.ndarray
+    areas: np.ndarray | None = None
 
 
 @functools.lru_cache(maxsize=16)
@@ -141,16 +143,17 @@ def prepare_mesh(
     area2 = np.linalg.norm(cross, axis=1, keepdims=True)
     normals = cross / np.maximum(area2, 1e-300)
 
-    # Angle-weighted vertex pseudo-normals.
-    vertex_normals = np.zeros_like(v)
-    for k in range(3):
-        a = tri[:, (k + 1) % 3] - tri[:, k]
-        b = tri[:, (k + 2) % 3] - tri[:, k]
-        cos = np.sum(a * b, axis=1) / np.maximum(
-            np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-300
-        )
-        angle = np.arccos(np.clip(cos, -1.0, 1.0))
-        vertex_normals += _scatter_add(f[:, k], angle[:, None] * normals, len(v))
+    # Angle-weighted vertex pseudo-normals. Edge k runs from corner k to corner k+1; the angle
+    # at corner k lies between edge k and the reversed edge k-1.
+    edges = np.roll(tri, -1, axis=1) - tri  # (F, 3 edges, 3)
+    lengths = np.sqrt(np.einsum("fki,fki->fk", edges, edges))
+    prev = np.roll(edges, 1, axis=1)
+    cos = -np.einsum("fki,fki->fk", edges, prev) / np.maximum(
+        lengths * np.roll(lengths, 1, axis=1), 1e-300
+    )
+    angle = np.arccos(np.clip(cos, -1.0, 1.0))  # (F, 3) per corner
+    weighted = (angle[:, :, None] * normals[:, None, :]).reshape(-1, 3)
+    vertex_normals = _scatter_add(f.reshape(-1), weighted, len(v))
 
     # Edge pseudo-normals: sum of the two adjacent face normals.
     inverse, counts = _edge_topology(np.ascontiguousarray(f).tobytes(), len(f))
@@ -172,6 +175,7 @@ def prepare_mesh(
         edge_normals=edge_normals,
         centres=centres,
         radii=radii,
+        areas=0.5 * area2[:, 0],
     )
 
 
@@ -301,8 +305,8 @@ def mesh_sdf(points: np.ndarray, mesh: MeshSDF) -> np.ndarray:
     best_d = np.minimum.reduceat(dist, starts)
     is_best = dist <= best_d[np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(pid)]))]
     candidates = np.flatnonzero(is_best)
-    _, keep = np.unique(pid[candidates], return_index=True)  # first best candidate per point
-    best = candidates[keep]
+    cand_pid = pid[candidates]  # sorted: keep the first best candidate of each point
+    best = candidates[np.r_[True, cand_pid[1:] != cand_pid[:-1]]]
 
     out = np.empty(n)
     if mesh.edge_normals is None:
@@ -325,7 +329,11 @@ def mesh_sdf(points: np.ndarray, mesh: MeshSDF) -> np.ndarray:
 
 
 def sample_surface(
-    vertices: np.ndarray, faces: np.ndarray, n: int, rng: np.random.Generator
+    vertices: np.ndarray,
+    faces: np.ndarray,
+    n: int,
+    rng: np.random.Generator,
+    areas: np.ndarray | None = None,
 ) -> np.ndarray:
     """Area-weighted uniform samples on a triangle mesh surface.
 
@@ -334,17 +342,23 @@ def sample_surface(
         faces: (F, 3) vertex indices.
         n: number of samples.
         rng: numpy random generator.
+        areas: (F,) face areas when already known (`MeshSDF.areas`); same draws either way.
 
     Returns:
         (n, 3) float64 surface points.
     """
-    tri = np.asarray(vertices, dtype=np.float64)[np.asarray(faces)]
-    area = 0.5 * np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1)
-    face = rng.choice(len(tri), size=n, p=area / area.sum())
+    vertices = np.asarray(vertices, dtype=np.float64)
+    faces = np.asarray(faces)
+    area = areas
+    if area is None:
+        tri = vertices[faces]
+        cross = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+        area = 0.5 * np.linalg.norm(cross, axis=1)
+    face = rng.choice(len(faces), size=n, p=area / area.sum())
     u, v = rng.random(n), rng.random(n)
     flip = u + v > 1.0
     u[flip], v[flip] = 1.0 - u[flip], 1.0 - v[flip]
-    t = tri[face]
+    t = vertices[faces[face]]
     return t[:, 0] + (t[:, 1] - t[:, 0]) * u[:, None] + (t[:, 2] - t[:, 0]) * v[:, None]
 
 
@@ -375,7 +389,7 @@ def sample_sdf_points(
     """
     n_uniform = round(n * uniform_fraction)
     n_surface = n - n_uniform
-    surface = sample_surface(mesh.vertices, mesh.faces, n_surface, rng)
+    surface = sample_surface(mesh.vertices, mesh.faces, n_surface, rng, mesh.areas)
     surface = surface + rng.normal(0.0, surface_std, size=surface.shape)
     uniform = np.asarray(anchor, dtype=np.float64) + rng.uniform(
         -cube_half_size, cube_half_size, (n_uniform, 3)

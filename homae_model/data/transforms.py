@@ -18,6 +18,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from homae_model.data.schema import RawSample
+from homae_model.geometry.rotations import rotvec_of_matrix
 
 if TYPE_CHECKING:
     from homae_model.config import DataConfig
@@ -244,5 +245,5 @@ def rotate_mano(
     """
     pose = np.array(pose, dtype=np.float64, copy=True)
     global_rot = rot @ Rotation.from_rotvec(pose[:3]).as_matrix()
-    pose[:3] = Rotation.from_matrix(global_rot).as_rotvec()
+    pose[:3] = rotvec_of_matrix(global_rot)
     return pose, rot @ (root + transl) - root

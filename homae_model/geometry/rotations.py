@@ -14,10 +14,14 @@ input's dtype and device. Conventions:
 four diagonal combinations), so it is accurate near 0 and near pi; the returned angle lies in
 [0, pi].
 
-Numpy helpers (`*_np`) wrap the torch functions in float64 for data code.
+Numpy helpers (`*_np`) wrap the torch functions in float64 for data code; `rotvec_of_matrix`
+is the same conversion for one matrix in plain Python floats (data loading calls it per sample,
+where a torch or scipy call costs more than the arithmetic).
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
@@ -210,3 +214,33 @@ def matrix_to_axis_angle_np(matrix: np.ndarray) -> np.ndarray:
     """Numpy `matrix_to_axis_angle`: (..., 3, 3) -> (..., 3) float64, angle in [0, pi]."""
     t = torch.as_tensor(np.asarray(matrix, dtype=np.float64))
     return matrix_to_axis_angle(t).numpy()
+
+
+def rotvec_of_matrix(matrix: np.ndarray) -> np.ndarray:
+    """One (3, 3) rotation matrix -> (3,) float64 rotation vector, angle in [0, pi].
+
+    The same Shepperd quaternion route as `matrix_to_axis_angle`, in scalar arithmetic.
+    """
+    rows = np.asarray(matrix, dtype=np.float64).tolist()
+    (m00, m01, m02), (m10, m11, m12), (m20, m21, m22) = rows
+    sq = (1.0 + m00 + m11 + m22, 1.0 + m00 - m11 - m22, 1.0 - m00 + m11 - m22,
+          1.0 - m00 - m11 + m22)  # fmt: skip
+    i = max(range(4), key=sq.__getitem__)
+    r = 2.0 * math.sqrt(max(sq[i], 1e-12))
+    if i == 0:
+        q = (sq[0], m21 - m12, m02 - m20, m10 - m01)
+    elif i == 1:
+        q = (m21 - m12, sq[1], m01 + m10, m02 + m20)
+    elif i == 2:
+        q = (m02 - m20, m01 + m10, sq[2], m12 + m21)
+    else:
+        q = (m10 - m01, m02 + m20, m12 + m21, sq[3])
+    w, x, y, z = (c / r for c in q)
+    if w < 0.0:
+        w, x, y, z = -w, -x, -y, -z
+    s = math.sqrt(x * x + y * y + z * z)
+    if s * s < _SMALL_ANGLE2:
+        factor = 2.0 / w - 2.0 * s * s / (3.0 * w**3)
+    else:
+        factor = 2.0 * math.atan2(s, w) / s
+    return np.array([x * factor, y * factor, z * factor])

@@ -18,6 +18,7 @@ from homae_model.data.synthetic import (
     SceneGenerator,
     SynthConfig,
     SyntheticSource,
+    read_npz,
     write_dataset,
     write_npz,
     write_sequence,
@@ -155,6 +156,33 @@ def _copy(dataset: Path, tmp_path: Path) -> Path:
     dst = tmp_path / "copy"
     shutil.copytree(dataset, dst)
     return dst
+
+
+def test_read_npz_matches_numpy_and_names_damaged_files(tmp_path: Path) -> None:
+    arrays = {
+        "f32": np.arange(12, dtype=np.float32).reshape(4, 3),
+        "fortran": np.asfortranarray(np.arange(6.0).reshape(2, 3)),
+        "name": np.array("obj_003_cracker_box"),
+        "scalar": np.array(0.25),
+        "empty": np.zeros((0, 3)),
+        "flags": np.array([True, False]),
+        "big_endian": np.arange(3, dtype=">i4"),
+    }
+    path = tmp_path / "a.npz"
+    write_npz(path, arrays)
+    got = read_npz(path)
+    with np.load(path) as ref:
+        assert sorted(got) == sorted(ref.files)
+        for key in ref.files:
+            assert got[key].dtype == ref[key].dtype and got[key].shape == ref[key].shape, key
+            np.testing.assert_array_equal(got[key], ref[key])
+    got["f32"][0, 0] = 7.0  # arrays are writable copies, not views of the file buffer
+    data = bytearray(path.read_bytes())
+    at = data.index(b"'descr'")
+    data[at : at + 7] = b"'desc_'"  # a damaged .npy header inside an intact archive
+    (tmp_path / "b.npz").write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"b\.npz.*(truncated|corrupt)"):
+        read_npz(tmp_path / "b.npz")
 
 
 def test_bad_data_errors_name_the_file(dataset: Path, tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from homae_model.geometry.rotations import (
     matrix_to_rot6d,
     rot6d_to_axis_angle,
     rot6d_to_matrix,
+    rotvec_of_matrix,
 )
 
 
@@ -150,6 +151,20 @@ def test_numpy_helpers() -> None:
     assert m.dtype == np.float64
     np.testing.assert_allclose(m, Rotation.from_rotvec(aa).as_matrix(), atol=1e-12)
     np.testing.assert_allclose(matrix_to_axis_angle_np(m), aa, atol=1e-12)
+
+
+def test_rotvec_of_one_matrix_matches_the_batched_conversion() -> None:
+    mats = list(Rotation.random(200, random_state=3).as_matrix())
+    for angle in (0.0, 1e-9, 1e-5, 1.0, math.pi - 1e-7, math.pi):
+        for axis in ([1.0, 0, 0], [0, 1.0, 0], [0, 0, 1.0], [1.0, 1.0, -1.0]):
+            axis = np.array(axis) / np.linalg.norm(axis)
+            mats.append(Rotation.from_rotvec(axis * angle).as_matrix())
+    for m in mats:
+        r = rotvec_of_matrix(m)
+        assert r.shape == (3,) and np.linalg.norm(r) <= math.pi + 1e-12
+        np.testing.assert_allclose(Rotation.from_rotvec(r).as_matrix(), m, atol=1e-12)
+        if np.linalg.norm(r) < math.pi - 1e-3:  # at pi, +-axis are the same rotation
+            np.testing.assert_allclose(r, matrix_to_axis_angle_np(m), atol=1e-12)
 
 
 def test_bad_shapes_raise() -> None:
