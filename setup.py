@@ -14,6 +14,7 @@ CONSOLE_SCRIPTS = [
     "homae-train=homae_model.cli.train:main",
     "homae-eval=homae_model.cli.evaluate:main",
     "homae-train-detector=homae_model.cli.train_detector:main",
+    "homae-fit-anchor=homae_model.cli.fit_anchor:main",
     "homae-bag=homae_ros.bag:main",
     "homae-infer=homae_ros.infer:main",
 ]

@@ -92,6 +92,11 @@ def _resolve(path: str | Path) -> tuple[Path, Path]:
     return weights, config
 
 
+def weights_file(path: str | Path) -> Path:
+    """The weights file of a checkpoint folder or weights file (config.yaml must be beside it)."""
+    return _resolve(path)[0]
+
+
 def load_extra(path: str | Path) -> dict[str, Any]:
     """The `extra` dict stored by `save_checkpoint` (empty when none)."""
     weights, _ = _resolve(path)

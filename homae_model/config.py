@@ -146,6 +146,7 @@ class AnchorConfig:
     hidden: int = _f(256, gt=0)
     # pooled: MLP on the class token; heatmap: + soft-argmax over the feature map (see nn/anchor)
     kind: str = _f("pooled", choices=("pooled", "heatmap"))
+    heatmap_pool: int = _f(2, ge=1)  # average-pool the feature map by this before the heatmap
     train_jitter_m: float = _f(0.02, ge=0.0)  # std of the noise added to the GT anchor in training
 
 
@@ -204,6 +205,9 @@ class LossConfig:
     sdf_obj: float = _f(25.0, ge=0.0)
     sdf_clamp_m: float = _f(0.05, gt=0.0)  # targets clamped to +-this (m)
     anchor: float = _f(1.0, ge=0.0)  # L1 on (u/S, v/S, log z) of the hand root
+    # cross-entropy of the heatmap anchor's logits vs a Gaussian at the root (kind: heatmap)
+    anchor_heatmap: float = _f(0.05, ge=0.0)
+    anchor_heatmap_sigma: float = _f(1.0, gt=0.0)  # the Gaussian's std, in heatmap cells
     smooth_l1_beta: float = _f(1.0, gt=0.0)  # PyTorch's default
     deep_supervision: bool = True  # losses at every intermediate transformer layer
 

@@ -108,6 +108,39 @@ def anchor_loss(
     return F.l1_loss(uvd_pred, target)
 
 
+def anchor_heatmap_loss(
+    logits: torch.Tensor,
+    gt_anchor: torch.Tensor,
+    K: torch.Tensor,
+    image_size: int,
+    sigma_cells: float = 1.0,
+) -> torch.Tensor:
+    """Cross-entropy between the heatmap anchor's logits and a Gaussian at the GT root pixel.
+
+    Args:
+        logits: (B,h,w) `AnchorPrediction.logits`; cell (i, j) covers crop pixels
+            [j*S/w, (j+1)*S/w) x [i*S/h, (i+1)*S/h).
+        gt_anchor: (B,3) GT hand root, camera frame, metres.
+        K: (B,3,3) crop intrinsics.
+        image_size: crop side S in pixels.
+        sigma_cells: the target Gaussian's standard deviation, in cells.
+
+    Returns:
+        Scalar, mean over the batch (nats; a perfect match leaves the target's entropy).
+    """
+    b, h, w = logits.shape
+    s = float(image_size)
+    uv = anchor_to_uvd(gt_anchor.to(logits.dtype), K.to(logits.dtype), image_size)[:, :2] * s
+    # pixel -> continuous cell coordinate whose integer + 0.5 is a cell centre
+    cx = (uv[:, 0] + 0.5) * (w / s) - 0.5
+    cy = (uv[:, 1] + 0.5) * (h / s) - 0.5
+    ys = torch.arange(h, device=logits.device, dtype=logits.dtype)
+    xs = torch.arange(w, device=logits.device, dtype=logits.dtype)
+    d2 = (ys[None, :, None] - cy[:, None, None]) ** 2 + (xs[None, None, :] - cx[:, None, None]) ** 2
+    target = torch.softmax((-0.5 * d2 / sigma_cells**2).reshape(b, -1), dim=1)
+    return -(target * torch.log_softmax(logits.reshape(b, -1), dim=1)).sum(dim=1).mean()
+
+
 def total_loss(
     out: HomaeOutput, batch: dict[str, torch.Tensor], cfg: LossConfig
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -159,6 +192,12 @@ def total_loss(
             out.anchor_uvd, batch["anchor"], batch["K"], out.image_size
         )
         l_others = terms["anchor"]
+        if out.anchor_logits is not None and cfg.anchor_heatmap > 0:
+            terms["anchor_heatmap"] = cfg.anchor_heatmap * anchor_heatmap_loss(
+                out.anchor_logits, batch["anchor"], batch["K"], out.image_size,
+                cfg.anchor_heatmap_sigma,
+            )  # fmt: skip
+            l_others = l_others + terms["anchor_heatmap"]
     total = (
         cfg.lambda_rec * l_rec
         + cfg.lambda_mano * l_mano

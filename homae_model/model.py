@@ -122,6 +122,7 @@ class HomaeOutput:
         obj_points: (B,No,3) query points used.
         anchor_pred: (B,3) anchor head's hand-root estimate.
         anchor_uvd: (B,3) the same as (u/S, v/S, log z) (anchor loss space).
+        anchor_logits: (B,h,w) heatmap anchor's root logits, or None (pooled anchor head).
         anchor_used: (B,3) grid centre actually used (GT, given, or predicted; with training
             jitter).
         recon: (B,3,H,W) reconstruction in [0,1] units, or None (eval).
@@ -155,6 +156,7 @@ class HomaeOutput:
     obj_aux: list[ObjectLayerOutput] = field(default_factory=list)
     sdf_scale: float = 3.1
     image_size: int = 224
+    anchor_logits: torch.Tensor | None = None
 
 
 class HomaeModel(nn.Module):
@@ -398,6 +400,7 @@ class HomaeModel(nn.Module):
             anchor_pred=pred.anchor,
             anchor_uvd=pred.uvd,
             anchor_used=used,
+            anchor_logits=pred.logits,
             recon=enc.recon,
             mask=enc.mask,
             hand_aux=hand_aux,

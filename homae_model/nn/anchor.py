@@ -10,13 +10,16 @@ feature (plus the crop's normalised intrinsics) an MLP predicts (du, dv, d):
   this is the right depth up to a learned log-correction d);
 - the anchor is the back-projection of that pixel at depth z with the crop K.
 
-With `kind: heatmap` a convolutional branch over the multi-scale feature map adds spatial
-evidence, which a pooled feature lacks: a soft-argmax over the map gives the root pixel (the
-MLP's (du, dv) become a residual) and the same attention averages a per-cell log-depth
-correction into d. Its last layer starts at zero, so the heatmap head starts exactly as the pooled
-one (a uniform map's soft-argmax is the crop centre) and a pooled checkpoint can be extended.
+With `kind: heatmap` a convolutional branch over the multi-scale feature map (average-pooled
+by `heatmap_pool` first) adds spatial evidence, which a pooled feature lacks: a soft-argmax
+over the map gives the root pixel (the MLP's (du, dv) become a residual) and the same
+attention averages a per-cell log-depth correction into d. Its last layer starts at zero, so
+the heatmap head starts exactly as the pooled one (a uniform map's soft-argmax is the crop
+centre) and a pooled checkpoint can be extended.
 
-It is trained against the GT hand root in (u/S, v/S, log z) space (`losses.anchor_loss`).
+It is trained against the GT hand root in (u/S, v/S, log z) space (`losses.anchor_loss`); the
+heatmap's logits also get a cross-entropy towards a Gaussian at the root pixel
+(`losses.anchor_heatmap_loss`), which a soft-argmax alone learns slowly from.
 """
 
 from __future__ import annotations
@@ -37,10 +40,13 @@ class AnchorPrediction:
     Attributes:
         anchor: (B,3) camera frame, metres.
         uvd: (B,3) (u/S, v/S, log z) of the prediction, the space the loss compares in.
+        logits: (B,h,w) root logits of the heatmap branch over the pooled feature map (cell
+            (i, j) covers crop pixels [j*S/w, (j+1)*S/w) x [i*S/h, (i+1)*S/h)), or None.
     """
 
     anchor: torch.Tensor
     uvd: torch.Tensor
+    logits: torch.Tensor | None = None
 
 
 class AnchorHead(nn.Module):
@@ -50,6 +56,7 @@ class AnchorHead(nn.Module):
         """MLP on `feat_dim` + 4 intrinsics features; heatmap: conv over `fmap_channels`."""
         super().__init__()
         self.ref_size_m = cfg.ref_size_m
+        self.heatmap_pool = int(cfg.heatmap_pool)
         self.mlp = nn.Sequential(
             nn.Linear(feat_dim + 4, cfg.hidden), nn.GELU(), nn.Linear(cfg.hidden, 3)
         )
@@ -67,12 +74,20 @@ class AnchorHead(nn.Module):
             nn.init.zeros_(self.heatmap[-1].weight)
             nn.init.zeros_(self.heatmap[-1].bias)
 
+    def pool_map(self, fmap: torch.Tensor) -> torch.Tensor:
+        """(B,C,h,w) feature map -> (B,C,h/p,w/p) the heatmap branch's input (p = heatmap_pool)."""
+        if self.heatmap_pool <= 1:
+            return fmap
+        return nn.functional.avg_pool2d(fmap, self.heatmap_pool, ceil_mode=True)
+
     def forward(
         self,
         pooled: torch.Tensor,
         K: torch.Tensor,
         image_size: int,
         fmap: torch.Tensor | None = None,
+        *,
+        map_is_pooled: bool = False,
     ) -> AnchorPrediction:
         """Predict the anchor.
 
@@ -81,6 +96,7 @@ class AnchorHead(nn.Module):
             K: (B,3,3) crop intrinsics.
             image_size: S, crop side in pixels.
             fmap: (B,C,h,w) feature map covering the crop (required by the heatmap head).
+            map_is_pooled: `fmap` already went through `pool_map` (cached features).
 
         Returns:
             `AnchorPrediction`.
@@ -95,10 +111,12 @@ class AnchorHead(nn.Module):
         centre = (s - 1.0) / 2.0
         uv = centre + out[:, :2] * s
         log_z = torch.log(fx * self.ref_size_m / s) + out[:, 2]
+        logits = None
         if self.heatmap is not None:
             if fmap is None:
                 raise ValueError("the heatmap anchor head needs the feature map")
-            maps = self.heatmap(fmap)  # (B,2,h,w)
+            maps = self.heatmap(fmap if map_is_pooled else self.pool_map(fmap))  # (B,2,h,w)
+            logits = maps[:, 0]
             h, w = maps.shape[-2:]
             weights = torch.softmax(maps[:, 0].flatten(1), dim=1)  # (B,h*w)
             ys = (torch.arange(h, device=fmap.device, dtype=maps.dtype) + 0.5) * (s / h) - 0.5
@@ -109,7 +127,7 @@ class AnchorHead(nn.Module):
             log_z = log_z + (weights * maps[:, 1].flatten(1)).sum(dim=1)
         anchor = backproject(uv[:, None], torch.exp(log_z)[:, None], K)[:, 0]
         uvd = torch.cat([uv / s, log_z[:, None]], dim=-1)
-        return AnchorPrediction(anchor=anchor, uvd=uvd)
+        return AnchorPrediction(anchor=anchor, uvd=uvd, logits=logits)
 
 
 def anchor_to_uvd(anchor: torch.Tensor, K: torch.Tensor, image_size: int) -> torch.Tensor:

@@ -224,7 +224,7 @@ def test_anchor_head_geometry():
 
 
 def test_heatmap_anchor_head_starts_as_pooled_and_follows_the_peak():
-    cfg = AnchorConfig(ref_size_m=0.3, hidden=8, kind="heatmap")
+    cfg = AnchorConfig(ref_size_m=0.3, hidden=8, kind="heatmap", heatmap_pool=1)
     head = AnchorHead(cfg, 16, fmap_channels=4)
     pooled = AnchorHead(AnchorConfig(ref_size_m=0.3, hidden=8), 16)
     pooled.load_state_dict(head.state_dict(), strict=False)  # the shared MLP
