@@ -84,7 +84,7 @@ def sampling_comparison(
     pts_cfg = model.cfg.model.points
     with torch.inference_mode():
         enc = model.encode(ci.image)
-        anchor = model.predict_anchor(enc, ci.K).anchor
+        anchor = model.predict_anchor(enc, ci.K, ci.hand_box, ci.obj_box).anchor
         fns = {br: model.sdf_fn(enc, ci.K, anchor, br) for br in ("hand", "obj")}
         common = {"res": inf.voxel_res, "sdf_scale": model.sdf_scale, "chunk": inf.chunk_points}
         ks = {"hand": pts_cfg.num_hand, "obj": pts_cfg.num_obj}

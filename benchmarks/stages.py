@@ -91,7 +91,7 @@ def model_stages(
         img_n = model.encoder.normalize(ci.image)
         grid, _ = model.encoder.forward_normalized(img_n)
         enc = model.encode(ci.image)
-        anchor = model.predict_anchor(enc, ci.K).anchor
+        anchor = model.predict_anchor(enc, ci.K, ci.hand_box, ci.obj_box).anchor
         hs = model.sample_points(enc, ci.K, anchor, ci.hand_box, "hand")
         os_ = model.sample_points(enc, ci.K, anchor, ci.obj_box, "obj")
         hand = model.sdf(enc, ci.K, hs.points, anchor, "hand")
@@ -113,7 +113,7 @@ def model_stages(
     out["crop"] = lambda: crop_image(scene.image, scene.K, box, s)
     out["encoder"] = lambda: model.encoder.forward_normalized(model.encoder.normalize(ci.image))
     out["decoder_fusion"] = lambda: model.multiscale(model.decoder(grid))
-    out["anchor_head"] = lambda: model.predict_anchor(enc, ci.K)
+    out["anchor_head"] = lambda: model.predict_anchor(enc, ci.K, ci.hand_box, ci.obj_box)
     out["point_sampling"] = lambda: (
         model.sample_points(enc, ci.K, anchor, ci.hand_box, "hand"),
         model.sample_points(enc, ci.K, anchor, ci.obj_box, "obj"),

@@ -147,6 +147,8 @@ class AnchorConfig:
     # pooled: MLP on the class token; heatmap: + soft-argmax over the feature map (see nn/anchor)
     kind: str = _f("pooled", choices=("pooled", "heatmap"))
     heatmap_pool: int = _f(2, ge=1)  # average-pool the feature map by this before the heatmap
+    # also read the hand and object boxes inside the crop (a linear residual, zero at start)
+    use_boxes: bool = False
     train_jitter_m: float = _f(0.02, ge=0.0)  # std of the noise added to the GT anchor in training
 
 

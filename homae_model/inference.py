@@ -186,7 +186,7 @@ class Predictor:
         if given is not None:
             anchor = torch.as_tensor(given, dtype=torch.float32, device=dev)
         else:
-            anchor = model.predict_anchor(enc, kc).anchor
+            anchor = model.predict_anchor(enc, kc, hb_t, ob_t).anchor
         hand_sel = model.sample_points(enc, kc, anchor, hb_t, "hand")
         obj_sel = model.sample_points(enc, kc, anchor, ob_t, "obj")
         # the voxel search already evaluated the SDF at the selected points: reuse it

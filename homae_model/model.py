@@ -212,9 +212,25 @@ class HomaeModel(nn.Module):
         recon = self.decoder.reconstruct(stages, size) if reconstruct else None
         return Encoding(grid, pooled, fmap, size, recon, mask)
 
-    def predict_anchor(self, enc: Encoding, K: torch.Tensor) -> AnchorPrediction:
-        """GT-free hand-root estimate from the pooled feature and the crop K (B,3,3)."""
-        return self.anchor_head(enc.pooled, K, enc.image_size[1], enc.fmap)
+    def predict_anchor(
+        self,
+        enc: Encoding,
+        K: torch.Tensor,
+        hand_box: torch.Tensor | None = None,
+        obj_box: torch.Tensor | None = None,
+    ) -> AnchorPrediction:
+        """GT-free hand-root estimate from the image features and the crop K (B,3,3).
+
+        `hand_box`/`obj_box` (B,4) xyxy crop pixels are read when `model.anchor.use_boxes`.
+        """
+        boxes = None
+        if self.anchor_head.box is not None:
+            if hand_box is None or obj_box is None:
+                raise ValueError(
+                    "model.anchor.use_boxes: predict_anchor needs hand_box and obj_box"
+                )
+            boxes = torch.stack([hand_box, obj_box], dim=1).to(enc.pooled.dtype)
+        return self.anchor_head(enc.pooled, K, enc.image_size[1], enc.fmap, boxes=boxes)
 
     def _branch(self, branch: str) -> tuple[SdfHead, PointNet | None, SdfGatedFusion]:
         if branch == "hand":
@@ -363,7 +379,7 @@ class HomaeModel(nn.Module):
         if reconstruct is None:
             reconstruct = self.training
         enc = self.encode(image, batch.get("obj_box"), reconstruct=reconstruct)
-        pred = self.predict_anchor(enc, K)
+        pred = self.predict_anchor(enc, K, batch.get("hand_box"), batch.get("obj_box"))
         if anchor is None and self.training and "anchor" in batch:
             anchor = batch["anchor"]
         used = (anchor if anchor is not None else pred.anchor.detach()).to(image.dtype)

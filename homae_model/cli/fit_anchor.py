@@ -2,12 +2,13 @@ r"""`homae-fit-anchor`: (re)train only the GT-free anchor head of a trained chec
 
 Everything but the anchor head stays as in CHECKPOINT; the head's inputs are computed once per
 augmented crop and the head is trained on them (homae_model/training/anchor_fit.py). With
-`--kind heatmap` (default) a pooled-head checkpoint gains the heatmap branch.
+`--boxes` the head also reads the hand and object boxes in the crop; with `--kind heatmap` it
+gains the heatmap branch over the feature map.
 
 Example::
 
     homae-fit-anchor --checkpoint runs/ft --data /data/synth_train --val /data/synth_test \\
-        --out runs/ft_anchor
+        --boxes --out runs/ft_anchor
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, required=True, help="training data folder")
     p.add_argument("--val", type=Path, required=True, help="validation data folder (selection)")
     p.add_argument("--out", type=Path, required=True, help="output checkpoint folder")
-    p.add_argument("--kind", choices=("pooled", "heatmap"), default="heatmap")
+    p.add_argument("--kind", choices=("pooled", "heatmap"), default="pooled")
+    p.add_argument("--boxes", action="store_true", help="the head also reads the hand/object boxes")
     p.add_argument("--split", default="train", help="split of --data (default train)")
     p.add_argument("--limit", type=int, help="use the first N training samples")
     p.add_argument("--val-limit", type=int, default=400, help="validation samples (default 400)")
@@ -43,8 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--cache",
         type=Path,
-        help="feature cache file: loaded when it exists (same checkpoint, data and options), "
-        "written otherwise; lets several fits share one feature pass",
+        help="training-feature cache: loaded when it exists (same checkpoint, data and "
+        "options), written otherwise; lets several fits share one feature pass",
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     return p
@@ -90,7 +92,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     base, base_cfg = load_model(args.checkpoint)
     cfg = copy.deepcopy(base_cfg)
     cfg.model.anchor.kind = args.kind
-    cfg.loss.anchor, cfg.loss.anchor_heatmap = args.anchor_weight, args.heatmap_weight
+    cfg.model.anchor.use_boxes = bool(args.boxes or cfg.model.anchor.use_boxes)
+    # the fit's own loss weights; the saved config keeps the checkpoint's training losses
+    fit_loss = copy.deepcopy(cfg.loss)
+    fit_loss.anchor, fit_loss.anchor_heatmap = args.anchor_weight, args.heatmap_weight
     model = HomaeModel(cfg)
     notes = init_weights(model, args.checkpoint)
     for note in notes:
@@ -98,20 +103,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     freeze_except(model, ["anchor_head."])
     progress = not args.no_progress
 
-    key = {
+    key = {  # what the cached training features depend on
+        "version": 2,
         "checkpoint": file_sha256(weights_file(args.checkpoint)),
         "kind": args.kind,
         "data": str(args.data.resolve()),
-        "val": str(args.val.resolve()),
         "split": args.split,
         "limit": args.limit,
-        "val_limit": args.val_limit,
         "passes": args.passes,
     }
-    cached = _load_cache(args.cache, key)
-    if cached is None:
+    train = _load_cache(args.cache, key)
+    if train is None:
         train_set, train_idx = _dataset(args.data, args.split, cfg, True, args.limit)
-        val_set, val_idx = _dataset(args.val, None, cfg, False, args.val_limit)
         passes = []
         for p in range(args.passes):
             train_set.set_epoch(p)
@@ -120,22 +123,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 desc=f"features {p + 1}/{args.passes}",
             ))  # fmt: skip
         train = concat_features(passes)
-        val = collect_anchor_features(model, val_set, val_idx, num_workers=args.workers,
-                                      progress=progress, desc="validation features")  # fmt: skip
         if args.cache is not None:
             args.cache.parent.mkdir(parents=True, exist_ok=True)
-            torch.save({"key": key, "train": vars(train), "val": vars(val)}, args.cache)
-    else:
-        train, val = cached
+            torch.save({"key": key, "train": vars(train)}, args.cache)
+    val_set, val_idx = _dataset(args.val, None, cfg, False, args.val_limit)
+    val = collect_anchor_features(model, val_set, val_idx, num_workers=args.workers,
+                                  progress=progress, desc="validation features")  # fmt: skip
     before = error_summary(anchor_errors(base.anchor_head, val))  # a pooled head ignores maps
     history = fit_anchor_head(
-        model.anchor_head, train, val, cfg.loss, epochs=args.epochs, lr=args.lr,
+        model.anchor_head, train, val, fit_loss, epochs=args.epochs, lr=args.lr,
         batch_size=args.batch_size, seed=args.seed, progress=progress,
     )  # fmt: skip
     after = error_summary(anchor_errors(model.anchor_head, val))
     summary = {
         "checkpoint": str(args.checkpoint),
         "kind": args.kind,
+        "use_boxes": cfg.model.anchor.use_boxes,
         "train_crops": len(train),
         "val_crops": len(val),
         "before": before,
@@ -151,7 +154,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _load_cache(path: Path | None, key: dict[str, Any]) -> Any:
-    """(train, val) `AnchorFeatures` from a cache made with the same key, else None."""
+    """Training `AnchorFeatures` from a cache made with the same key, else None."""
     import torch
 
     from homae_model.training.anchor_fit import AnchorFeatures
@@ -163,7 +166,7 @@ def _load_cache(path: Path | None, key: dict[str, Any]) -> Any:
         print(f"note: feature cache {path} was made with other options; recomputing",
               file=sys.stderr)  # fmt: skip
         return None
-    return AnchorFeatures(**blob["train"]), AnchorFeatures(**blob["val"])
+    return AnchorFeatures(**blob["train"])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,6 +17,10 @@ attention averages a per-cell log-depth correction into d. Its last layer starts
 the heatmap head starts exactly as the pooled one (a uniform map's soft-argmax is the crop
 centre) and a pooled checkpoint can be extended.
 
+With `use_boxes` the hand and object boxes inside the crop (the detector's, at inference) add a
+linear residual to (du, dv, d), zero at start: where the hand box sits in the crop and how large
+it is says where the root is and how far, which a pooled feature of a small network may not.
+
 It is trained against the GT hand root in (u/S, v/S, log z) space (`losses.anchor_loss`); the
 heatmap's logits also get a cross-entropy towards a Gaussian at the root pixel
 (`losses.anchor_heatmap_loss`), which a soft-argmax alone learns slowly from.
@@ -62,6 +66,11 @@ class AnchorHead(nn.Module):
         )
         nn.init.normal_(self.mlp[-1].weight, std=0.01)
         nn.init.zeros_(self.mlp[-1].bias)
+        self.box: nn.Linear | None = None
+        if cfg.use_boxes:
+            self.box = nn.Linear(BOX_FEATURES, 3)
+            nn.init.zeros_(self.box.weight)
+            nn.init.zeros_(self.box.bias)
         self.heatmap: nn.Sequential | None = None
         if cfg.kind == "heatmap":
             if fmap_channels <= 0:
@@ -88,6 +97,7 @@ class AnchorHead(nn.Module):
         fmap: torch.Tensor | None = None,
         *,
         map_is_pooled: bool = False,
+        boxes: torch.Tensor | None = None,
     ) -> AnchorPrediction:
         """Predict the anchor.
 
@@ -97,6 +107,7 @@ class AnchorHead(nn.Module):
             image_size: S, crop side in pixels.
             fmap: (B,C,h,w) feature map covering the crop (required by the heatmap head).
             map_is_pooled: `fmap` already went through `pool_map` (cached features).
+            boxes: (B,2,4) hand and object boxes, xyxy crop pixels (required with use_boxes).
 
         Returns:
             `AnchorPrediction`.
@@ -108,6 +119,10 @@ class AnchorHead(nn.Module):
             dim=-1,
         )
         out = self.mlp(torch.cat([pooled, kfeat.to(pooled.dtype)], dim=-1))
+        if self.box is not None:
+            if boxes is None:
+                raise ValueError("this anchor head reads the hand and object boxes (use_boxes)")
+            out = out + self.box(box_features(boxes, image_size).to(out.dtype))
         centre = (s - 1.0) / 2.0
         uv = centre + out[:, :2] * s
         log_z = torch.log(fx * self.ref_size_m / s) + out[:, 2]
@@ -128,6 +143,20 @@ class AnchorHead(nn.Module):
         anchor = backproject(uv[:, None], torch.exp(log_z)[:, None], K)[:, 0]
         uvd = torch.cat([uv / s, log_z[:, None]], dim=-1)
         return AnchorPrediction(anchor=anchor, uvd=uvd, logits=logits)
+
+
+BOX_FEATURES = 8
+
+
+def box_features(boxes: torch.Tensor, image_size: int) -> torch.Tensor:
+    """(B,2,4) hand and object boxes (xyxy crop pixels) -> (B,8) centre offsets and log sizes.
+
+    Per box: ((x0+x1)/2S - 0.5, (y0+y1)/2S - 0.5, log(w/S), log(h/S)), sizes clamped to 1 px.
+    """
+    s = float(image_size)
+    centre = (boxes[..., :2] + boxes[..., 2:]) / (2.0 * s) - 0.5
+    size = torch.log((boxes[..., 2:] - boxes[..., :2]).clamp(min=1.0) / s)
+    return torch.cat([centre, size], dim=-1).flatten(1)
 
 
 def anchor_to_uvd(anchor: torch.Tensor, K: torch.Tensor, image_size: int) -> torch.Tensor:

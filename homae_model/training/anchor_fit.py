@@ -35,6 +35,7 @@ class AnchorFeatures:
         K: (N,3,3) crop intrinsics.
         anchor: (N,3) GT hand root, crop camera frame, metres.
         image_size: crop side S in pixels.
+        boxes: (N,2,4) hand and object boxes, xyxy crop pixels.
     """
 
     pooled: torch.Tensor
@@ -42,14 +43,22 @@ class AnchorFeatures:
     K: torch.Tensor
     anchor: torch.Tensor
     image_size: int
+    boxes: torch.Tensor
 
     def __len__(self) -> int:
         return int(self.pooled.shape[0])
 
-    def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """(pooled, fmap float32 or None, K, anchor) of the rows `idx`."""
+    def batch(self, idx: torch.Tensor) -> tuple[Any, ...]:
+        """(pooled, fmap float32 or None, K, anchor, boxes) of the rows `idx`."""
         fmap = self.fmap[idx].float() if self.fmap.dim() == 4 else None
-        return self.pooled[idx], fmap, self.K[idx], self.anchor[idx]
+        return self.pooled[idx], fmap, self.K[idx], self.anchor[idx], self.boxes[idx]
+
+    def predict(self, head: AnchorHead, idx: torch.Tensor) -> tuple[Any, torch.Tensor, Any]:
+        """(head's `AnchorPrediction`, K, GT anchor) on the rows `idx`."""
+        pooled, fmap, K, gt, boxes = self.batch(idx)
+        boxes = boxes if head.box is not None else None
+        pred = head(pooled, K, self.image_size, fmap, map_is_pooled=True, boxes=boxes)
+        return pred, K, gt
 
 
 @dataclass
@@ -70,7 +79,7 @@ class FitHistory:
 class _Picked(Dataset):
     """`dataset[i]` for i in `indices`, keeping only the keys the anchor needs."""
 
-    KEYS = ("image", "K", "anchor")
+    KEYS = ("image", "K", "anchor", "hand_box", "obj_box")
 
     def __init__(self, dataset: Any, indices: Sequence[int]) -> None:
         self.dataset, self.indices = dataset, list(indices)
@@ -116,7 +125,7 @@ def collect_anchor_features(
     device = next(model.parameters()).device
     picked = _Picked(dataset, range(len(dataset)) if indices is None else indices)
     loader = DataLoader(picked, batch_size=batch_size, num_workers=num_workers)
-    pooled, fmaps, Ks, anchors = [], [], [], []
+    pooled, fmaps, Ks, anchors, boxes = [], [], [], [], []
     size = 0
     for batch in tqdm(loader, desc=desc, unit="batch", disable=not progress):
         image = batch["image"].to(device)
@@ -127,6 +136,7 @@ def collect_anchor_features(
             fmaps.append(head.pool_map(enc.fmap).to(torch.float16).cpu())
         Ks.append(batch["K"].float())
         anchors.append(batch["anchor"].float())
+        boxes.append(torch.stack([batch["hand_box"], batch["obj_box"]], dim=1).float())
     n = sum(len(p) for p in pooled)
     return AnchorFeatures(
         pooled=torch.cat(pooled),
@@ -134,6 +144,7 @@ def collect_anchor_features(
         K=torch.cat(Ks),
         anchor=torch.cat(anchors),
         image_size=size,
+        boxes=torch.cat(boxes) if boxes else torch.zeros(0, 2, 4),
     )
 
 
@@ -148,6 +159,7 @@ def concat_features(parts: Sequence[AnchorFeatures]) -> AnchorFeatures:
         K=torch.cat([p.K for p in parts]),
         anchor=torch.cat([p.anchor for p in parts]),
         image_size=parts[0].image_size,
+        boxes=torch.cat([p.boxes for p in parts]),
     )
 
 
@@ -155,8 +167,7 @@ def head_loss(
     head: AnchorHead, feats: AnchorFeatures, idx: torch.Tensor, cfg: LossConfig
 ) -> torch.Tensor:
     """The training loss of the anchor terms (`anchor` + `anchor_heatmap`, weighted) on rows idx."""
-    pooled, fmap, K, gt = feats.batch(idx)
-    pred = head(pooled, K, feats.image_size, fmap, map_is_pooled=True)
+    pred, K, gt = feats.predict(head, idx)
     loss = cfg.anchor * anchor_loss(pred.uvd, gt, K, feats.image_size)
     if pred.logits is not None and cfg.anchor_heatmap > 0:
         loss = loss + cfg.anchor_heatmap * anchor_heatmap_loss(
@@ -173,8 +184,7 @@ def anchor_errors(head: AnchorHead, feats: AnchorFeatures, batch_size: int = 256
     out = []
     for start in range(0, len(feats), batch_size):
         idx = torch.arange(start, min(start + batch_size, len(feats)))
-        pooled, fmap, K, gt = feats.batch(idx)
-        pred = head(pooled, K, feats.image_size, fmap, map_is_pooled=True)
+        pred, _, gt = feats.predict(head, idx)
         out.append((pred.anchor - gt).numpy())
     head.train(was_training)
     return np.concatenate(out) if out else np.zeros((0, 3))

@@ -74,6 +74,7 @@ def _bump_features(n: int, seed: int) -> AnchorFeatures:
         K=_K(n),
         anchor=_root(u, v, z),
         image_size=S,
+        boxes=torch.zeros(n, 2, 4),
     )
 
 
@@ -91,9 +92,43 @@ def test_fit_learns_to_find_the_root_on_the_map() -> None:
     assert after["x_mm"] < 15 and after["y_mm"] < 15
 
 
+def test_box_branch_starts_silent_and_learns_where_the_hand_box_points() -> None:
+    torch.manual_seed(0)
+    cfg = AnchorConfig(hidden=16, use_boxes=True)
+    head = AnchorHead(cfg, 16)
+    plain = AnchorHead(AnchorConfig(hidden=16), 16)
+    plain.load_state_dict(head.state_dict(), strict=False)
+    feats = _bump_features(640, 2)
+    n = len(feats)
+    g = torch.Generator().manual_seed(5)
+    uv = feats.anchor[:, :2] / feats.anchor[:, 2:] * F + (S - 1) / 2  # root pixels
+    half = torch.rand(n, 2, generator=g) * 6 + 6  # a hand box around the root
+    feats.boxes[:, 0] = torch.cat([uv - half, uv + half], dim=1)
+    feats.boxes[:, 1] = torch.tensor([2.0, 2.0, 30.0, 30.0])  # object box: no information
+    feats.fmap = torch.zeros(n, 0)
+    idx = torch.arange(4)
+    with torch.no_grad():
+        pooled, _, K, _, boxes = feats.batch(idx)
+        torch.testing.assert_close(
+            head(pooled, K, S, boxes=boxes).anchor, plain(pooled, K, S).anchor
+        )
+    with pytest.raises(ValueError, match="boxes"):
+        head(pooled, K, S)
+    train = AnchorFeatures(*(getattr(feats, k)[:512] for k in ("pooled", "fmap", "K", "anchor")),
+                           S, feats.boxes[:512])  # fmt: skip
+    val = AnchorFeatures(*(getattr(feats, k)[512:] for k in ("pooled", "fmap", "K", "anchor")),
+                         S, feats.boxes[512:])  # fmt: skip
+    before = error_summary(anchor_errors(head, val))
+    fit_anchor_head(head, train, val, LossConfig(), epochs=15, lr=1e-2, batch_size=32)
+    after = error_summary(anchor_errors(head, val))
+    assert after["x_mm"] < 0.3 * before["x_mm"] and after["y_mm"] < 0.3 * before["y_mm"]
+
+
 def test_fit_refuses_empty_features() -> None:
     head = AnchorHead(AnchorConfig(hidden=8), 16)
-    empty = AnchorFeatures(torch.zeros(0, 16), torch.zeros(0, 0), _K(0), torch.zeros(0, 3), S)
+    empty = AnchorFeatures(
+        torch.zeros(0, 16), torch.zeros(0, 0), _K(0), torch.zeros(0, 3), S, torch.zeros(0, 2, 4)
+    )
     with pytest.raises(ValueError, match="needs features"):
         fit_anchor_head(head, empty, _bump_features(4, 0), LossConfig(), epochs=1)
 
@@ -111,13 +146,15 @@ def test_fit_anchor_cli_extends_a_pooled_checkpoint(tmp_path) -> None:
     ckpt = tmp_path / "base"
     save_checkpoint(ckpt, base, cfg)
     data = synthetic_set(tmp_path / "data", num=8)
+    val = synthetic_set(tmp_path / "val", num=8)
     out = tmp_path / "fitted"
-    argv = ["--checkpoint", str(ckpt), "--data", str(data), "--val", str(data), "--out", str(out)]
+    argv = ["--checkpoint", str(ckpt), "--data", str(data), "--val", str(val), "--out", str(out)]
     argv += ["--split", "all", "--epochs", "2", "--passes", "2", "--batch-size", "4"]
+    argv += ["--kind", "heatmap", "--boxes"]
     argv += ["--workers", "0", "--no-progress", "--cache", str(tmp_path / "feats.pt")]
     assert main(argv) == 0
     model, fitted_cfg = load_model(out)
-    assert fitted_cfg.model.anchor.kind == "heatmap"
+    assert fitted_cfg.model.anchor.kind == "heatmap" and fitted_cfg.model.anchor.use_boxes
     summary = json.loads((out / "anchor_fit.json").read_text())
     assert summary["train_crops"] == 16 and summary["val_crops"] == 8
     assert len(summary["val_error_mm"]) == 2
@@ -127,7 +164,7 @@ def test_fit_anchor_cli_extends_a_pooled_checkpoint(tmp_path) -> None:
         if not name.startswith("anchor_head.") and name in base_state:
             torch.testing.assert_close(value, base_state[name], msg=name)
     assert np.isfinite(summary["after"]["mean_mm"])
-    # a second fit with the same options reads the cached features, not the data
+    # a second fit with the same options reads the cached training features, not the data
     for png in (data / "rgb").glob("*.png"):
         png.unlink()
     assert main([*argv, "--epochs", "1"]) == 0
