@@ -150,6 +150,9 @@ class AnchorConfig:
     # also read the hand and object boxes inside the crop (a linear residual, zero at start)
     use_boxes: bool = False
     train_jitter_m: float = _f(0.02, ge=0.0)  # std of the noise added to the GT anchor in training
+    # fraction of training batches whose voxel grid is centred on the anchor head's own estimate
+    # (as at inference, GT-free) instead of the GT root; the heads learn to correct its offset
+    train_on_predicted: float = _f(0.0, ge=0.0, le=1.0)
 
 
 @dataclass

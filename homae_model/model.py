@@ -367,7 +367,8 @@ class HomaeModel(nn.Module):
             batch: needs `image` (B,3,S,S) and `K` (B,3,3); `obj_box` (masking, training);
                 `hand_points`/`obj_points` (B,N,3) when present are used as query points,
                 otherwise points come from the voxel search inside `hand_box`/`obj_box`;
-                `anchor` (B,3) is the grid centre in training mode.
+                `anchor` (B,3) is the grid centre in training mode (`grid_anchor` (B,3) instead
+                when present: the predicted anchor of `anchor.train_on_predicted`).
             anchor: (B,3) grid centre overriding everything (gt-anchored evaluation). Default:
                 the batch's `anchor` in training mode, the anchor head's estimate in eval mode.
             reconstruct: compute the reconstruction (default: in training mode only).
@@ -380,8 +381,8 @@ class HomaeModel(nn.Module):
             reconstruct = self.training
         enc = self.encode(image, batch.get("obj_box"), reconstruct=reconstruct)
         pred = self.predict_anchor(enc, K, batch.get("hand_box"), batch.get("obj_box"))
-        if anchor is None and self.training and "anchor" in batch:
-            anchor = batch["anchor"]
+        if anchor is None and self.training:
+            anchor = batch.get("grid_anchor", batch.get("anchor"))
         used = (anchor if anchor is not None else pred.anchor.detach()).to(image.dtype)
         jitter = self.cfg.model.anchor.train_jitter_m
         if self.training and jitter > 0:

@@ -159,7 +159,7 @@ class VoxelPointSampler:
             New batch dict (other entries shared with `batch`).
         """
         hand_fn, obj_fn = model_sdf_functions(model, batch)
-        anchor, K = batch["anchor"], batch["K"]
+        anchor, K = batch.get("grid_anchor", batch["anchor"]), batch["K"]
         nh = batch["hand_points"].shape[1]
         no = batch["obj_points"].shape[1]
         hand_points = self.select(hand_fn, anchor, K, batch["hand_box"], nh).to(anchor.dtype)
@@ -179,7 +179,7 @@ def model_sdf_functions(
 
     The image features are computed once, in eval mode (no masking, no reconstruction); each
     function maps (B, M, 3) crop-frame points to (B, M) signed distances in metres, with the
-    grid anchored at the batch's GT anchor.
+    grid anchored at the batch's `grid_anchor` when present, else its GT anchor.
     """
     was_training = model.training
     model.eval()
@@ -187,5 +187,6 @@ def model_sdf_functions(
         enc = model.encode(batch["image"])
     finally:
         model.train(was_training)
-    anchor, K = batch["anchor"], batch["K"].to(batch["image"].dtype)
+    anchor = batch.get("grid_anchor", batch["anchor"])
+    K = batch["K"].to(batch["image"].dtype)
     return model.sdf_fn(enc, K, anchor, "hand"), model.sdf_fn(enc, K, anchor, "obj")

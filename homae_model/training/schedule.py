@@ -83,6 +83,18 @@ def use_gt_points(cfg: TrainConfig, epoch: int, step: int, rank: int = 0) -> boo
     return bool(rng.random() < cfg.gt_points_prob_after)
 
 
+def use_predicted_anchor(prob: float, seed: int, step: int, rank: int = 0) -> bool:
+    """Whether the batch of `step` centres its grid on the predicted anchor.
+
+    True with probability `prob`, drawn deterministically from (seed, step, rank), so a
+    resumed run draws the same.
+    """
+    if prob <= 0.0:
+        return False
+    rng = np.random.default_rng([seed, step, rank, 0xA7])
+    return bool(rng.random() < prob)
+
+
 def seed_everything(seed: int, rank: int = 0) -> None:
     """Seed python, numpy and torch (per rank, so masking noise differs across ranks)."""
     import random

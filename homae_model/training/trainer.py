@@ -38,6 +38,7 @@ from homae_model.training.schedule import (
     freeze_except,
     seed_everything,
     use_gt_points,
+    use_predicted_anchor,
 )
 from homae_model.training.state import (
     CONFIG_FILE,
@@ -470,12 +471,29 @@ class Trainer:
             + f". Stopped without saving this state; last good checkpoint: {ckpt}"
         )
 
+    @torch.no_grad()
+    def _predicted_anchor(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """(B,3) the anchor head's GT-free estimate for the batch (eval mode: no masking)."""
+        model = self.model
+        was_training = model.training
+        model.eval()
+        try:
+            enc = model.encode(batch["image"])
+            K = batch["K"].to(batch["image"].dtype)
+            pred = model.predict_anchor(enc, K, batch.get("hand_box"), batch.get("obj_box"))
+        finally:
+            model.train(was_training)
+        return pred.anchor.detach()
+
     def _step(
         self, batch: dict[str, torch.Tensor], stop_requested: bool
     ) -> tuple[float, dict[str, float], Any, bool]:
         index = batch.pop("index")
         batch = _to_device(batch, self.info.device)
         p = self.progress
+        prob = self.cfg.model.anchor.train_on_predicted
+        if use_predicted_anchor(prob, self.cfg.train.seed, p.step, self.info.rank):
+            batch = dict(batch, grid_anchor=self._predicted_anchor(batch))
         if not use_gt_points(self.cfg.train, p.epoch, p.step, self.info.rank):
             batch = self.point_sampler(self.model, batch)
         with self._autocast():

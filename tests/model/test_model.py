@@ -179,3 +179,16 @@ def test_dense_and_coarse_to_fine_sampling_give_the_same_shapes(batch):
             outs.append(model(no_points))
     assert outs[0].hand_points.shape == outs[1].hand_points.shape
     assert outs[0].joints.shape == outs[1].joints.shape
+
+
+def test_training_grid_follows_grid_anchor_when_given():
+    cfg = tiny_cfg(anchor__train_jitter_m=0.0)
+    batch = random_batch(cfg, batch_size=2)
+    model = build(cfg).train()
+    assert torch.equal(model(batch).anchor_used, batch["anchor"])
+    moved = dict(batch, grid_anchor=batch["anchor"] + torch.tensor([0.05, -0.02, 0.04]))
+    out = model(moved)
+    assert torch.equal(out.anchor_used, moved["grid_anchor"])
+    # the targets stay the GT ones: the anchor loss still compares with batch["anchor"]
+    _, terms = total_loss(out, moved, cfg.loss)
+    assert "anchor" in terms

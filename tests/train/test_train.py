@@ -148,3 +148,44 @@ def test_point_schedule_is_deterministic() -> None:
         opt.step()
         sched.step()
     assert opt.param_groups[0]["lr"] == pytest.approx(1e-4 * 0.7**2)
+
+
+def test_predicted_anchor_batches_centre_the_grid_on_the_anchor_head(tmp_path, data) -> None:
+    from homae_model.training.distributed import init_distributed
+    from homae_model.training.schedule import use_predicted_anchor
+    from homae_model.training.trainer import Trainer
+
+    assert not any(use_predicted_anchor(0.0, 0, s) for s in range(200))
+    assert all(use_predicted_anchor(1.0, 0, s) for s in range(200))
+    draws = [use_predicted_anchor(0.8, 3, s) for s in range(4000)]
+    assert abs(np.mean(draws) - 0.8) < 0.03 and draws == [
+        use_predicted_anchor(0.8, 3, s) for s in range(4000)
+    ]
+    cfg = tiny_config(
+        tmp_path,
+        model={"anchor": {"train_on_predicted": 1.0, "train_jitter_m": 0.0}},
+        train={"batch_size": 2, "gt_points_until_epoch": 0, "gt_points_prob_after": 0.0},
+    )
+    trainer = Trainer(_options(cfg, data, tmp_path / "run", max_steps=2), init_distributed("cpu"))
+    seen = []
+    original = trainer._predicted_anchor
+
+    def spy(batch):
+        seen.append(original(batch))
+        return seen[-1]
+
+    trainer._predicted_anchor = spy
+    captured = []
+    trainer.point_sampler = _spying_sampler(trainer.point_sampler, captured)
+    trainer.fit()
+    assert len(seen) == 2 and len(captured) == 2
+    for pred, used in zip(seen, captured, strict=True):
+        torch.testing.assert_close(used, pred)  # the voxel search ran around the prediction
+
+
+def _spying_sampler(sampler, captured):
+    def call(model, batch):
+        captured.append(batch["grid_anchor"])
+        return sampler(model, batch)
+
+    return call
