@@ -3,9 +3,10 @@
 Measures (CPU, numbers written as JSON to stdout and to --out if given; nothing is asserted):
   1. per-stage times of `SamplePipeline` on one core (crop/augment, MANO, hand SDF, object SDF),
   2. samples/s of the whole pipeline in the main process,
-  3. samples/s through a DataLoader with `--workers` workers, and the time of one tiny training
-     step (HomaeModel with config/model/tiny.yaml, forward + backward) on a batch, to see
-     whether the workers keep up with training.
+  3. samples/s through a DataLoader with `--workers` workers (collated as homae-train does,
+     `pack_collate`), and the time of one tiny training step (HomaeModel with
+     config/model/tiny.yaml, forward + backward) on a batch, to see whether the workers keep
+     up with training.
 
 Source: a synthetic set written by `homae-synth` (--synthetic DIR), or, by default, in-memory
 samples posed with the bundled hand so the script runs without any data set.
@@ -30,6 +31,7 @@ sys.path.insert(0, str(REPO))
 
 from homae_model.config import DataConfig, HomaeConfig, load_config  # noqa: E402
 from homae_model.data import pipeline as pipeline_mod  # noqa: E402
+from homae_model.data.collate import pack_collate  # noqa: E402
 from homae_model.data.dataset import HandObjectDataset, worker_init_fn  # noqa: E402
 from homae_model.data.pipeline import SamplePipeline  # noqa: E402
 from homae_model.data.schema import RawSample  # noqa: E402
@@ -204,14 +206,15 @@ def main(argv: list[str] | None = None) -> int:
         num_workers=args.workers,
         worker_init_fn=worker_init_fn,
         persistent_workers=args.workers > 0,
+        collate_fn=pack_collate,  # as homae-train collates
     )
     batches, seen = [], 0
     iterator = iter(loader)
-    first = next(iterator)  # worker start-up excluded
+    first = next(iterator).unpack()  # worker start-up excluded
     t0 = time.perf_counter()
     while seen < args.samples:
         try:
-            batch = next(iterator)
+            batch = next(iterator).unpack()
         except StopIteration:
             iterator = iter(loader)
             continue

@@ -223,7 +223,8 @@ class SamplePipeline:
 
         # SDF samples.
         verts_closed, faces_closed = self._close_wrist(hand_verts, self._faces)
-        hand_mesh = prepare_mesh(verts_closed, faces_closed)
+        # MANO vertices are distinct (a posed hand does not weld two of them).
+        hand_mesh = prepare_mesh(verts_closed, faces_closed, merge_duplicates=False)
         hand_points, hand_sdf = self._sdf_samples(hand_mesh, self.num_hand_points, anchor, rng)
         obj_points, obj_sdf = self._sdf_samples(
             obj_mesh, self.num_obj_points, anchor, rng, (obj_R, obj_t)

@@ -104,7 +104,10 @@ def merge_duplicate_vertices(vertices: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 
 def prepare_mesh(
-    vertices: np.ndarray, faces: np.ndarray, require_watertight: bool = False
+    vertices: np.ndarray,
+    faces: np.ndarray,
+    require_watertight: bool = False,
+    merge_duplicates: bool = True,
 ) -> MeshSDF:
     """Precompute normals, pseudo-normals and bounding spheres of a closed mesh.
 
@@ -117,6 +120,8 @@ def prepare_mesh(
         require_watertight: raise if, after merging, some edge is not shared by exactly two
             faces; otherwise such a mesh gets its sign from the generalised winding number
             (robust to small holes, slower).
+        merge_duplicates: weld vertices at identical positions first. A mesh known to have
+            none (the posed MANO hand, every training sample) may skip the search.
 
     Returns:
         MeshSDF ready for `mesh_sdf`.
@@ -133,9 +138,10 @@ def prepare_mesh(
         )
     if f.min() < 0 or f.max() >= len(v):
         raise ValueError(f"face indices must lie in [0, {len(v)}), got [{f.min()}, {f.max()}]")
-    v, remap = merge_duplicate_vertices(v)
-    f = remap[f]
-    f = f[(f[:, 0] != f[:, 1]) & (f[:, 1] != f[:, 2]) & (f[:, 2] != f[:, 0])]
+    if merge_duplicates:
+        v, remap = merge_duplicate_vertices(v)
+        f = remap[f]
+        f = f[(f[:, 0] != f[:, 1]) & (f[:, 1] != f[:, 2]) & (f[:, 2] != f[:, 0])]
     if len(f) == 0:
         raise ValueError("mesh has no non-degenerate faces")
     tri = v[f]
@@ -259,6 +265,37 @@ def winding_number(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray) 
     return out
 
 
+def candidate_faces(points: np.ndarray, mesh: MeshSDF) -> tuple[np.ndarray, np.ndarray]:
+    """(point, face) pairs that may hold a point's closest surface point.
+
+    The centroid lies on its face, so the nearest centroid bounds the distance from above; a
+    face can only hold the closest point if `|p - centre| - radius <= upper`. The test never
+    discards the true closest face.
+
+    Args:
+        points: (N, 3) float64 query points.
+        mesh: a `prepare_mesh` result.
+
+    Returns:
+        `(point_ids, face_ids)`, equal-length int arrays, sorted by point id; every point has at
+        least one candidate.
+    """
+    point_ids: list[np.ndarray] = []
+    face_ids: list[np.ndarray] = []
+    step = max(1, _CHUNK_PAIRS // len(mesh.faces))
+    centres_sq = np.sum(mesh.centres**2, axis=1)[None, :]
+    for start in range(0, len(points), step):
+        chunk = points[start : start + step]
+        # |p - centre| with the expansion trick, clipped at 0 against round-off.
+        dist2 = np.sum(chunk**2, axis=1)[:, None] - 2.0 * chunk @ mesh.centres.T + centres_sq
+        dist = np.sqrt(np.maximum(dist2, 0.0))
+        upper = dist.min(axis=1, keepdims=True)
+        rows, cols = np.nonzero(dist - mesh.radii[None, :] <= upper + 1e-9)
+        point_ids.append(rows + start)
+        face_ids.append(cols)
+    return np.concatenate(point_ids), np.concatenate(face_ids)
+
+
 def mesh_sdf(points: np.ndarray, mesh: MeshSDF) -> np.ndarray:
     """Exact signed distance from points to a prepared watertight mesh.
 
@@ -273,27 +310,7 @@ def mesh_sdf(points: np.ndarray, mesh: MeshSDF) -> np.ndarray:
     n = len(p)
     if n == 0:
         return np.zeros(0)
-    num_faces = len(mesh.faces)
-    point_ids: list[np.ndarray] = []
-    face_ids: list[np.ndarray] = []
-    step = max(1, _CHUNK_PAIRS // num_faces)
-    for start in range(0, n, step):
-        chunk = p[start : start + step]
-        # |p - centre| with the expansion trick, clipped at 0 against round-off.
-        dist2 = (
-            np.sum(chunk**2, axis=1)[:, None]
-            - 2.0 * chunk @ mesh.centres.T
-            + np.sum(mesh.centres**2, axis=1)[None, :]
-        )
-        dist = np.sqrt(np.maximum(dist2, 0.0))
-        # The centroid lies on its face, so the nearest centroid bounds the distance from
-        # above; a face can only hold the closest point if |p - centre| - radius <= upper.
-        upper = dist.min(axis=1, keepdims=True)
-        rows, cols = np.nonzero(dist - mesh.radii[None, :] <= upper + 1e-9)
-        point_ids.append(rows + start)
-        face_ids.append(cols)
-    pid = np.concatenate(point_ids)
-    fid = np.concatenate(face_ids)
+    pid, fid = candidate_faces(p, mesh)
 
     tri = mesh.vertices[mesh.faces[fid]]
     q, region = _closest_on_triangles(p[pid], tri[:, 0], tri[:, 1], tri[:, 2])

@@ -31,6 +31,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from homae_model.checkpoint import init_weights
 from homae_model.config import HomaeConfig, config_to_dict, load_config, save_config
+from homae_model.data.collate import PackedBatch, pack_collate
 from homae_model.training import distributed as ddp
 from homae_model.training.schedule import (
     build_optimizer,
@@ -232,8 +233,13 @@ class _StopRequest:
             signal.signal(sig, handler)
 
 
-def _to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+def _to_device(
+    batch: PackedBatch | dict[str, torch.Tensor], device: torch.device
+) -> dict[str, torch.Tensor]:
+    """The batch dict on `device`; a PackedBatch moves as one copy per buffer."""
     nb = device.type == "cuda"
+    if isinstance(batch, PackedBatch):
+        return batch.to(device, non_blocking=nb).unpack()
     return {k: v.to(device, non_blocking=nb) for k, v in batch.items()}
 
 
@@ -315,6 +321,7 @@ class Trainer:
             drop_last=self.drop_last,
             pin_memory=info.device.type == "cuda",
             worker_init_fn=worker_init_fn,
+            collate_fn=pack_collate,
             generator=torch.Generator().manual_seed(cfg.train.seed),
         )
         self.val_loader = (
@@ -488,8 +495,8 @@ class Trainer:
     def _step(
         self, batch: dict[str, torch.Tensor], stop_requested: bool
     ) -> tuple[float, dict[str, float], Any, bool]:
-        index = batch.pop("index")
         batch = _to_device(batch, self.info.device)
+        index = batch.pop("index")
         p = self.progress
         prob = self.cfg.model.anchor.train_on_predicted
         if use_predicted_anchor(prob, self.cfg.train.seed, p.step, self.info.rank):

@@ -9,7 +9,7 @@ from scipy.spatial.transform import Rotation
 from homae_model.config import DataConfig
 from homae_model.data.pipeline import TRAINING_KEYS, SamplePipeline
 from homae_model.data.schema import RawSample
-from homae_model.data.sdf import mesh_sdf, prepare_mesh
+from homae_model.data.sdf import merge_duplicate_vertices, mesh_sdf, prepare_mesh
 from homae_model.data.transforms import mirror_sample
 from homae_model.hand.synthetic_hand import close_wrist
 from homae_model.objects.library import ObjectLibrary
@@ -149,6 +149,11 @@ def test_augmented_labels_are_consistent(pipelines, seed):
     # the wrist-capped hand is watertight (exact pseudo-normal sign) and holds its joints
     closed = prepare_mesh(*close_wrist(verts, train._faces))
     assert closed.edge_normals is not None
+    # no two hand vertices coincide, so the pipeline may skip the welding search
+    _, remap = merge_duplicate_vertices(closed.vertices)
+    np.testing.assert_array_equal(remap, np.arange(len(closed.vertices)))
+    unwelded = prepare_mesh(*close_wrist(verts, train._faces), merge_duplicates=False)
+    np.testing.assert_array_equal(unwelded.faces, closed.faces)
     inner = [1, 2, 3, 5, 6, 7, 9, 10, 11, 13, 14, 15, 17, 18, 19]
     assert np.all(mesh_sdf(joints[inner], closed) < 0)
     # points are in the crop frame: most near-surface points project inside the crop

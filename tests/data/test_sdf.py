@@ -1,9 +1,8 @@
-import time
-
 import numpy as np
 import pytest
 
 from homae_model.data.sdf import (
+    candidate_faces,
     mesh_sdf,
     prepare_mesh,
     sample_sdf_points,
@@ -196,11 +195,39 @@ def test_sample_sdf_points_distribution():
     np.testing.assert_allclose(np.abs(surface).max(axis=1), 0.05, atol=1e-12)
 
 
-def test_speed_hand_sized_mesh():
+def _segment_distance(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
+    t = np.clip(np.dot(p - a, b - a) / np.dot(b - a, b - a), 0.0, 1.0)
+    return float(np.linalg.norm(p - (a + t * (b - a))))
+
+
+def _point_triangle_distance(p: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> float:
+    """Reference distance: the plane foot when it is inside, else the nearest edge."""
+    n = np.cross(b - a, c - a)
+    n = n / np.linalg.norm(n)
+    foot = p - np.dot(p - a, n) * n
+    inside = all(
+        np.dot(np.cross(v1 - v0, foot - v0), n) >= 0 for v0, v1 in ((a, b), (b, c), (c, a))
+    )
+    if inside:
+        return float(abs(np.dot(p - a, n)))
+    return min(_segment_distance(p, a, b), _segment_distance(p, b, c), _segment_distance(p, c, a))
+
+
+def test_candidate_pruning_on_a_hand_sized_mesh():
+    """The bounding-sphere test keeps few faces per point and never drops the closest one."""
     v, f = icosphere(4)  # 5120 faces, more than a capped MANO hand (1554)
     mesh = prepare_mesh(v * 0.05, f)
     rng = np.random.default_rng(4)
     p = sample_surface(mesh.vertices, mesh.faces, 600, rng) + rng.normal(0, 0.005, (600, 3))
-    t0 = time.perf_counter()
-    mesh_sdf(p, mesh)
-    assert time.perf_counter() - t0 < 2.0
+    pid, fid = candidate_faces(p, mesh)
+    assert np.all(np.diff(pid) >= 0)
+    assert np.array_equal(np.unique(pid), np.arange(600))
+    assert len(pid) < 0.01 * 600 * len(f)  # under 1% of the dense (point, face) pairs
+    # brute force over all faces: the nearest face is always among the candidates
+    tri = mesh.vertices[mesh.faces]
+    centre_dist = np.linalg.norm(p[:, None] - mesh.centres[None], axis=2)
+    for i in rng.choice(600, 20, replace=False):
+        own = fid[pid == i]
+        d_all = [_point_triangle_distance(p[i], *tri[j]) for j in np.argsort(centre_dist[i])[:200]]
+        d_cand = min(_point_triangle_distance(p[i], *tri[j]) for j in own)
+        assert d_cand <= min(d_all) + 1e-12
