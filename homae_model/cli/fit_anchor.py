@@ -23,7 +23,12 @@ from typing import Any
 def build_parser() -> argparse.ArgumentParser:
     """Command-line options of homae-fit-anchor."""
     p = argparse.ArgumentParser(prog="homae-fit-anchor", description=__doc__.splitlines()[0])
-    p.add_argument("--checkpoint", type=Path, required=True, help="checkpoint folder or file")
+    p.add_argument(
+        "--checkpoint",
+        type=Path,
+        required=True,
+        help="run folder (newest good checkpoint), checkpoint folder or weights file",
+    )
     p.add_argument("--data", type=Path, required=True, help="training data folder")
     p.add_argument("--val", type=Path, required=True, help="validation data folder (selection)")
     p.add_argument("--out", type=Path, required=True, help="output checkpoint folder")
@@ -86,9 +91,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         fit_anchor_head,
     )
     from homae_model.training.schedule import freeze_except
-    from homae_model.training.state import file_sha256
+    from homae_model.training.state import file_sha256, resolve_checkpoint
 
     torch.manual_seed(args.seed)
+    args.checkpoint = resolve_checkpoint(args.checkpoint)
     base, base_cfg = load_model(args.checkpoint)
     cfg = copy.deepcopy(base_cfg)
     cfg.model.anchor.kind = args.kind

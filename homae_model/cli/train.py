@@ -26,7 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--init",
         type=Path,
-        help="checkpoint whose weights start this new run (fine-tuning; fresh optimiser)",
+        help="run folder (newest good checkpoint), checkpoint folder or weights file whose "
+        "weights start this new run (fine-tuning; fresh optimiser)",
     )
     p.add_argument("--out", type=Path, help="run folder (default runs/homae-<time>)")
     p.add_argument("--device", choices=("cpu", "cuda"), help="default: CUDA when available")

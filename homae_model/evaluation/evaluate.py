@@ -30,11 +30,7 @@ import numpy as np
 
 from homae_model.bundled import demo_detector
 from homae_model.evaluation.sources import OpenedSource, dataset_fingerprint, open_source
-from homae_model.training.state import (
-    MODEL_FILE,
-    file_sha256,
-    find_resume_checkpoint,
-)
+from homae_model.training.state import MODEL_FILE, file_sha256, resolve_checkpoint
 
 PROTOCOL_CHOICES: dict[str, tuple[str, ...]] = {
     "gt-anchored": ("gt-anchored",),
@@ -66,31 +62,6 @@ class _Detector:
     pair_fn: Any
     weights: Path | None
     note: str
-
-
-def resolve_checkpoint(path: str | Path) -> Path:
-    """The checkpoint (folder holding model.safetensors, or weights file) a path names.
-
-    Args:
-        path: a run folder (its newest good checkpoint), a checkpoint folder, or a
-            .safetensors weights file with config.yaml beside it (e.g. weights/demo/'s).
-
-    Raises:
-        FileNotFoundError: nothing there, or no checkpoint inside.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"--checkpoint {path}: no such file or folder")
-    if path.is_file():
-        if path.suffix != ".safetensors" or not (path.parent / "config.yaml").is_file():
-            raise FileNotFoundError(
-                f"--checkpoint {path}: expected a .safetensors weights file with config.yaml "
-                "beside it, or a checkpoint/run folder"
-            )
-        return path.parent if path.name == MODEL_FILE else path
-    if (path / MODEL_FILE).is_file():
-        return path
-    return find_resume_checkpoint(path).path
 
 
 def _box_iou(a: np.ndarray, b: np.ndarray) -> float:

@@ -329,6 +329,33 @@ def verify_checkpoint(path: str | Path) -> None:
             raise CorruptCheckpointError(f"{file}: sha256 differs from the manifest")
 
 
+def resolve_checkpoint(path: str | Path, flag: str = "--checkpoint") -> Path:
+    """The checkpoint (folder holding model.safetensors, or weights file) a path names.
+
+    Args:
+        path: a run folder (its newest good checkpoint), a checkpoint folder, or a
+            .safetensors weights file with config.yaml beside it (e.g. weights/demo/'s).
+        flag: the command-line option the path came from, for the error messages.
+
+    Raises:
+        FileNotFoundError: nothing there, or no checkpoint inside.
+        NoCheckpointError: a run folder whose checkpoints are all unreadable.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{flag} {path}: no such file or folder")
+    if path.is_file():
+        if path.suffix != ".safetensors" or not (path.parent / CONFIG_FILE).is_file():
+            raise FileNotFoundError(
+                f"{flag} {path}: expected a .safetensors weights file with config.yaml "
+                "beside it, or a checkpoint/run folder"
+            )
+        return path.parent if path.name == MODEL_FILE else path
+    if (path / MODEL_FILE).is_file():
+        return path
+    return find_resume_checkpoint(path).path
+
+
 def find_resume_checkpoint(run_dir: str | Path) -> ResumeInfo:
     """The newest good checkpoint of a run, walking back past corrupt ones.
 

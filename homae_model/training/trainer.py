@@ -49,6 +49,7 @@ from homae_model.training.state import (
     find_resume_checkpoint,
     load_model_weights,
     load_train_state,
+    resolve_checkpoint,
     restore_rng_state,
     write_checkpoint,
 )
@@ -330,9 +331,10 @@ class Trainer:
 
         self.model = HomaeModel(cfg)
         if options.init is not None:
-            for note in init_weights(self.model, options.init):
+            init = resolve_checkpoint(options.init, "--init")
+            for note in init_weights(self.model, init):
                 _log(info, f"WARNING: {note}")
-            _log(info, f"weights initialised from {options.init}")
+            _log(info, f"weights initialised from {init}")
         if cfg.train.trainable:
             kept = freeze_except(self.model, cfg.train.trainable)
             _log(info, f"training {kept} parameter tensors under {cfg.train.trainable} only")

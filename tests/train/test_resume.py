@@ -204,12 +204,16 @@ def test_init_starts_a_new_run_from_checkpoint_weights(setup, uninterrupted) -> 
 
     root, data, cfg = setup
     info = init_distributed("cpu")
-    trainer = Trainer(_options(cfg, data, root / "init", init=uninterrupted.checkpoint), info)
     source = _weights(uninterrupted.checkpoint)
-    state = trainer.model.state_dict()
-    assert all(torch.equal(state[k], v) for k, v in source.items())
-    assert trainer.progress.step == 0  # fresh optimiser, schedule and data position
-    assert not trainer.optimizer.state_dict()["state"]
+    # a checkpoint folder, or a run folder (its newest good checkpoint: the same one here)
+    for i, init in enumerate((uninterrupted.checkpoint, uninterrupted.run_dir)):
+        trainer = Trainer(_options(cfg, data, root / f"init{i}", init=init), info)
+        state = trainer.model.state_dict()
+        assert all(torch.equal(state[k], v) for k, v in source.items())
+        assert trainer.progress.step == 0  # fresh optimiser, schedule and data position
+        assert not trainer.optimizer.state_dict()["state"]
+    with pytest.raises(FileNotFoundError, match=r"--init .*no such file"):
+        Trainer(_options(cfg, data, root / "init_missing", init=root / "missing"), info)
 
 
 def test_init_with_other_model_or_with_resume_is_refused(setup, uninterrupted) -> None:
