@@ -128,8 +128,3 @@ def pack_collate(samples: list[dict[str, torch.Tensor]]) -> PackedBatch:
         out = buffers[slot.dtype][slot.offset : slot.offset + slot.numel].view(slot.shape)
         torch.stack(values, out=out)
     return PackedBatch(buffers, tuple(slots))
-
-
-def unpack_batch(batch: PackedBatch | dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """A PackedBatch's dict, or a dict as it is (loaders with the default collation)."""
-    return batch.unpack() if isinstance(batch, PackedBatch) else batch
