@@ -15,6 +15,7 @@ gives back the dict of `(B, ...)` tensors, each a contiguous view into its buffe
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -32,10 +33,7 @@ class _Slot:
 
     @property
     def numel(self) -> int:
-        n = 1
-        for s in self.shape:
-            n *= s
-        return n
+        return math.prod(self.shape)
 
 
 class PackedBatch:
