@@ -283,6 +283,8 @@ class Trainer:
                 "--init starts a new run from a checkpoint's weights and --resume continues a "
                 "run; give one of them"
             )
+        # resolved before the data scan, so a wrong path fails at once
+        init = None if options.init is None else resolve_checkpoint(options.init, "--init")
         if options.resume is not None:
             self.resume = find_resume_checkpoint(options.resume)
             for path, reason in self.resume.skipped:
@@ -330,8 +332,7 @@ class Trainer:
         )
 
         self.model = HomaeModel(cfg)
-        if options.init is not None:
-            init = resolve_checkpoint(options.init, "--init")
+        if init is not None:
             for note in init_weights(self.model, init):
                 _log(info, f"WARNING: {note}")
             _log(info, f"weights initialised from {init}")
@@ -495,7 +496,7 @@ class Trainer:
         return pred.anchor.detach()
 
     def _step(
-        self, batch: dict[str, torch.Tensor], stop_requested: bool
+        self, batch: PackedBatch | dict[str, torch.Tensor], stop_requested: bool
     ) -> tuple[float, dict[str, float], Any, bool]:
         batch = _to_device(batch, self.info.device)
         index = batch.pop("index")
