@@ -55,6 +55,11 @@ class EncoderConfig:
     num_heads: int | None = _f(None, gt=0)  # attention heads override
     pretrained_path: str | None = None  # local .safetensors/.pth file; never a hub download
     feat_dim: int = _f(256, gt=0)  # projected token width (paper: 256)
+    # LayerScale start value of every ViT block. 0 = automatic: timm's DINOv2 value (1e-5, meant
+    # for fine-tuning pretrained weights) when pretrained_path is set, 1.0 when training from
+    # scratch (at 1e-5 the blocks of a from-scratch ViT barely move the tokens for thousands of
+    # steps).
+    layer_scale_init: float = _f(0.0, ge=0.0)
 
 
 @dataclass
@@ -156,6 +161,19 @@ class AnchorConfig:
 
 
 @dataclass
+class AuxConfig:
+    """Training-only dense heads on the feature map F~ (a 1x1 layer, unused at inference).
+
+    21 hand-joint and 9 object-keypoint (8 box corners + centre) heatmaps and per-joint relative
+    depths give the image features a dense signal about where the hand's joints and the object
+    are, which the SDF and pose losses reach only through a few sampled points (see
+    `homae_model.nn.aux` and `losses.keypoint_heatmap_loss`).
+    """
+
+    enabled: bool = False
+
+
+@dataclass
 class InferenceConfig:
     """Inference-time point sampling (HOISDF `sdf_infer`)."""
 
@@ -182,6 +200,7 @@ class ModelConfig:
     hand_head: HandHeadConfig = field(default_factory=HandHeadConfig)
     object_head: ObjectHeadConfig = field(default_factory=ObjectHeadConfig)
     anchor: AnchorConfig = field(default_factory=AnchorConfig)
+    aux: AuxConfig = field(default_factory=AuxConfig)
     inference: InferenceConfig = field(default_factory=InferenceConfig)
 
 
@@ -213,6 +232,9 @@ class LossConfig:
     # cross-entropy of the heatmap anchor's logits vs a Gaussian at the root (kind: heatmap)
     anchor_heatmap: float = _f(0.05, ge=0.0)
     anchor_heatmap_sigma: float = _f(1.0, gt=0.0)  # the Gaussian's std, in heatmap cells
+    aux_heatmap: float = _f(1.0, ge=0.0)  # keypoint heatmap cross-entropy (model.aux)
+    aux_depth: float = _f(10.0, ge=0.0)  # L1 of the joints' depth relative to the root (m)
+    aux_sigma_px: float = _f(2.0, gt=0.0)  # std of the keypoint target Gaussians, crop pixels
     smooth_l1_beta: float = _f(1.0, gt=0.0)  # PyTorch's default
     deep_supervision: bool = True  # losses at every intermediate transformer layer
 
@@ -249,6 +271,13 @@ class DataConfig:
     num_obj_points: int = 200  # No
     surface_std: float = 0.005  # m, std of the Gaussian offset of near-surface samples
     uniform_fraction: float = 0.1  # fraction of points drawn uniformly in the anchor cube
+    # fraction of SDF samples drawn inside the hand (object) box frustum over the depth range of
+    # the inference voxel grid: where the voxel search looks, away from the surface
+    frustum_fraction: float = 0.0
+    # True: the heads' points (`hand_points`) are the voxels of the inference grid nearest the
+    # GT surface (what a perfect SDF selects at inference) and the SDF samples above travel
+    # separately (`hand_sdf_points`); False: the heads see the SDF samples (HOISDF)
+    grid_points: bool = False
     sdf_clamp: float = 0.05  # m, targets clamped to +-sdf_clamp
     center_jitter: float = 0.1  # x crop side
     scale_std: float = 0.2  # crop scale ~ N(1, std), clipped to [1-2std, 1+2std]
@@ -267,6 +296,7 @@ _DATA_BOUNDS: dict[str, dict[str, float]] = {
     "num_obj_points": {"gt": 0},
     "surface_std": {"ge": 0},
     "uniform_fraction": {"ge": 0, "le": 1},
+    "frustum_fraction": {"ge": 0, "le": 1},
     "sdf_clamp": {"gt": 0},
     "center_jitter": {"ge": 0},
     "scale_std": {"ge": 0, "le": 0.5},
@@ -365,6 +395,11 @@ class HomaeConfig:
                 f"data.num_hand_points/num_obj_points=({d.num_hand_points}, {d.num_obj_points}) "
                 f"must equal model.points.num_hand/num_obj=({m.points.num_hand}, "
                 f"{m.points.num_obj})"
+            )
+        if d.uniform_fraction + d.frustum_fraction > 1.0:
+            raise ValueError(
+                f"data.uniform_fraction + data.frustum_fraction = "
+                f"{d.uniform_fraction + d.frustum_fraction} exceeds 1"
             )
         if not math.isclose(self.loss.sdf_clamp_m, d.sdf_clamp):
             raise ValueError(

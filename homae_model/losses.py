@@ -141,6 +141,67 @@ def anchor_heatmap_loss(
     return -(target * torch.log_softmax(logits.reshape(b, -1), dim=1)).sum(dim=1).mean()
 
 
+def keypoint_heatmap_loss(
+    logits: torch.Tensor,
+    uv: torch.Tensor,
+    valid: torch.Tensor,
+    image_size: int,
+    sigma_px: float,
+) -> torch.Tensor:
+    """Cross-entropy of per-keypoint spatial softmaxes against Gaussians at the GT pixels.
+
+    Args:
+        logits: (B,J,h,w) keypoint logits; cell (i, j) covers crop pixels
+            [j*S/w, (j+1)*S/w) x [i*S/h, (i+1)*S/h).
+        uv: (B,J,2) GT keypoint pixels in the crop.
+        valid: (B,J) bool, keypoints that count (inside the crop, in front of the camera).
+        image_size: crop side S in pixels.
+        sigma_px: the target Gaussian's standard deviation in crop pixels.
+
+    Returns:
+        Scalar, mean over the valid keypoints (nats); 0 when none is valid.
+    """
+    b, j, h, w = logits.shape
+    s = float(image_size)
+    cx = (uv[..., 0] + 0.5) * (w / s) - 0.5  # (B,J) continuous cell coordinates
+    cy = (uv[..., 1] + 0.5) * (h / s) - 0.5
+    sig = max(sigma_px * w / s, 0.5)
+    ys = torch.arange(h, device=logits.device, dtype=logits.dtype)
+    xs = torch.arange(w, device=logits.device, dtype=logits.dtype)
+    gy = -0.5 * ((ys[None, None, :] - cy[..., None]) / sig) ** 2  # (B,J,h)
+    gx = -0.5 * ((xs[None, None, :] - cx[..., None]) / sig) ** 2  # (B,J,w)
+    target = torch.softmax((gy[..., :, None] + gx[..., None, :]).reshape(b, j, -1), dim=-1)
+    ce = -(target * torch.log_softmax(logits.reshape(b, j, -1), dim=-1)).sum(dim=-1)
+    mask = valid.to(ce.dtype)
+    return (ce * mask).sum() / mask.sum().clamp(min=1.0)
+
+
+def aux_targets(
+    batch: dict[str, torch.Tensor], image_size: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Keypoint pixels, validity and relative joint depths of the dense heads (`model.aux`).
+
+    Args:
+        batch: needs `K` (B,3,3), `hand_joints` (B,21,3), `obj_corners` (B,8,3), crop frame.
+        image_size: crop side S in pixels.
+
+    Returns:
+        uv (B,30,2) crop pixels (21 joints, 8 corners, the corners' mean), valid (B,30) bool,
+        rel_depth (B,21) joint z minus root z (m).
+    """
+    joints = batch["hand_joints"]
+    corners = batch["obj_corners"].to(joints.dtype)
+    pts = torch.cat([joints, corners, corners.mean(dim=1, keepdim=True)], dim=1)
+    K = batch["K"].to(joints.dtype)
+    z = pts[..., 2]
+    proj = pts @ K.transpose(-1, -2)
+    uv = proj[..., :2] / z.clamp(min=1e-6)[..., None]
+    s = float(image_size)
+    valid = (z > 1e-3) & (uv >= 0).all(dim=-1) & (uv <= s - 1).all(dim=-1)
+    rel = joints[..., 2] - joints[:, :1, 2]
+    return uv, valid, rel
+
+
 def total_loss(
     out: HomaeOutput, batch: dict[str, torch.Tensor], cfg: LossConfig
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -186,6 +247,13 @@ def total_loss(
         out.obj_sdf, batch["obj_sdf"], cfg.sdf_clamp_m, out.sdf_scale
     )
     l_sdf = terms["sdf_hand"] + terms["sdf_obj"]
+    for name, weight in (("hand", cfg.sdf_hand), ("obj", cfg.sdf_obj)):
+        if name in out.sdf_extra:
+            term = weight * sdf_loss(
+                out.sdf_extra[name], batch[f"{name}_sdf_values"], cfg.sdf_clamp_m, out.sdf_scale
+            )
+            terms[f"sdf_{name}_samples"] = term
+            l_sdf = l_sdf + term
     l_others = zero
     if "anchor" in batch and cfg.anchor > 0:
         terms["anchor"] = cfg.anchor * anchor_loss(
@@ -198,6 +266,14 @@ def total_loss(
                 cfg.anchor_heatmap_sigma,
             )  # fmt: skip
             l_others = l_others + terms["anchor_heatmap"]
+    if out.aux is not None:
+        uv, valid, rel = aux_targets(batch, out.image_size)
+        logits = out.aux.logits
+        terms["aux_heatmap"] = cfg.aux_heatmap * keypoint_heatmap_loss(
+            logits, uv.to(logits.dtype), valid, out.image_size, cfg.aux_sigma_px
+        )
+        terms["aux_depth"] = cfg.aux_depth * F.l1_loss(out.aux.rel_depth, rel.to(logits.dtype))
+        l_others = l_others + terms["aux_heatmap"] + terms["aux_depth"]
     total = (
         cfg.lambda_rec * l_rec
         + cfg.lambda_mano * l_mano

@@ -28,6 +28,7 @@ from homae_model.geometry.rotations import matrix_to_axis_angle, rot6d_to_matrix
 from homae_model.geometry.voxels import VoxelSelection, coarse_to_fine_select, dense_select
 from homae_model.hand.mano import ManoLayer
 from homae_model.nn.anchor import AnchorHead, AnchorPrediction
+from homae_model.nn.aux import AuxPrediction, DenseAuxHead
 from homae_model.nn.decoder import MaeDecoder
 from homae_model.nn.encoder import ImageEncoder
 from homae_model.nn.feature_sampling import sample_features
@@ -132,6 +133,9 @@ class HomaeOutput:
         obj_aux: ObjectLayerOutput of every intermediate object layer (training only).
         sdf_scale: scaled SDF units per metre.
         image_size: crop side S in pixels.
+        sdf_extra: {"hand": (B,M), "obj": (B,M')} predicted SDF (m) at the batch's separate SDF
+            samples (`hand_sdf_points`/`obj_sdf_points`, `data.grid_points`; training only).
+        aux: dense-head prediction (`model.aux`, training only), or None.
     """
 
     mano_pose: torch.Tensor
@@ -157,6 +161,8 @@ class HomaeOutput:
     sdf_scale: float = 3.1
     image_size: int = 224
     anchor_logits: torch.Tensor | None = None
+    sdf_extra: dict[str, torch.Tensor] = field(default_factory=dict)
+    aux: AuxPrediction | None = None
 
 
 class HomaeModel(nn.Module):
@@ -186,6 +192,7 @@ class HomaeModel(nn.Module):
         self.hand_head = HandHead(m.hand_head, token_dim, pos_dim, self.sdf_scale)
         self.object_head = ObjectHead(m.object_head, token_dim, pos_dim, self.sdf_scale)
         self.anchor_head = AnchorHead(m.anchor, m.encoder.feat_dim, c)
+        self.aux_head = DenseAuxHead(c) if m.aux.enabled else None
         self.mano = ManoLayer(str(cfg.mano.resolved_path()))
         self.mano.requires_grad_(False)
 
@@ -388,11 +395,17 @@ class HomaeModel(nn.Module):
         if self.training and jitter > 0:
             used = used + torch.randn_like(used) * jitter
         branches = {}
+        sdf_extra = {}
         for name in BRANCHES:
             pts = batch.get(f"{name}_points")
             if pts is None:
                 pts = self.sample_points(enc, K, used, batch[f"{name}_box"], name).points
             branches[name] = self.sdf(enc, K, pts.to(image.dtype), used, name)
+            extra = batch.get(f"{name}_sdf_points")
+            if self.training and extra is not None:
+                sdf = self._sdf_scaled(enc, K, extra.to(image.dtype), used, name)[0]
+                sdf_extra[name] = sdf / self.sdf_scale
+        aux = self.aux_head(enc.fmap) if self.training and self.aux_head is not None else None
         hand_layers, obj_layers = self.heads(branches["hand"], branches["obj"])
         final = self.hand_mesh(hand_layers[-1], used)
         hand_aux, obj_aux = [], []
@@ -424,6 +437,8 @@ class HomaeModel(nn.Module):
             obj_aux=obj_aux,
             sdf_scale=self.sdf_scale,
             image_size=enc.image_size[1],
+            sdf_extra=sdf_extra,
+            aux=aux,
         )
 
 

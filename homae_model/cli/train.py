@@ -35,9 +35,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, help="override train.epochs")
     p.add_argument("--batch-size", type=int, help="override train.batch_size (per process)")
     p.add_argument("--val", type=Path, help="validation data folder (loss per epoch)")
+    p.add_argument(
+        "--eval-data",
+        type=Path,
+        help="held-out data folder: MJE / PA-MJE / ADD-S beside the constant baselines, printed "
+        "and logged every --eval-every steps (RUN/heldout.jsonl, TensorBoard heldout/*)",
+    )
+    p.add_argument("--eval-every", type=int, default=500, help="steps between held-out checks")
+    p.add_argument("--eval-samples", type=int, default=64, help="held-out samples (default 64)")
     p.add_argument("--split", default="train", help="split of the training data (default train)")
     p.add_argument(
-        "--ckpt-every-steps", type=int, default=1000, help="also checkpoint every N steps"
+        "--ckpt-every-steps",
+        type=int,
+        default=1000,
+        help="checkpoint every N steps (default 1000; 0: every train.ckpt_every epochs)",
     )
     p.add_argument("--keep-last", type=int, default=3, help="checkpoints kept (default 3)")
     p.add_argument("--log-every", type=int, default=10, help="steps between TensorBoard scalars")
@@ -69,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
         epochs=args.epochs,
         batch_size=args.batch_size,
         val=args.val,
+        eval_data=args.eval_data,
+        eval_every=args.eval_every,
+        eval_samples=args.eval_samples,
         split=args.split,
         ckpt_every_steps=args.ckpt_every_steps,
         keep_last=args.keep_last,

@@ -62,6 +62,64 @@ TRAINING_KEYS: tuple[str, ...] = (
     "obj_visible",
 )
 """Keys of the training dict, in the order of docs/design.md."""
+GRID_KEYS: tuple[str, ...] = (
+    "hand_sdf_points",
+    "hand_sdf_values",
+    "obj_sdf_points",
+    "obj_sdf_values",
+)
+"""Extra keys with `data.grid_points`: the SDF samples, apart from the heads' grid points."""
+GRID_OVERSAMPLE = 3
+"""Surface samples drawn per grid point wanted (snapping merges many into one voxel)."""
+
+
+def snap_to_grid(points: np.ndarray, anchor: np.ndarray, half: float, res: int) -> np.ndarray:
+    """(N,3) points -> the centres of their cells in the res^3 grid over anchor +- half (m).
+
+    The same cells as `homae_model.geometry.voxels.grid_points` (scaled by half, moved to the
+    anchor); points outside the cube go to the nearest border cell.
+    """
+    cell = 2.0 * half / res
+    idx = np.clip(np.floor((points - anchor + half) / cell), 0, res - 1)
+    return anchor + (idx + 0.5) * cell - half
+
+
+def frustum_samples(
+    n: int,
+    anchor: np.ndarray,
+    half: float,
+    K: np.ndarray,
+    box: np.ndarray,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """(n,3) points that project inside `box` and lie in the cube anchor +- half (m).
+
+    Where the inference voxel search looks (`points_in_box` of the grid around the anchor):
+    a pixel uniform in the box, a depth uniform over the cube's depth range, back-projected with
+    K; points outside the cube's x/y range are drawn again (a few rounds, then clipped into it).
+    """
+    out = np.empty((0, 3))
+    if n <= 0:
+        return out
+    x0, y0, x1, y1 = (float(v) for v in box)
+    for _ in range(FRUSTUM_ROUNDS):
+        m = 2 * n
+        u = rng.uniform(x0, max(x1, x0 + 1e-6), m)
+        v = rng.uniform(y0, max(y1, y0 + 1e-6), m)
+        z = rng.uniform(max(anchor[2] - half, 1e-3), anchor[2] + half, m)
+        x = (u - K[0, 2]) * z / K[0, 0]
+        y = (v - K[1, 2]) * z / K[1, 1]
+        pts = np.stack([x, y, z], axis=1)
+        keep = np.all(np.abs(pts - anchor) <= half, axis=1)
+        out = np.concatenate([out, pts[keep]], axis=0)
+        if len(out) >= n:
+            return out[:n]
+    fill = np.clip(pts[: n - len(out)], anchor - half, anchor + half)
+    return np.concatenate([out, fill], axis=0)
+
+
+FRUSTUM_ROUNDS = 4
+"""Rejection rounds of `frustum_samples` before the remainder is clipped into the cube."""
 
 
 def _close_wrist():
@@ -103,7 +161,10 @@ class SamplePipeline:
         train: augment (when `cfg.augment`) if True; deterministic centre crop otherwise.
         num_hand_points: overrides `cfg.num_hand_points` (e.g. the model config's value).
         num_obj_points: overrides `cfg.num_obj_points`.
-        cube_half_size: half side (m) of the cube around the anchor for uniform SDF samples.
+        cube_half_size: half side (m) of the cube around the anchor for uniform SDF samples;
+            also the half side of the inference voxel grid.
+        grid_res: cells per side of the inference voxel grid (`model.inference.voxel_res`),
+            for `cfg.grid_points`.
     """
 
     def __init__(
@@ -115,6 +176,7 @@ class SamplePipeline:
         num_hand_points: int | None = None,
         num_obj_points: int | None = None,
         cube_half_size: float = 1.0 / SDF_SCALE,
+        grid_res: int = 64,
     ) -> None:
         from homae_model.hand.mano import ManoLayer
 
@@ -124,6 +186,7 @@ class SamplePipeline:
         self.num_hand_points = int(num_hand_points or cfg.num_hand_points)
         self.num_obj_points = int(num_obj_points or cfg.num_obj_points)
         self.cube_half_size = float(cube_half_size)
+        self.grid_res = int(grid_res)
         self.mano_path = str(mano_path)
         self.mano = ManoLayer(self.mano_path, side="right")
         self.mano.eval()
@@ -143,25 +206,67 @@ class SamplePipeline:
         n: int,
         anchor: np.ndarray,
         rng: np.random.Generator,
+        frustum: tuple[np.ndarray, np.ndarray],
         to_mesh: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Near-surface + uniform samples (crop frame) and clamped SDF values.
+        """Near-surface + uniform + box-frustum samples (crop frame) and clamped SDF values.
 
+        `frustum = (K, box)` are the crop intrinsics and the branch's box (crop pixels);
         `to_mesh = (R, t)` maps mesh-frame points to the crop frame (`X = R @ x + t`); points are
         taken back to the mesh frame for the distance query.
         """
         cfg = self.cfg
         n_uniform = round(n * cfg.uniform_fraction)
-        surface = sample_surface(mesh.vertices, mesh.faces, n - n_uniform, rng, mesh.areas)
-        if to_mesh is not None:
-            surface = surface @ to_mesh[0].T + to_mesh[1]
+        n_frustum = min(round(n * cfg.frustum_fraction), n - n_uniform)
+        surface = self._surface(mesh, n - n_uniform - n_frustum, rng, to_mesh)
         surface = surface + rng.normal(0.0, cfg.surface_std, size=surface.shape)
         half = self.cube_half_size
         uniform = anchor + rng.uniform(-half, half, size=(n_uniform, 3))
-        points = np.concatenate([surface, uniform], axis=0)
+        inside = frustum_samples(n_frustum, anchor, half, frustum[0], frustum[1], rng)
+        points = np.concatenate([surface, uniform, inside], axis=0)
+        return points, self._sdf(mesh, points, to_mesh)
+
+    def _surface(
+        self,
+        mesh: MeshSDF,
+        n: int,
+        rng: np.random.Generator,
+        to_mesh: tuple[np.ndarray, np.ndarray] | None,
+    ) -> np.ndarray:
+        """(n, 3) points on the mesh surface, crop frame."""
+        surface = sample_surface(mesh.vertices, mesh.faces, n, rng, mesh.areas)
+        return surface if to_mesh is None else surface @ to_mesh[0].T + to_mesh[1]
+
+    def _sdf(
+        self, mesh: MeshSDF, points: np.ndarray, to_mesh: tuple[np.ndarray, np.ndarray] | None
+    ) -> np.ndarray:
+        """Clamped signed distances (m) of crop-frame points to the mesh."""
         query = points if to_mesh is None else (points - to_mesh[1]) @ to_mesh[0]
-        sdf = np.clip(mesh_sdf(query, mesh), -cfg.sdf_clamp, cfg.sdf_clamp)
-        return points, sdf
+        return np.clip(mesh_sdf(query, mesh), -self.cfg.sdf_clamp, self.cfg.sdf_clamp)
+
+    def _grid_samples(
+        self,
+        mesh: MeshSDF,
+        n: int,
+        anchor: np.ndarray,
+        rng: np.random.Generator,
+        to_mesh: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The n inference-grid voxels nearest the surface (crop frame) and their SDF values.
+
+        What the voxel search selects with a perfect SDF: surface samples are snapped to the
+        centres of the grid around the anchor (`model.inference.voxel_res` cells over +-half);
+        of the distinct voxels the n with the smallest |SDF| are kept (repeated cyclically in
+        the rare case of fewer than n).
+        """
+        surface = self._surface(mesh, GRID_OVERSAMPLE * n, rng, to_mesh)
+        voxels = np.unique(
+            snap_to_grid(surface, anchor, self.cube_half_size, self.grid_res), axis=0
+        )
+        sdf = self._sdf(mesh, voxels, to_mesh)
+        order = np.argsort(np.abs(sdf), kind="stable")[:n]
+        order = np.resize(rng.permutation(order), n)
+        return voxels[order], sdf[order]
 
     # ------------------------------------------------------------------ main
 
@@ -225,15 +330,29 @@ class SamplePipeline:
         verts_closed, faces_closed = self._close_wrist(hand_verts, self._faces)
         # MANO vertices are distinct (a posed hand does not weld two of them).
         hand_mesh = prepare_mesh(verts_closed, faces_closed, merge_duplicates=False)
-        hand_points, hand_sdf = self._sdf_samples(hand_mesh, self.num_hand_points, anchor, rng)
+        hand_box = transform_box(crop.affine, raw.hand_box)
+        obj_box = transform_box(crop.affine, raw.obj_box)
+        obj_pose = (obj_R, obj_t)
+        nh, no = self.num_hand_points, self.num_obj_points
+        hand_points, hand_sdf = self._sdf_samples(hand_mesh, nh, anchor, rng, (crop.K, hand_box))
         obj_points, obj_sdf = self._sdf_samples(
-            obj_mesh, self.num_obj_points, anchor, rng, (obj_R, obj_t)
+            obj_mesh, no, anchor, rng, (crop.K, obj_box), obj_pose
         )
+        extra: dict[str, np.ndarray] = {}
+        if cfg.grid_points:
+            extra = {
+                "hand_sdf_points": hand_points,
+                "hand_sdf_values": hand_sdf,
+                "obj_sdf_points": obj_points,
+                "obj_sdf_values": obj_sdf,
+            }
+            hand_points, hand_sdf = self._grid_samples(hand_mesh, nh, anchor, rng)
+            obj_points, obj_sdf = self._grid_samples(obj_mesh, no, anchor, rng, obj_pose)
 
         def f32(x: np.ndarray | float) -> torch.Tensor:
             return torch.as_tensor(np.asarray(x, dtype=np.float32))
 
-        return {
+        sample = {
             "image": torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
             .float()
             .div_(255.0),
@@ -246,8 +365,8 @@ class SamplePipeline:
             "obj_trans": f32(obj_t),
             "obj_id": torch.tensor(self.objects.index(raw.obj_name), dtype=torch.int64),
             "obj_corners": f32(obj_corners),
-            "hand_box": f32(transform_box(crop.affine, raw.hand_box)),
-            "obj_box": f32(transform_box(crop.affine, raw.obj_box)),
+            "hand_box": f32(hand_box),
+            "obj_box": f32(obj_box),
             "hand_points": f32(hand_points),
             "hand_sdf": f32(hand_sdf),
             "obj_points": f32(obj_points),
@@ -256,3 +375,5 @@ class SamplePipeline:
             "hand_visible": f32(raw.hand_visible),
             "obj_visible": f32(raw.obj_visible),
         }
+        sample.update({k: f32(v) for k, v in extra.items()})
+        return sample

@@ -51,6 +51,29 @@ def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
     return obj
 
 
+SCRATCH_LAYER_SCALE = 1.0
+"""LayerScale start value of a ViT trained from scratch (`layer_scale_init: 0`, no weights)."""
+PRETRAINED_LAYER_SCALE = 1e-5
+"""timm's DINOv2 LayerScale start value, used with pretrained weights (they overwrite it)."""
+
+
+def layer_scale_init(cfg: EncoderConfig) -> float:
+    """The LayerScale start value the encoder is built with (see `EncoderConfig`)."""
+    if cfg.layer_scale_init > 0:
+        return float(cfg.layer_scale_init)
+    return PRETRAINED_LAYER_SCALE if cfg.pretrained_path else SCRATCH_LAYER_SCALE
+
+
+def encoder_init_note(cfg: EncoderConfig) -> str:
+    """How the encoder starts, for logs and reports: "pretrained: PATH" or "from scratch ..."."""
+    if cfg.pretrained_path:
+        return f"pretrained: {cfg.pretrained_path}"
+    return (
+        f"from scratch (model.encoder.pretrained_path is empty; the paper starts {cfg.name} "
+        f"from DINOv2 weights); LayerScale init {layer_scale_init(cfg):g}"
+    )
+
+
 class ImageEncoder(nn.Module):
     """timm ViT -> patch-token grid projected to `feat_dim`, plus a pooled global feature."""
 
@@ -71,6 +94,7 @@ class ImageEncoder(nn.Module):
             )
             if v is not None
         }
+        overrides["init_values"] = layer_scale_init(cfg)
         try:
             self.vit = timm.create_model(
                 cfg.name, pretrained=False, img_size=cfg.img_size, num_classes=0, **overrides

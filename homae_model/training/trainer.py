@@ -32,6 +32,7 @@ from torch.utils.data import DataLoader, Dataset
 from homae_model.checkpoint import init_weights
 from homae_model.config import HomaeConfig, config_to_dict, load_config, save_config
 from homae_model.data.collate import PackedBatch, pack_collate
+from homae_model.nn.encoder import encoder_init_note
 from homae_model.training import distributed as ddp
 from homae_model.training.schedule import (
     build_optimizer,
@@ -57,6 +58,8 @@ from homae_model.training.state import (
 RUNS_DIR = "runs"
 """Default parent folder of new runs (relative to the working directory)."""
 CONFIG_MUST_MATCH = ("model", "data", "mano")
+HELDOUT_FILE = "heldout.jsonl"
+"""Held-out metrics of a run, one JSON line per evaluation (step, then mm figures)."""
 """Config sections a resumed run must share with its checkpoint."""
 
 
@@ -80,9 +83,15 @@ class TrainOptions:
         max_steps: stop after this many optimiser steps in total (a checkpoint is written).
         epochs: overrides train.epochs.
         batch_size: overrides train.batch_size (per process).
-        val: optional validation data folder (mean loss per epoch, TensorBoard).
-        ckpt_every_steps: also checkpoint every N steps (0: only per train.ckpt_every epochs and
-            at the end).
+        val: optional validation data folder (mean loss per epoch, eval mode, TensorBoard).
+        eval_data: optional held-out data folder: every `eval_every` steps the model is evaluated
+            on its first `eval_samples` samples (MJE, PA-MJE, ADD-S, GT-anchored and GT-free)
+            beside the constant baselines (`homae_model.training.monitor`); printed, written to
+            TensorBoard (`heldout/*`) and to RUN/heldout.jsonl.
+        eval_every: steps between held-out evaluations (0: only at the start and the end).
+        eval_samples: held-out samples evaluated.
+        ckpt_every_steps: checkpoint every N steps (and at the end); 0: every
+            `train.ckpt_every` epochs instead.
         keep_last: checkpoints kept.
         log_every: steps between TensorBoard scalars.
         preview_every: steps between preview PNGs (0: off).
@@ -100,6 +109,9 @@ class TrainOptions:
     epochs: int | None = None
     batch_size: int | None = None
     val: Path | None = None
+    eval_data: Path | None = None
+    eval_every: int = 500
+    eval_samples: int = 64
     ckpt_every_steps: int = 1000
     keep_last: int = 3
     log_every: int = 10
@@ -299,7 +311,14 @@ class Trainer:
         # DexYCB's PCA hand poses are expanded with the configured MANO file's components.
         opened = open_source(data, split=options.split, mano_dir=mano_path.parent, load_masks=False)
         self.objects = opened.objects
-        self.pipeline = SamplePipeline(cfg.data, mano_path, self.objects, train=True)
+        self.pipeline = SamplePipeline(
+            cfg.data,
+            mano_path,
+            self.objects,
+            train=True,
+            cube_half_size=1.0 / cfg.model.points.sdf_scale,
+            grid_res=cfg.model.inference.voxel_res,
+        )
         dataset, report = HandObjectDataset.scanned(
             opened.source, self.pipeline, cfg.train.seed, self.objects
         )
@@ -331,6 +350,9 @@ class Trainer:
             self._val_loader(HandObjectDataset, SamplePipeline) if options.val else None
         )
 
+        self.encoder_init = encoder_init_note(cfg.model.encoder)
+        if not cfg.model.encoder.pretrained_path and init is None and self.resume is None:
+            _log(info, f"WARNING: the image encoder starts {self.encoder_init}")
         self.model = HomaeModel(cfg)
         if init is not None:
             for note in init_weights(self.model, init):
@@ -364,10 +386,18 @@ class Trainer:
             self.total_steps = min(self.total_steps, int(options.max_steps))
         self.last_checkpoint: Path | None = self.resume.path if self.resume else None
         self.logger: Any = None
+        self.monitor = None
+        if options.eval_data is not None and info.is_main:
+            from homae_model.training.monitor import HeldOutMonitor
+
+            self.monitor = HeldOutMonitor(
+                cfg, Path(options.eval_data), options.eval_samples, info.device, bs
+            )
         if info.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             save_config(cfg, self.run_dir / CONFIG_FILE)
             args = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(options).items()}
+            args["encoder_init"] = self.encoder_init
             (self.run_dir / "train_args.json").write_text(json.dumps(args, indent=1))
 
     # ------------------------------------------------------------------ setup helpers
@@ -560,11 +590,15 @@ class Trainer:
         self._saved_at = p.step if self.resume is not None else -1
         stopped = False
         try:
+            if self.resume is None:
+                self.evaluate_heldout()
             with _StopRequest() as stop:
                 while p.epoch < cfg.train.epochs and p.step < self.total_steps and not stopped:
                     stopped = self._run_epoch(stop, losses, on_step)
             if self._saved_at != p.step:
                 self.save()
+                if not opt.eval_every or p.step % opt.eval_every:
+                    self.evaluate_heldout()
             if stopped:
                 _log(info, f"stopped by a signal at step {p.step}; checkpoint written")
         finally:
@@ -602,8 +636,10 @@ class Trainer:
             epoch_done = p.batch_in_epoch >= self.steps_per_epoch
             if epoch_done:
                 self._end_epoch()
+            if opt.eval_every and p.step % opt.eval_every == 0:
+                self.evaluate_heldout()
             if (opt.ckpt_every_steps and p.step % opt.ckpt_every_steps == 0) or (
-                epoch_done and p.epoch % self.cfg.train.ckpt_every == 0
+                not opt.ckpt_every_steps and epoch_done and p.epoch % self.cfg.train.ckpt_every == 0
             ):
                 self.save()
                 self._saved_at = p.step
@@ -627,16 +663,42 @@ class Trainer:
 
     @torch.no_grad()
     def validate(self) -> float:
-        """Mean total loss over the validation set (training-mode forward, RNG left untouched)."""
+        """Mean total loss over the validation set (eval mode, the batch's points, GT anchor).
+
+        Eval mode: no masking, no reconstruction, no dense heads; the RNG is left untouched.
+        """
         total, count = 0.0, 0
-        with torch.random.fork_rng(devices=[]):
-            for batch in self.val_loader:
-                batch = _to_device(batch, self.info.device)
-                with self._autocast():
-                    loss, _ = self.loss_fn(self.model(batch), batch, self.cfg.loss)
-                total += float(loss) * batch["image"].shape[0]
-                count += batch["image"].shape[0]
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.random.fork_rng(devices=[]):
+                for batch in self.val_loader:
+                    batch = _to_device(batch, self.info.device)
+                    with self._autocast():
+                        out = self.model(batch, anchor=batch["anchor"])
+                        loss, _ = self.loss_fn(out, batch, self.cfg.loss)
+                    total += float(loss) * batch["image"].shape[0]
+                    count += batch["image"].shape[0]
+        finally:
+            self.model.train(was_training)
         return total / max(count, 1)
+
+    def evaluate_heldout(self) -> dict[str, float] | None:
+        """Held-out errors now (rank 0, with --eval-data): printed, TensorBoard, heldout.jsonl."""
+        if self.monitor is None:
+            return None
+        from homae_model.training.monitor import format_metrics
+
+        step = self.progress.step
+        with torch.random.fork_rng(devices=[]):
+            metrics = self.monitor(self.model)
+        _log(self.info, f"step {step}, held-out ({len(self.monitor)}): {format_metrics(metrics)}")
+        if self.logger is not None:
+            for name, value in metrics.items():
+                self.logger.scalar(f"heldout/{name.replace(' ', '_')}", value, step)
+        with (self.run_dir / HELDOUT_FILE).open("a") as f:
+            f.write(json.dumps({"step": step, **metrics}) + "\n")
+        return metrics
 
 
 def train(

@@ -7,7 +7,7 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from homae_model.config import DataConfig
-from homae_model.data.pipeline import TRAINING_KEYS, SamplePipeline
+from homae_model.data.pipeline import GRID_KEYS, TRAINING_KEYS, SamplePipeline, snap_to_grid
 from homae_model.data.schema import RawSample
 from homae_model.data.sdf import merge_duplicate_vertices, mesh_sdf, prepare_mesh
 from homae_model.data.transforms import mirror_sample
@@ -228,3 +228,65 @@ def test_bad_samples_name_their_source(pipelines):
     bad = replace(raw, mano_pose=np.full(48, np.nan))
     with pytest.raises(ValueError, match=r"test/5.*mano_pose"):
         test(bad, np.random.default_rng(0))
+
+
+def _in_box(K, pts, box):
+    uv = project(K, pts)
+    return (uv[:, 0] >= box[0]) & (uv[:, 0] <= box[2]) & (uv[:, 1] >= box[1]) & (uv[:, 1] <= box[3])
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.4])
+def test_frustum_samples_supervise_the_sdf_where_the_voxel_search_looks(objects, fraction):
+    # The voxel search ranks the grid voxels that project inside the hand box; the SDF must be
+    # taught there away from the surface too, so that |SDF| grows along the camera ray.
+    cfg = replace(CFG, frustum_fraction=fraction, rot_prob=0.0)
+    pipe = SamplePipeline(cfg, MANO_PATH, objects, train=False)
+    d = pipe(make_raw(pipe, 3), np.random.default_rng(0))
+    K = d["K"].double().numpy()
+    pts, sdf = d["hand_points"].double().numpy(), d["hand_sdf"].numpy()
+    off_surface_in_box = _in_box(K, pts, d["hand_box"].numpy()) & (np.abs(sdf) > 0.01)
+    n = len(pts)
+    if fraction == 0.0:
+        assert off_surface_in_box.sum() < 0.05 * n  # the old sampler: almost nothing there
+    else:
+        assert off_surface_in_box.sum() > 0.25 * n
+        inside = pts[-round(fraction * n) :]
+        assert np.all(
+            _in_box(K, inside, d["hand_box"].numpy() + np.array([-1e-6, -1e-6, 1e-6, 1e-6]))
+        )
+        assert np.all(np.abs(inside - d["anchor"].numpy()) <= 1 / 3.1 + 1e-6)
+        # along the ray: deeper offsets from the surface have larger |SDF| on average
+        depth_gap = np.abs(sdf[-round(fraction * n) :])
+        assert depth_gap.max() > 0.03 and np.median(depth_gap) > 0.01
+
+
+def test_grid_points_are_the_inference_voxels_nearest_the_surface(objects):
+    cfg = replace(CFG, grid_points=True, frustum_fraction=0.3, rot_prob=0.0)
+    pipe = SamplePipeline(cfg, MANO_PATH, objects, train=False, grid_res=64)
+    d = pipe(make_raw(pipe, 4), np.random.default_rng(1))
+    assert set(d) == set(TRAINING_KEYS) | set(GRID_KEYS)
+    anchor = d["anchor"].double().numpy()
+    for name, n in (("hand", 120), ("obj", 60)):
+        pts = d[f"{name}_points"].double().numpy()
+        assert pts.shape == (n, 3) and d[f"{name}_sdf_points"].shape == (n, 3)
+        # on the cell centres of the 64^3 grid over anchor +- 1/3.1 m
+        cell = 2.0 / 3.1 / 64
+        idx = (pts - anchor + 1 / 3.1) / cell - 0.5
+        np.testing.assert_allclose(idx, np.round(idx), atol=1e-3)
+        # within a cell's half diagonal of the surface, mostly distinct
+        assert np.abs(d[f"{name}_sdf"].numpy()).max() <= 0.5 * np.sqrt(3) * cell + 1e-6
+        assert len(np.unique(np.round(idx), axis=0)) > 0.9 * n
+
+
+def test_snap_to_grid_matches_the_voxel_grid():
+    from homae_model.geometry.voxels import grid_points
+
+    res, half, anchor = 8, 0.3, np.array([0.1, -0.05, 0.6])
+    centres = grid_points(res).double().numpy() * half + anchor
+    rng = np.random.default_rng(0)
+    pts = centres[rng.integers(0, len(centres), 50)] + rng.uniform(-0.49, 0.49, (50, 3)) * (
+        2 * half / res
+    )
+    snapped = snap_to_grid(pts, anchor, half, res)
+    d = np.linalg.norm(snapped[:, None] - centres[None], axis=-1).min(axis=1)
+    assert d.max() < 1e-9

@@ -1,0 +1,58 @@
+"""Training-only dense heads on the multi-scale feature map F~ (`model.aux`).
+
+A linear per-pixel layer (1x1 convolution) reads F~ (B,C,h,w) and predicts, per cell:
+
+- 21 hand-joint and 9 object-keypoint logits (the object's 8 box corners in the library's
+  corner order, then its centre): a spatial softmax per keypoint is its heatmap over the crop;
+- 21 joint depths relative to the hand root (metres), read out where the joint's own heatmap
+  puts its weight (an integral read-out, as in fast-training hand pose networks).
+
+Because the layer is linear, the loss asks F~ itself to say at every pixel which joint or
+object part is there and how deep: exactly what the SDF and the transformer heads read when
+they sample F~ at projected 3D points. The heads are not used at inference.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+NUM_HAND_KEYPOINTS = 21
+"""Hand joints, project order (`homae_model.hand.constants`)."""
+NUM_OBJ_KEYPOINTS = 9
+"""Object box corners (8) and centre."""
+
+
+@dataclass
+class AuxPrediction:
+    """Dense-head outputs.
+
+    Attributes:
+        logits: (B,30,h,w) keypoint logits (21 hand joints, 8 object corners, object centre);
+            cell (i, j) covers crop pixels [j*S/w, (j+1)*S/w) x [i*S/h, (i+1)*S/h).
+        rel_depth: (B,21) joint depth minus root depth (m), heatmap-weighted read-out.
+    """
+
+    logits: torch.Tensor
+    rel_depth: torch.Tensor
+
+
+class DenseAuxHead(nn.Module):
+    """F~ (B,C,h,w) -> keypoint logits and relative joint depths (one 1x1 layer)."""
+
+    def __init__(self, channels: int) -> None:
+        """A 1x1 convolution from `channels` to 30 logits + 21 depth maps."""
+        super().__init__()
+        self.num_kp = NUM_HAND_KEYPOINTS + NUM_OBJ_KEYPOINTS
+        self.conv = nn.Conv2d(channels, self.num_kp + NUM_HAND_KEYPOINTS, 1)
+
+    def forward(self, fmap: torch.Tensor) -> AuxPrediction:
+        """Predict from the feature map (B,C,h,w)."""
+        out = self.conv(fmap)
+        logits = out[:, : self.num_kp]
+        depth = out[:, self.num_kp :] * 0.1  # metres; the scale keeps the initial output small
+        weights = torch.softmax(logits[:, :NUM_HAND_KEYPOINTS].flatten(2), dim=-1)
+        rel_depth = (weights.detach() * depth.flatten(2)).sum(dim=-1)
+        return AuxPrediction(logits=logits, rel_depth=rel_depth)
