@@ -387,6 +387,7 @@ class Trainer:
         self.last_checkpoint: Path | None = self.resume.path if self.resume else None
         self.logger: Any = None
         self.monitor = None
+        self._evaluated_at = -1
         if options.eval_data is not None and info.is_main:
             from homae_model.training.monitor import HeldOutMonitor
 
@@ -597,8 +598,8 @@ class Trainer:
                     stopped = self._run_epoch(stop, losses, on_step)
             if self._saved_at != p.step:
                 self.save()
-                if not opt.eval_every or p.step % opt.eval_every:
-                    self.evaluate_heldout()
+            if self._evaluated_at != p.step:
+                self.evaluate_heldout()
             if stopped:
                 _log(info, f"stopped by a signal at step {p.step}; checkpoint written")
         finally:
@@ -687,6 +688,7 @@ class Trainer:
         """Held-out errors now (rank 0, with --eval-data): printed, TensorBoard, heldout.jsonl."""
         if self.monitor is None:
             return None
+        self._evaluated_at = self.progress.step
         from homae_model.training.monitor import format_metrics
 
         step = self.progress.step
