@@ -572,7 +572,7 @@ def render_markdown(
         "",
     ]
     lines += [f"- {name}: {text}" for name, text in CONVENTION_NOTES.items()]
-    lines += [""]
+    lines += ["", "The paper rows:", ""]
     lines += [f"- {method}: {text}" for method, text in PAPER_CONVENTIONS.items()]
     if baselines:
         lines += ["", f"Baselines: {baselines.get('description', '')}"]
