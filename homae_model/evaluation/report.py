@@ -509,6 +509,22 @@ def write_ho3d_submission(
     return out
 
 
+MAX_LISTED = 10
+"""Longer lists in the meta (e.g. the frames a detector missed) are cut in report.md."""
+
+
+def _short(value: object) -> object:
+    """``value`` with every list longer than MAX_LISTED cut (report.json keeps them whole)."""
+    if isinstance(value, Mapping):
+        return {k: _short(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        items = [_short(v) for v in value[:MAX_LISTED]]
+        if len(value) > MAX_LISTED:
+            items.append(f"... {len(value)} in all, see report.json")
+        return items
+    return value
+
+
 def _fmt(value: float | None, paper: bool = False) -> str:
     if value is None:
         return "-"
@@ -554,7 +570,7 @@ def render_markdown(
         The Markdown text.
     """
     lines = ["# HOMAE evaluation report", ""]
-    lines += [f"- {key}: {value}" for key, value in meta.items()]
+    lines += [f"- {key}: {_short(value)}" for key, value in meta.items()]
     reflection = meta.get("procrustes_allows_reflection")
     pa_note = {True: "with reflections (toolkits)", False: "without reflections (HOISDF)"}
     lines += [

@@ -254,7 +254,10 @@ def test_report_shows_conventions_baselines_and_files(tmp_path: Path, result) ->
     files = write_report(
         tmp_path / "out",
         {"gt-anchored": result},
-        {"procrustes_allows_reflection": True},
+        {
+            "procrustes_allows_reflection": True,
+            "gt_free": {"misses": [{"frame": f"s/{i}"} for i in range(12)]},
+        },
         baselines=baselines,
         files={"ho3d_submission_gt-free": tmp_path / "out" / "pred.json"},
     )
@@ -284,3 +287,5 @@ def test_report_shows_conventions_baselines_and_files(tmp_path: Path, result) ->
     assert row_h + "50.00 | 66.00 | 33.00 |" in md
     assert "Metric conventions" in md and "with reflections (toolkits)" in md
     assert "This run ADD-S (HOISDF)" in md  # Table IV column
+    assert "s/9" in md and "s/10" not in md and "12 in all, see report.json" in md
+    assert len(report["meta"]["gt_free"]["misses"]) == 12
