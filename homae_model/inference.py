@@ -109,6 +109,7 @@ class Predictor:
         path: str | Path,
         device: str | torch.device = "cpu",
         mano_path: str | Path | None = None,
+        fingertips: str | Sequence[int] | None = None,
     ) -> Predictor:
         """Load a checkpoint folder (or its weights file).
 
@@ -116,6 +117,8 @@ class Predictor:
             path: checkpoint folder or `model.safetensors`.
             device: torch device or "auto".
             mano_path: hand model file overriding the checkpoint config's `mano.model_path`.
+            fingertips: fingertip convention of the predicted joints (see `set_fingertips`);
+                None keeps the hand layer's default ("manopth", or the model file's own ids).
         """
         cfg = None
         if mano_path is not None:
@@ -124,7 +127,28 @@ class Predictor:
             cfg.mano.model_path = str(Path(mano_path).expanduser().resolve())
         dev = resolve_device(device)
         model, cfg = load_model(path, dev, cfg)
-        return cls(model, cfg, dev)
+        predictor = cls(model, cfg, dev)
+        if fingertips is not None:
+            predictor.set_fingertips(fingertips)
+        return predictor
+
+    def set_fingertips(self, fingertips: str | Sequence[int] | None) -> str:
+        """Build the predicted tip joints with a label convention's fingertip vertices.
+
+        Args:
+            fingertips: "manopth" (DexYCB), "ho3d" (HO3D), None (the default) or 5 vertex ids
+                (`hand.constants.FINGERTIP_CONVENTIONS`). A hand model file that stores its own
+                tip ids (the project's synthetic hand) keeps them for a convention name.
+
+        Returns:
+            What the hand layer now uses: "model file", a convention name or "explicit".
+        """
+        return self.model.mano.set_fingertips(fingertips)
+
+    @property
+    def fingertip_source(self) -> str:
+        """What the predicted tip joints are built with (see `set_fingertips`)."""
+        return str(self.model.mano.fingertip_source)
 
     @torch.inference_mode()
     def predict(

@@ -3,15 +3,31 @@
 Example::
 
     homae-eval --checkpoint runs/small --data /data/synth_test --protocol both --out eval/
+    homae-eval --checkpoint weights/demo --data ~/data/HO3D_v2 --split evaluation  # pred.json
+
+On a split without labels (HO3D evaluation) it writes the server's ``pred.json`` with one entry
+per frame, in the split's order: a frame the detector misses (GT-free protocol) is answered from
+the split's own boxes, else from the previous estimate, and named in a warning and the report.
+``--limit`` there writes ``pred_partial_<N>of<TOTAL>.json`` instead (a server rejects it).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any, TextIO
 
 from homae_model.evaluation.evaluate import PROTOCOL_CHOICES
+
+SHOWN_METRICS = ("MJE", "PA-MJE", "OCE", "MCE", "ADD-S")
+"""Metrics printed per protocol (all of them are in report.json / report.md)."""
+FILE_LABELS = {
+    "report_json": "report (JSON)",
+    "report_md": "report (Markdown)",
+    "pck_plot": "PCK curves",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,16 +37,29 @@ def build_parser() -> argparse.ArgumentParser:
         "--checkpoint",
         type=Path,
         required=True,
-        help="run folder (newest good checkpoint), checkpoint folder or model file",
+        help="run folder (newest good checkpoint), checkpoint folder, weights folder "
+        "(a .safetensors file + config.yaml, e.g. weights/demo) or weights file",
     )
     p.add_argument("--data", type=Path, required=True, help="data folder (layout auto-detected)")
     p.add_argument("--protocol", choices=tuple(PROTOCOL_CHOICES), default="both")
     p.add_argument("--split", help="split (default: DexYCB test, HO3D evaluation)")
     p.add_argument("--out", type=Path, help="report folder (default <checkpoint>/eval-<split>)")
-    p.add_argument("--limit", type=int, help="evaluate the first N samples only")
+    p.add_argument(
+        "--limit",
+        type=int,
+        help="evaluate the first N samples only (a split without labels then writes "
+        "pred_partial_<N>of<TOTAL>.json, not pred.json)",
+    )
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--detector", type=Path, help="detector weights for the GT-free protocol")
     p.add_argument("--ycb", type=Path, help="YCB models folder for DexYCB / HO3D")
+    p.add_argument(
+        "--baseline-data",
+        type=Path,
+        help="labelled data folder the baselines' mean hand and object pose come from "
+        "(default: the evaluated frames)",
+    )
+    p.add_argument("--baseline-split", help="split of --baseline-data (default: its layout's)")
     p.add_argument(
         "--no-reflection",
         action="store_true",
@@ -40,8 +69,50 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _values(metrics: Mapping[str, Any], extras: Mapping[str, Any] | None = None) -> str:
+    shown = [f"{k} {metrics[k]:.2f}" for k in SHOWN_METRICS if metrics.get(k) is not None]
+    for name, value in (extras or {}).items():
+        if "HOISDF" in name and value is not None:
+            shown.append(f"{name} {value:.2f}")
+    return ", ".join(shown)
+
+
+def print_summary(report: Mapping[str, Any], out: TextIO | None = None) -> None:
+    """Print the metrics, baselines, detector misses and written files of a report."""
+    out = out if out is not None else sys.stdout
+    for protocol, metrics in report["metrics"].items():
+        shown = _values(metrics, report.get("extras", {}).get(protocol))
+        if shown:
+            n = report.get("counts", {}).get(protocol, {}).get("all", "?")
+            print(f"{protocol} ({n} samples): {shown} (mm)", file=out)
+    baselines = report.get("baselines") or {}
+    for protocol, metrics in baselines.get("metrics", {}).items():
+        shown = _values(metrics, baselines.get("extras", {}).get(protocol))
+        if shown:
+            print(f"baseline, {protocol} (constant hand, mean object pose): {shown}", file=out)
+    gt_free = report["meta"].get("gt_free") or {}
+    misses, fallbacks = gt_free.get("misses") or [], gt_free.get("fallbacks") or []
+    if misses:
+        frames = ", ".join(m["frame"] for m in misses[:5]) + (" ..." if len(misses) > 5 else "")
+        print(f"gt-free: detector missed {len(misses)} frame(s): {frames}", file=out)
+    if fallbacks:
+        print(
+            f"submission: {len(fallbacks)} frame(s) answered by a fallback "
+            "(report.json meta.gt_free.fallbacks)",
+            file=out,
+        )
+    for note in report["meta"].get("notes", []):
+        if "--limit" in note or "no labels" in note:
+            print(f"note: {note}", file=out)
+    for key, path in report.get("files", {}).items():
+        label = FILE_LABELS.get(key)
+        if label is None and key.startswith("ho3d_submission_"):
+            label = f"HO3D submission ({key.removeprefix('ho3d_submission_')})"
+        print(f"{label or key}: {path}", file=out)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; prints the report path and the main metrics, returns the exit status."""
+    """Entry point; prints the main metrics and every written file, returns the exit status."""
     from homae_model.evaluation.evaluate import evaluate
 
     args = build_parser().parse_args(argv)
@@ -61,18 +132,13 @@ def main(argv: list[str] | None = None) -> int:
             ycb_dir=args.ycb,
             allow_reflection=not args.no_reflection,
             progress=not args.no_progress,
+            baseline_data=args.baseline_data,
+            baseline_split=args.baseline_split,
         )
     except (FileNotFoundError, ValueError) as exc:
         print(f"homae-eval: error: {exc}", file=sys.stderr)
         return 1
-    for protocol, metrics in report["metrics"].items():
-        shown = ", ".join(
-            f"{k} {v:.2f}"
-            for k, v in metrics.items()
-            if v is not None and k in ("MJE", "PA-MJE", "OCE", "ADD-S")
-        )
-        print(f"{protocol}: {shown}")
-    print(report["files"]["report_json"])
+    print_summary(report)
     return 0
 
 

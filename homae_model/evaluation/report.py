@@ -7,7 +7,11 @@ values are mm, except AUCs and F-scores which are percentages (x100). Metric nam
 Protocol choices (see :mod:`homae_model.metrics`): MJE is root-relative; V-PE, V-AUC and F@ use
 the predicted mesh shifted by the joint-root offset (root-aligned); PA-* use a similarity
 Procrustes with reflections allowed (toolkits) unless ``allow_reflection=False`` (HOISDF);
-OCE uses the model-frame origin (HOISDF), MCE the posed object-frame box (configurable).
+OCE uses the model-frame origin (HOISDF), MCE the posed object-frame box (configurable), ADD-S
+averages over the GT-posed points (BOP ``adi``). HOISDF's ADD-S (over the predicted points) and
+MCE (camera-axis boxes) are kept too, as the extras ``"ADD-S (HOISDF)"`` and ``"MCE (HOISDF)"``
+(:data:`HOISDF_CONVENTION`), so that the report can put each paper number beside ours computed
+the same way.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import numpy as np
 from homae_model.evaluation.paper_numbers import (
     HOISDF,
     OURS,
+    PAPER_CONVENTIONS,
     PAPER_TABLES,
     TABLE_IV,
     TABLE_IV_COLUMNS,
@@ -37,6 +42,8 @@ from homae_model.metrics.objects import (
     CentreMode,
     CornerMode,
     ObjectPose,
+    add_s,
+    mean_corner_error,
     object_errors,
 )
 from homae_model.metrics.pck import PCKCurve, auc_from_fractions, pck_fractions, pck_thresholds
@@ -59,8 +66,21 @@ CURVE_TO_METRIC: dict[str, str] = {
     "V": "V-AUC",
     "PA-V": "PA-V-AUC",
 }
-#: Additional, non-paper values (mm): the unaligned joint error.
-EXTRA_NAMES: tuple[str, ...] = ("abs-MJE",)
+#: HOISDF's variant of a metric: metric name -> extra name.
+HOISDF_CONVENTION: dict[str, str] = {"ADD-S": "ADD-S (HOISDF)", "MCE": "MCE (HOISDF)"}
+#: Additional values (mm): the unaligned joint error and the HOISDF-convention object metrics.
+EXTRA_NAMES: tuple[str, ...] = ("abs-MJE", *HOISDF_CONVENTION.values())
+#: What each convention means, for reports.
+CONVENTION_NOTES: dict[str, str] = {
+    "ADD-S": "mean over the GT-posed model points of the distance to the closest "
+    "predicted-posed point (BOP adi)",
+    "ADD-S (HOISDF)": "mean over the predicted-posed model points of the distance to the "
+    "closest GT-posed point (HOISDF common/metrics.py)",
+    "MCE": "mean distance of the 8 object-frame bounding-box corners, posed with each pose",
+    "MCE (HOISDF)": "mean distance of the 8 corners of the camera-axis-aligned box of each "
+    "posed point set (HOISDF)",
+    "OCE": "|t_pred - t_gt|: the model-frame origin (as HOISDF)",
+}
 
 #: HO3D stores joints in MANO's order (wrist, index1-3, middle1-3, pinky1-3, ring1-3, thumb1-3,
 #: tips thumb, index, middle, ring, pinky). ``ho3d = project[PROJECT_TO_HO3D]``.
@@ -90,8 +110,10 @@ class EvaluationResult:
         per_object: ``{object name: {metric: value}}``.
         object_mean: mean over objects of the per-object values (Table IV "Mean").
         counts: ``{"all": n, "occluded": n, "per_object": {name: n}}``.
-        extras: non-paper values, e.g. ``"abs-MJE"`` (mm).
+        extras: non-paper values, e.g. ``"abs-MJE"``, ``"ADD-S (HOISDF)"`` (mm).
         curves: whole-set PCK curves ``{"J", "PA-J", "V", "PA-V"}``.
+        occluded_extras: ``extras`` on the occluded subset.
+        per_object_extras: ``{object name: extras}``.
     """
 
     metrics: Values
@@ -101,6 +123,8 @@ class EvaluationResult:
     counts: dict[str, object]
     extras: Values = field(default_factory=dict)
     curves: dict[str, PCKCurve] = field(default_factory=dict)
+    occluded_extras: Values = field(default_factory=dict)
+    per_object_extras: dict[str, Values] = field(default_factory=dict)
 
 
 class MetricAccumulator:
@@ -209,9 +233,11 @@ class MetricAccumulator:
                     "object metrics need pred_obj_rot, pred_obj_trans, gt_obj_rot, "
                     "gt_obj_trans and obj_points together"
                 )
+            pred_pose = ObjectPose.create(pred_obj_rot, pred_obj_trans, "pred_obj")
+            gt_pose = ObjectPose.create(gt_obj_rot, gt_obj_trans, "gt_obj")
             errs = object_errors(
-                ObjectPose.create(pred_obj_rot, pred_obj_trans, "pred_obj"),
-                ObjectPose.create(gt_obj_rot, gt_obj_trans, "gt_obj"),
+                pred_pose,
+                gt_pose,
                 obj_points,
                 obj_corners,
                 centre=self.oce_centre,
@@ -222,6 +248,12 @@ class MetricAccumulator:
                 errs.mce,
                 errs.add_s,
                 errs.ome,
+            )
+            row[HOISDF_CONVENTION["ADD-S"]] = add_s(pred_pose, gt_pose, obj_points, over="pred")
+            row[HOISDF_CONVENTION["MCE"]] = (
+                errs.mce
+                if self.mce_mode == "camera_aabb"
+                else mean_corner_error(pred_pose, gt_pose, None, obj_points, "camera_aabb")
             )
 
         for name, value in row.items():
@@ -272,11 +304,14 @@ class MetricAccumulator:
         metrics, extras, curves = self._aggregate(everything)
         occ_mask = np.asarray(self._occluded, dtype=bool)
         occluded: Values = dict.fromkeys(METRIC_NAMES)
+        occluded_extras: Values = dict.fromkeys(EXTRA_NAMES)
         if occ_mask.any():
-            occluded = self._aggregate(occ_mask)[0]
+            occluded, occluded_extras, _ = self._aggregate(occ_mask)
         names = sorted({n for n in self._objects if n is not None})
         objects = np.asarray([n if n is not None else "" for n in self._objects])
-        per_object = {n: self._aggregate(objects == n)[0] for n in names}
+        aggregated = {n: self._aggregate(objects == n) for n in names}
+        per_object = {n: agg[0] for n, agg in aggregated.items()}
+        per_object_extras = {n: agg[1] for n, agg in aggregated.items()}
         object_mean: Values = {}
         for metric in METRIC_NAMES:
             vals = [per_object[n][metric] for n in names if per_object[n][metric] is not None]
@@ -286,7 +321,17 @@ class MetricAccumulator:
             "occluded": int(occ_mask.sum()),
             "per_object": {n: int(np.sum(objects == n)) for n in names},
         }
-        return EvaluationResult(metrics, occluded, per_object, object_mean, counts, extras, curves)
+        return EvaluationResult(
+            metrics,
+            occluded,
+            per_object,
+            object_mean,
+            counts,
+            extras,
+            curves,
+            occluded_extras,
+            per_object_extras,
+        )
 
 
 def _as_result(
@@ -331,17 +376,27 @@ class ReportFiles:
     markdown_path: Path
     plot_path: Path
 
+    @classmethod
+    def in_folder(cls, out_dir: str | Path) -> ReportFiles:
+        """The paths :func:`write_report` writes in ``out_dir``."""
+        out = Path(out_dir)
+        return cls(out / "report.json", out / "report.md", out / "pck_curves.png")
+
 
 def write_report(
     out_dir: str | Path,
     metrics_by_protocol: Mapping[str, EvaluationResult | Mapping[str, float | None]],
     meta: Mapping[str, object],
     per_sample: Mapping[str, list[dict[str, object]]] | None = None,
+    *,
+    baselines: Mapping[str, object] | None = None,
+    files: Mapping[str, str | Path] | None = None,
 ) -> ReportFiles:
     """Write ``report.json``, ``report.md`` and ``pck_curves.png`` into ``out_dir``.
 
     ``report.json`` holds ``report["metrics"][PROTOCOL][NAME]`` (whole set; mm or %), plus
-    ``"occluded"``, ``"per_object"``, ``"object_mean"``, ``"counts"``, ``"extras"``, ``"units"``,
+    ``"occluded"``, ``"per_object"``, ``"object_mean"``, ``"counts"``, ``"extras"`` (with
+    ``"extras_occluded"`` and ``"extras_per_object"``), ``"conventions"``, ``"units"``,
     ``"meta"`` and ``"paper"`` (Tables I-IV). Missing values are ``null``.
 
     Args:
@@ -351,6 +406,11 @@ def write_report(
         per_sample: optional ``{protocol: [{"index": i, "MJE": mm, ...}, ...]}``, stored as
             ``report["per_sample"]`` (lets a run on some of the frames, such as the ROS demo,
             compare itself with the report on exactly those frames).
+        baselines: optional ``report["baselines"]`` (see
+            :func:`homae_model.evaluation.baselines.measure_baselines`): shown as rows beside
+            this run's in ``report.md``.
+        files: optional ``report["files"]``: what the evaluation wrote, by kind (the report's own
+            three files are added).
 
     Returns:
         The :class:`ReportFiles`.
@@ -366,26 +426,38 @@ def write_report(
     results = {p: _as_result(p, v) for p, v in metrics_by_protocol.items()}
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    report = {
+    paths = ReportFiles.in_folder(out)
+    report: dict[str, object] = {
         "meta": dict(meta),
         "units": {n: ("%" if n in PERCENT_METRICS else "mm") for n in METRIC_NAMES},
+        "conventions": dict(CONVENTION_NOTES),
         "metrics": {p: r.metrics for p, r in results.items()},
         "occluded": {p: r.occluded for p, r in results.items()},
         "per_object": {p: r.per_object for p, r in results.items()},
         "object_mean": {p: r.object_mean for p, r in results.items()},
         "counts": {p: r.counts for p, r in results.items()},
         "extras": {p: r.extras for p, r in results.items()},
+        "extras_occluded": {p: r.occluded_extras for p, r in results.items()},
+        "extras_per_object": {p: r.per_object_extras for p, r in results.items()},
         "paper": paper_numbers_dict(),
     }
+    if baselines is not None:
+        report["baselines"] = dict(baselines)
     if per_sample is not None:
         report["per_sample"] = {p: list(rows) for p, rows in per_sample.items()}
-    files = ReportFiles(out / "report.json", out / "report.md", out / "pck_curves.png")
-    files.json_path.write_text(
+    if files is not None:
+        report["files"] = {
+            **{k: str(v) for k, v in files.items()},
+            "report_json": str(paths.json_path),
+            "report_md": str(paths.markdown_path),
+            "pck_plot": str(paths.plot_path),
+        }
+    paths.json_path.write_text(
         json.dumps(report, indent=2, default=_json_default, allow_nan=False) + "\n"
     )
-    files.markdown_path.write_text(render_markdown(results, dict(meta)))
-    render_pck_plot(files.plot_path, {p: r.curves for p, r in results.items()})
-    return files
+    paths.markdown_path.write_text(render_markdown(results, dict(meta), baselines))
+    render_pck_plot(paths.plot_path, {p: r.curves for p, r in results.items()})
+    return paths
 
 
 def write_ho3d_submission(
@@ -437,6 +509,22 @@ def write_ho3d_submission(
     return out
 
 
+MAX_LISTED = 10
+"""Longer lists in the meta (e.g. the frames a detector missed) are cut in report.md."""
+
+
+def _short(value: object) -> object:
+    """``value`` with every list longer than MAX_LISTED cut (report.json keeps them whole)."""
+    if isinstance(value, Mapping):
+        return {k: _short(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        items = [_short(v) for v in value[:MAX_LISTED]]
+        if len(value) > MAX_LISTED:
+            items.append(f"... {len(value)} in all, see report.json")
+        return items
+    return value
+
+
 def _fmt(value: float | None, paper: bool = False) -> str:
     if value is None:
         return "-"
@@ -447,48 +535,119 @@ def _table_row(label: str, values: Sequence[float | None], paper: bool = False) 
     return "| " + " | ".join([label, *(_fmt(v, paper) for v in values)]) + " |"
 
 
-def render_markdown(results: Mapping[str, EvaluationResult], meta: Mapping[str, object]) -> str:
+def _hoisdf_values(
+    metrics: Mapping[str, float | None], extras: Mapping[str, float | None]
+) -> Values:
+    """``metrics`` with the HOISDF-convention object metrics in place of the project's."""
+    out = dict(metrics)
+    for name, extra in HOISDF_CONVENTION.items():
+        out[name] = extras.get(extra)
+    return out
+
+
+def _mean_of(values: Sequence[float | None]) -> float | None:
+    kept = [v for v in values if v is not None]
+    return float(np.mean(kept)) if kept else None
+
+
+def render_markdown(
+    results: Mapping[str, EvaluationResult],
+    meta: Mapping[str, object],
+    baselines: Mapping[str, object] | None = None,
+) -> str:
     """Markdown tables laid out like the paper's Tables I-IV, paper rows above this run's.
+
+    Tables whose columns include ADD-S or MCE get a second "This run" row computed with
+    HOISDF's conventions (:data:`HOISDF_CONVENTION`), next to the paper rows computed that way.
 
     Args:
         results: ``{protocol: EvaluationResult}``.
         meta: shown as a bullet list at the top.
+        baselines: optional ``report["baselines"]`` (``"metrics"``, ``"extras"``, ``"counts"``
+            by protocol): a baseline row (and its HOISDF-convention row) in every table.
 
     Returns:
         The Markdown text.
     """
     lines = ["# HOMAE evaluation report", ""]
-    lines += [f"- {key}: {value}" for key, value in meta.items()]
+    lines += [f"- {key}: {_short(value)}" for key, value in meta.items()]
+    reflection = meta.get("procrustes_allows_reflection")
+    pa_note = {True: "with reflections (toolkits)", False: "without reflections (HOISDF)"}
     lines += [
         "",
         "Errors in mm, AUC (0-50 mm) and F-scores in %. Rows above 'This run' are the paper's "
         "numbers on the real benchmarks (DexYCB S0 test, HO3Dv2 evaluation); MJE here is "
-        "root-relative; PA-* use a similarity Procrustes alignment.",
+        "root-relative; PA-* use a similarity Procrustes alignment"
+        + (f" {pa_note[reflection]}" if reflection in pa_note else "")
+        + ".",
+        "",
+        "### Metric conventions",
+        "",
+        "Rows named '..., HOISDF conventions' use HOISDF's ADD-S and MCE, the others this "
+        "project's (every other column is the same in both):",
         "",
     ]
+    lines += [f"- {name}: {text}" for name, text in CONVENTION_NOTES.items()]
+    lines += ["", "The paper rows:", ""]
+    lines += [f"- {method}: {text}" for method, text in PAPER_CONVENTIONS.items()]
+    if baselines:
+        lines += ["", f"Baselines: {baselines.get('description', '')}"]
+    lines.append("")
+    base_metrics = dict(baselines.get("metrics", {})) if baselines else {}
+    base_extras = dict(baselines.get("extras", {})) if baselines else {}
+    base_counts = dict(baselines.get("counts", {})) if baselines else {}
     for protocol, res in results.items():
         n_all = res.counts.get("all", "?")
         n_occ = res.counts.get("occluded", "?")
         lines += [f"## Protocol: {protocol} ({n_all} samples, {n_occ} occluded)", ""]
+        base = base_metrics.get(protocol)
         for table in PAPER_TABLES:
             lines += [f"### {table.title}", ""]
             lines.append("| Method | " + " | ".join(table.columns) + " |")
             lines.append("|---" * (len(table.columns) + 1) + "|")
             lines += [_table_row(name, values, paper=True) for name, values in table.rows]
+            two = any(c in HOISDF_CONVENTION for c in table.columns)
+            if two:
+                hoisdf = _hoisdf_values(res.metrics, res.extras)
+                lines.append(
+                    _table_row(
+                        f"This run: all ({n_all}), HOISDF conventions",
+                        [hoisdf.get(c) for c in table.columns],
+                    )
+                )
             lines.append(
                 _table_row(
-                    f"**This run: all ({n_all})**", [res.metrics.get(c) for c in table.columns]
+                    f"**This run: all ({n_all})**",
+                    [res.metrics.get(c) for c in table.columns],
                 )
             )
             lines.append(
                 _table_row(
-                    f"This run: occluded ({n_occ})", [res.occluded.get(c) for c in table.columns]
+                    f"This run: occluded ({n_occ})",
+                    [res.occluded.get(c) for c in table.columns],
                 )
             )
+            if base is not None:
+                n_base = base_counts.get(protocol, "?")
+                label = f"Baseline: constant hand, mean object pose ({n_base})"
+                if two:
+                    hoisdf = _hoisdf_values(base, base_extras.get(protocol, {}))
+                    lines.append(
+                        _table_row(
+                            f"{label}, HOISDF conventions", [hoisdf.get(c) for c in table.columns]
+                        )
+                    )
+                lines.append(_table_row(label, [base.get(c) for c in table.columns]))
             lines.append("")
-        lines += ["### Table IV: per object (OME, ADD-S in mm)", ""]
+        add_s_hoisdf = HOISDF_CONVENTION["ADD-S"]
+        lines += [
+            "### Table IV: per object (OME, ADD-S in mm; ADD-S project and HOISDF conventions)",
+            "",
+        ]
         head = ["Object", "n"]
-        for who in ("This run", OURS, HOISDF):
+        head += [f"This run {c}" for c in TABLE_IV_COLUMNS]
+        head.append(f"This run {add_s_hoisdf}")
+        for who in (OURS, HOISDF):
             head += [f"{who} {c}" for c in TABLE_IV_COLUMNS]
         lines.append("| " + " | ".join(head) + " |")
         lines.append("|---" * len(head) + "|")
@@ -496,9 +655,16 @@ def render_markdown(results: Mapping[str, EvaluationResult], meta: Mapping[str, 
         objects = sorted((set(res.per_object) | set(TABLE_IV)) - {"Mean"})
         for obj in [*objects, "Mean"]:
             ours = res.object_mean if obj == "Mean" else res.per_object.get(obj, {})
+            if obj == "Mean":
+                ours_hoisdf = _mean_of(
+                    [e.get(add_s_hoisdf) for e in res.per_object_extras.values()]
+                )
+            else:
+                ours_hoisdf = res.per_object_extras.get(obj, {}).get(add_s_hoisdf)
             paper = TABLE_IV.get(obj, {})
             count = sum(per_obj_counts.values()) if obj == "Mean" else per_obj_counts.get(obj, 0)
             cells = [_fmt(ours.get(c)) for c in TABLE_IV_COLUMNS]
+            cells.append(_fmt(ours_hoisdf))
             for method in (OURS, HOISDF):
                 paper_values = paper.get(method, (None,) * len(TABLE_IV_COLUMNS))
                 cells += [_fmt(v, paper=True) for v in paper_values]

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from homae_model.hand.constants import FINGERTIP_CONVENTION_BY_LAYOUT
 from homae_model.objects.library import ObjectLibrary
 
 LAYOUTS: tuple[str, ...] = ("synthetic", "dexycb", "ho3d")
@@ -52,6 +53,22 @@ class OpenedSource:
     has_labels: bool = True
     global_files: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def fingertips(self) -> str:
+        """Fingertip convention of this layout's labels (`hand.constants.FINGERTIP_CONVENTIONS`)."""
+        return FINGERTIP_CONVENTION_BY_LAYOUT[self.kind]
+
+    def frame_id(self, index: int) -> str:
+        """A readable id of sample `index`: HO3D's "<sequence>/<frame>", else its label file."""
+        names = getattr(self.source, "names", None)
+        if self.kind == "ho3d" and names is not None:
+            return str(names[index])
+        files = self.annotation_files(index)
+        if files:
+            path = files[0]
+            return str(path.relative_to(self.root) if path.is_relative_to(self.root) else path)
+        return f"#{index}"
 
     def annotation_files(self, index: int) -> list[Path]:
         """Annotation (label) files of sample `index` (images excluded)."""

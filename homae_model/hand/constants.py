@@ -9,6 +9,11 @@ Two joint orders appear in this project:
 
 The project order is MANO's 16 joints followed by the five fingertip vertices (thumb, index,
 middle, ring, pinky), gathered with `MANO_TO_PROJECT`.
+
+Which mesh vertex is "the fingertip" differs between datasets (`FINGERTIP_CONVENTIONS`): DexYCB
+uses manopth's (745, 317, 444, 556, 673), HO3D its own (744, 333, 444, 555, 672). A model's
+predicted joints must be built with the tips of the labels they are compared with
+(`ManoLayer(..., fingertips=...)`, `FINGERTIP_CONVENTION_BY_LAYOUT`).
 """
 
 from __future__ import annotations
@@ -109,12 +114,37 @@ MIDDLE_MCP: int = 9
 """Middle-finger MCP in the project order (ST-MJE scale reference: |j9 - j0|)."""
 
 FINGERTIP_IDS_MANOPTH_RIGHT: tuple[int, ...] = (745, 317, 444, 556, 673)
-"""Real MANO right-hand fingertip vertices (thumb, index, middle, ring, pinky), as manopth and
-the DexYCB / HO3D labels use them."""
+"""Real MANO right-hand fingertip vertices (thumb, index, middle, ring, pinky) of manopth's
+`ManoLayer` (manopth/manolayer.py), with which DexYCB's toolkit made its `joint_3d` labels."""
 FINGERTIP_IDS_MANOPTH_LEFT: tuple[int, ...] = (745, 317, 445, 556, 673)
 """Real MANO left-hand fingertip vertices (manopth: the middle tip is 445 on the left)."""
+FINGERTIP_IDS_HO3D: tuple[int, ...] = (744, 333, 444, 555, 672)
+"""Real MANO fingertip vertices (thumb, index, middle, ring, pinky) of HO3D's labels: the HO3D
+repository's `setup_mano.py` patches MANO's `webuser/lbs.py` to append these five vertices to
+the 16 joints, for both hands; `handJoints3D` (train) and the evaluation server's joints are
+built with them. Four of the five differ from manopth's by one vertex (a few millimetres)."""
 FINGERTIP_IDS_SMPLX: tuple[int, ...] = (744, 320, 443, 554, 671)
 """smplx's own tip vertices (NOT used: they differ from the labels' by millimetres)."""
+
+FINGERTIP_CONVENTIONS: dict[str, dict[str, tuple[int, ...]]] = {
+    "manopth": {"right": FINGERTIP_IDS_MANOPTH_RIGHT, "left": FINGERTIP_IDS_MANOPTH_LEFT},
+    "ho3d": {"right": FINGERTIP_IDS_HO3D, "left": FINGERTIP_IDS_HO3D},
+}
+"""Fingertip vertex ids of real MANO per label convention and side. "manopth": DexYCB (and the
+project's default, also for synthetic data rendered with a real MANO file); "ho3d": HO3D v2/v3.
+The manopth left ids apply to an official MANO_LEFT.pkl; a left hand mirrored from the right
+file has the right hand's vertex ids (`hand.mano.ManoLayer`)."""
+DEFAULT_FINGERTIP_CONVENTION: str = "manopth"
+"""Convention used when none is named (DexYCB's; what every existing checkpoint assumed)."""
+FINGERTIP_CONVENTION_BY_LAYOUT: dict[str, str] = {
+    "synthetic": "manopth",
+    "dexycb": "manopth",
+    "ho3d": "ho3d",
+}
+"""Fingertip convention of each data layout's labels (`evaluation.sources.LAYOUTS`). Synthetic
+sets are labelled by `ManoLayer` itself, so any convention matches them; the project's synthetic
+hand stores its own tip ids, which always win over a named convention (its vertex ids are not
+MANO's)."""
 
 MANO_REQUIRED_SHAPES: dict[str, tuple[int, ...]] = {
     "v_template": (NUM_VERTICES, 3),

@@ -4,8 +4,12 @@
 returns `ManoOutput(vertices (B, 778, 3), joints (B, 21, 3))` in metres, joints in the project
 order (`constants.JOINT_NAMES`): MANO's 16 joints plus 5 fingertip vertices, reordered with
 `constants.MANO_TO_PROJECT`. Fingertips come from the model file's ``fingertip_ids`` (the
-project's synthetic hand stores them), else manopth's ids for real MANO (right 745, 317, 444,
-556, 673; left uses 445 for the middle tip), which is what the DexYCB / HO3D labels use.
+project's synthetic hand stores them), else, for real MANO, from the label convention named by
+``fingertips`` (`constants.FINGERTIP_CONVENTIONS`): "manopth" (the default; DexYCB's labels:
+right 745, 317, 444, 556, 673, the official left file 445 for the middle tip) or "ho3d" (HO3D's
+labels: 744, 333, 444, 555, 672). `ManoLayer.set_fingertips` changes it on a built layer (e.g.
+a trained model's, when it is evaluated on HO3D); the ids are a buffer that checkpoints do not
+store.
 
 Model files are read with `homae_model.hand.convert.load_mano_pickle` (safe: no code can run,
 and the official chumpy pickles load too) and handed to `smplx.MANO` as its ``data_struct``:
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,8 +41,8 @@ from smplx.utils import Struct
 from torch import nn
 
 from homae_model.hand.constants import (
-    FINGERTIP_IDS_MANOPTH_LEFT,
-    FINGERTIP_IDS_MANOPTH_RIGHT,
+    DEFAULT_FINGERTIP_CONVENTION,
+    FINGERTIP_CONVENTIONS,
     MANO_TO_PROJECT,
     NUM_BETAS,
     NUM_JOINTS,
@@ -51,6 +56,7 @@ __all__ = [
     "ManoLayer",
     "ManoOutput",
     "close_wrist",
+    "fingertip_ids",
     "flexion_axes",
     "load_mano_dict",
     "mirror_mano_dict",
@@ -269,6 +275,46 @@ def _load_side(model_path: str | Path, side: str) -> tuple[dict[str, Any], Path,
     return mirror_mano_dict(load_mano_dict(right_file)), right_file, "mirrored"
 
 
+def fingertip_ids(
+    fingertips: str | Sequence[int] | None,
+    side: str = "right",
+    origin: str = "file",
+    file_ids: Sequence[int] | None = None,
+) -> tuple[tuple[int, ...], str]:
+    """The 5 tip vertex ids (thumb, index, middle, ring, pinky) a hand layer uses.
+
+    Args:
+        fingertips: a convention of `constants.FINGERTIP_CONVENTIONS` ("manopth", "ho3d"),
+            None (the default convention), or 5 explicit vertex ids.
+        side: "right" or "left".
+        origin: "file" (the side's own model file) or "mirrored" (a left hand mirrored from the
+            right file: its vertex ids are the right hand's).
+        file_ids: the model file's own ``fingertip_ids`` (the project's synthetic hand), or None
+            (real MANO). They win over a named convention, whose ids refer to MANO's mesh.
+
+    Returns:
+        (ids, what they are: "model file", a convention name, or "explicit").
+
+    Raises:
+        ValueError: unknown convention, or ids that are not 5 vertex ids < 778.
+    """
+    if fingertips is not None and not isinstance(fingertips, str):
+        ids, source = tuple(int(i) for i in np.asarray(fingertips).reshape(-1)), "explicit"
+    elif file_ids is not None:
+        ids, source = tuple(int(i) for i in np.asarray(file_ids).reshape(-1)), "model file"
+    else:
+        name = DEFAULT_FINGERTIP_CONVENTION if fingertips is None else fingertips
+        if name not in FINGERTIP_CONVENTIONS:
+            raise ValueError(
+                f"unknown fingertip convention {name!r}; valid: {sorted(FINGERTIP_CONVENTIONS)}"
+            )
+        key = "left" if side == "left" and origin == "file" else "right"
+        ids, source = FINGERTIP_CONVENTIONS[name][key], name
+    if len(ids) != 5 or min(ids) < 0 or max(ids) >= NUM_VERTICES:
+        raise ValueError(f"fingertip ids must be 5 vertex ids < {NUM_VERTICES}, got {ids}")
+    return ids, source
+
+
 class ManoLayer(nn.Module):
     """MANO hand layer (smplx underneath): pose, shape, translation -> mesh and 21 joints.
 
@@ -278,16 +324,24 @@ class ManoLayer(nn.Module):
             ``homae_model/assets/hand/MANO_RIGHT.pkl``.
         side: "right" or "left" (see the module docstring for how left models are obtained).
         dtype: float dtype of the model buffers (inputs are cast to it).
+        fingertips: label convention of the tip joints ("manopth", "ho3d"; None: "manopth") or
+            5 explicit vertex ids; see `fingertip_ids` (a model file's own ids win over a
+            convention name).
 
     Attributes:
         side: "right" or "left".
         model_file: the file read.
         origin: "file" (read as is) or "mirrored" (left hand mirrored from the right file).
         fingertip_ids: (5,) int64 buffer, tip vertices (thumb, index, middle, ring, pinky).
+        fingertip_source: "model file", "manopth", "ho3d" or "explicit".
     """
 
     def __init__(
-        self, model_path: str | Path, side: str = "right", dtype: torch.dtype = torch.float32
+        self,
+        model_path: str | Path,
+        side: str = "right",
+        dtype: torch.dtype = torch.float32,
+        fingertips: str | Sequence[int] | None = None,
     ) -> None:
         super().__init__()
         if side not in SIDES:
@@ -296,14 +350,15 @@ class ManoLayer(nn.Module):
         self.side = side
         self.model_file = file
         self.origin = origin
+        self._file_tips: tuple[int, ...] | None = None
         if "fingertip_ids" in data:
-            tips = np.asarray(data["fingertip_ids"], dtype=np.int64).reshape(-1)
-        elif side == "left" and origin == "file":
-            tips = np.asarray(FINGERTIP_IDS_MANOPTH_LEFT)
-        else:
-            tips = np.asarray(FINGERTIP_IDS_MANOPTH_RIGHT)
-        if tips.shape != (5,) or tips.min() < 0 or tips.max() >= NUM_VERTICES:
-            raise ValueError(f"{file}: fingertip_ids must be 5 vertex ids < 778, got {tips}")
+            self._file_tips = tuple(
+                int(i) for i in np.asarray(data["fingertip_ids"], dtype=np.int64).reshape(-1)
+            )
+        try:
+            tips, self.fingertip_source = fingertip_ids(fingertips, side, origin, self._file_tips)
+        except ValueError as err:
+            raise ValueError(f"{file}: {err}") from err
         data = {k: v for k, v in data.items() if k != "fingertip_ids"}
         if scipy.sparse.issparse(data["J_regressor"]):
             data["J_regressor"] = data["J_regressor"].tocsc()
@@ -325,6 +380,23 @@ class ManoLayer(nn.Module):
             )
         self.register_buffer("fingertip_ids", torch.as_tensor(tips, dtype=torch.long))
         self.register_buffer("_order", torch.as_tensor(MANO_TO_PROJECT, dtype=torch.long))
+
+    def set_fingertips(self, fingertips: str | Sequence[int] | None) -> str:
+        """Use another fingertip convention (or 5 explicit ids) from now on.
+
+        Args:
+            fingertips: as the constructor's ``fingertips``.
+
+        Returns:
+            What the ids now are ("model file", a convention name or "explicit").
+
+        Raises:
+            ValueError: unknown convention or bad ids.
+        """
+        tips, source = fingertip_ids(fingertips, self.side, self.origin, self._file_tips)
+        self.fingertip_ids.copy_(torch.as_tensor(tips, dtype=torch.long))
+        self.fingertip_source = source
+        return source
 
     @property
     def faces(self) -> torch.Tensor:

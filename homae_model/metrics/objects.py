@@ -17,8 +17,9 @@ Definitions and the choices where the literature differs (facts read from HOISDF
   of the model points) posed with each pose. ``mode="camera_aabb"``: HOISDF's variant, the
   camera-axis-aligned box of each posed point set.
 * ADD-S: mean over the GT-posed model points of the distance to the closest predicted-posed
-  point (the symmetric-object ADD of PoseCNN; cKDTree). HOISDF averages in the other direction
-  (over predicted points); the two coincide for the symmetric cases that matter.
+  point (the symmetric-object ADD of PoseCNN, BOP's ``adi``; cKDTree): ``over="gt"`` (default).
+  HOISDF averages in the other direction, over the predicted-posed points: ``over="pred"``. The
+  two coincide for a perfect or a symmetry-equivalent pose and differ in general.
 * OME (HO3D), object mesh error: mean distance between corresponding posed model vertices
   (HOISDF's ``MME`` for HO3D; also known as ADD).
 """
@@ -217,19 +218,30 @@ def mean_corner_error(
     return float(np.linalg.norm(c_pred - c_gt, axis=-1).mean() * M_TO_MM)
 
 
-def add_s(pred: ObjectPose, gt: ObjectPose, points_obj: np.ndarray) -> float:
-    """ADD-S: mean closest-point distance from GT-posed to predicted-posed model points.
+AddSMode = Literal["gt", "pred"]
+ADD_S_MODES: tuple[str, ...] = ("gt", "pred")
+
+
+def add_s(pred: ObjectPose, gt: ObjectPose, points_obj: np.ndarray, over: AddSMode = "gt") -> float:
+    """ADD-S: mean closest-point distance between the GT-posed and predicted-posed model points.
 
     Args:
         pred: predicted pose.
         gt: ground-truth pose.
         points_obj: ``(N, 3)`` model points in the object frame, metres.
+        over: the points averaged over: ``"gt"`` (default; BOP ``adi``: each GT-posed point's
+            distance to the closest predicted-posed one) or ``"pred"`` (HOISDF: each
+            predicted-posed point's distance to the closest GT-posed one).
 
     Returns:
         Error in mm.
     """
+    if over not in ADD_S_MODES:
+        raise ValueError(f"unknown over {over!r}; valid: {', '.join(ADD_S_MODES)}")
     p = pred.apply(points_obj)
     g = gt.apply(points_obj)
+    if over == "pred":
+        p, g = g, p
     dist, _ = cKDTree(p).query(g, k=1)
     return float(np.mean(dist) * M_TO_MM)
 

@@ -194,3 +194,59 @@ def test_bad_data_errors_name_the_file(ho3d_root):
         HO3DSource(root, "test")
     with pytest.raises(FileNotFoundError, match=re.escape("nowhere/train.txt")):
         HO3DSource(root / "nowhere", "train")
+
+
+def test_ho3d_fingertip_convention_reproduces_the_loaders_joints(tmp_path):
+    """HO3D's labels: MANO's 16 joints + vertices 744, 333, 444, 555, 672 (its setup_mano.py).
+
+    handJoints3D is built here the way HO3D builds it, from MANO parameters in its OpenGL frame;
+    the loader's joints (OpenCV, project order) are then reproduced by the project's hand layer
+    from the loader's MANO parameters with the "ho3d" convention, and not with manopth's tips.
+    """
+    import torch
+
+    from homae_model.evaluation.sources import open_source
+    from homae_model.hand import BUNDLED_MODEL_PATH
+    from homae_model.hand.constants import FINGERTIP_IDS_HO3D, MANO_TO_PROJECT
+    from homae_model.hand.mano import ManoLayer, load_mano_dict
+    from homae_model.hand.synthetic_hand import save_mano_pickle
+
+    # A MANO-format file without its own tip ids stands for real MANO (same vertex count).
+    plain = {k: v for k, v in load_mano_dict(BUNDLED_MODEL_PATH).items() if k != "fingertip_ids"}
+    mano_file = save_mano_pickle(plain, tmp_path / "mano" / "MANO_RIGHT.pkl")
+    rng = np.random.default_rng(3)
+    pose = rng.normal(0, 0.3, 48)
+    pose[:3] = [2.8, 0.3, -0.2]  # a hand seen from a camera looking down -z (OpenGL)
+    beta = rng.normal(0, 1, 10)
+    trans = np.array([0.03, -0.02, -0.45])
+
+    # HO3D's joints: MANO joints (MANO order) then the five tip vertices, in the GL frame.
+    layer = ManoLayer(mano_file, dtype=torch.float64)
+    out = layer(torch.as_tensor(pose)[None], torch.as_tensor(beta)[None],
+                torch.as_tensor(trans)[None])  # fmt: skip
+    verts = out.vertices[0].numpy()
+    inv = {m: p for p, m in enumerate(MANO_TO_PROJECT)}
+    mano16 = out.joints[0].numpy()[[inv[i] for i in range(16)]]
+    joints_gl = np.concatenate([mano16, verts[[744, 333, 444, 555, 672]]])
+    assert FINGERTIP_IDS_HO3D == (744, 333, 444, 555, 672)
+
+    meta = train_meta(rng)
+    meta.update(handPose=pose, handBeta=beta, handTrans=trans, handJoints3D=joints_gl)
+    root = tmp_path / "ho3d"
+    write_frame(root, "train", "MC2", "0003", meta, seg=False)
+    (root / "train.txt").write_text("MC2/0003\n")
+    opened = open_source(root, "train")
+    assert opened.fingertips == "ho3d"
+    raw = opened.source[0]
+
+    def joints(fingertips: str) -> np.ndarray:
+        hand = ManoLayer(mano_file, dtype=torch.float64, fingertips=fingertips)
+        res = hand(*(torch.as_tensor(np.asarray(x, np.float64))[None]
+                     for x in (raw.mano_pose, raw.mano_shape, raw.mano_transl)))  # fmt: skip
+        return res.joints[0].numpy()
+
+    np.testing.assert_allclose(joints("ho3d"), raw.hand_joints, atol=1e-8)
+    error = np.linalg.norm(joints("manopth") - raw.hand_joints, axis=1)
+    differ = [4, 8, 16, 20]  # thumb, index, ring and pinky tips; the middle tip is 444 in both
+    np.testing.assert_allclose(np.delete(error, differ), 0.0, atol=1e-8)
+    assert np.all(error[differ] > 1e-4)

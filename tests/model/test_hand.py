@@ -12,6 +12,7 @@ import torch
 
 from homae_model.hand import BUNDLED_MODEL_PATH
 from homae_model.hand.constants import (
+    FINGERTIP_IDS_HO3D,
     FINGERTIP_IDS_MANOPTH_RIGHT,
     JOINT_NAMES,
     MANO_FINGER_JOINTS,
@@ -239,6 +240,31 @@ def test_real_mano_style_file_uses_manopth_tips(model: dict, tmp_path: Path) -> 
     assert layer.fingertip_ids.tolist() == list(FINGERTIP_IDS_MANOPTH_RIGHT)
     out = layer(torch.zeros(1, 48))
     torch.testing.assert_close(out.joints[0, 4], out.vertices[0, 745])
+
+
+def test_fingertip_conventions(model: dict, tmp_path: Path) -> None:
+    plain = {k: v for k, v in model.items() if k != "fingertip_ids"}
+    path = save_mano_pickle(plain, tmp_path / "MANO_RIGHT.pkl")
+    layer = ManoLayer(path, fingertips="ho3d")
+    assert layer.fingertip_ids.tolist() == list(FINGERTIP_IDS_HO3D)
+    assert layer.fingertip_source == "ho3d"
+    out = layer(torch.zeros(1, 48))
+    for joint, vertex in zip((4, 8, 12, 16, 20), FINGERTIP_IDS_HO3D, strict=True):
+        torch.testing.assert_close(out.joints[0, joint], out.vertices[0, vertex])
+    assert layer.set_fingertips("manopth") == "manopth"
+    assert layer.fingertip_ids.tolist() == list(FINGERTIP_IDS_MANOPTH_RIGHT)
+    assert layer.set_fingertips(None) == "manopth"  # the default, as before
+    assert layer.set_fingertips([1, 2, 3, 4, 5]) == "explicit"
+    assert layer.fingertip_ids.tolist() == [1, 2, 3, 4, 5]
+    with pytest.raises(ValueError, match="unknown fingertip convention 'freihand'"):
+        layer.set_fingertips("freihand")
+    with pytest.raises(ValueError, match="5 vertex ids"):
+        ManoLayer(path, fingertips=[1, 2, 3])
+    # A file with its own tips (the synthetic hand: not MANO's vertex ids) keeps them.
+    own = ManoLayer(BUNDLED_MODEL_PATH, fingertips="ho3d")
+    assert own.fingertip_source == "model file"
+    stored = load_mano_dict(BUNDLED_MODEL_PATH)["fingertip_ids"]
+    assert own.fingertip_ids.tolist() == stored.tolist()
 
 
 def test_errors_name_the_problem(model: dict, tmp_path: Path) -> None:

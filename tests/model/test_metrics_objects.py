@@ -85,3 +85,20 @@ def test_pose_input_errors() -> None:
             _ring(),
             "middle",  # type: ignore[arg-type]
         )
+
+
+def test_add_s_direction_bop_versus_hoisdf() -> None:
+    """BOP's adi averages over the GT-posed points, HOISDF over the predicted-posed ones."""
+    gt_pts = np.random.default_rng(0).uniform(-0.05, 0.05, size=(40, 3))
+    gt = ObjectPose.create(IDENTITY, [0.0, 0.0, 0.5])
+    pred = ObjectPose.create(Rotation.from_rotvec([0.3, -0.5, 0.9]).as_matrix(), [0.01, 0, 0.5])
+    p = pred.apply(gt_pts)
+    g = gt.apply(gt_pts)
+    d = np.linalg.norm(g[:, None] - p[None], axis=-1)  # (gt, pred)
+    over_gt, over_pred = d.min(axis=1).mean() * 1000, d.min(axis=0).mean() * 1000
+    assert add_s(pred, gt, gt_pts) == pytest.approx(over_gt)
+    assert add_s(pred, gt, gt_pts, over="gt") == pytest.approx(over_gt)
+    assert add_s(pred, gt, gt_pts, over="pred") == pytest.approx(over_pred)
+    assert abs(over_gt - over_pred) > 0.1  # mm
+    with pytest.raises(ValueError, match="over"):
+        add_s(pred, gt, gt_pts, over="both")

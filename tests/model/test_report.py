@@ -213,3 +213,79 @@ def test_ho3d_submission(tmp_path: Path) -> None:
         write_ho3d_submission(
             tmp_path / "x.json", [samples[0]["joints"] * flip], [samples[0]["verts"]]
         )
+
+
+def test_hoisdf_convention_extras(result) -> None:
+    # Pure translations: both box kinds move by the shift (ADD-S's directions differ).
+    assert result.extras["MCE (HOISDF)"] == pytest.approx(12.0)
+    assert 0.0 < result.extras["ADD-S (HOISDF)"] <= 12.0
+    assert result.occluded_extras["MCE (HOISDF)"] == pytest.approx(10.0)
+    assert result.per_object_extras["025_mug"]["MCE (HOISDF)"] == pytest.approx(2.0)
+    # A rotation: the extras are HOISDF's definitions, the metrics the project's.
+    from scipy.spatial.transform import Rotation
+
+    from homae_model.metrics import ObjectPose, add_s, mean_corner_error
+
+    s = _sample(np.random.default_rng(5))
+    rot = Rotation.from_rotvec([0.4, -0.2, 0.7]).as_matrix()
+    t = np.array([0.0, 0.0, 0.7])
+    row = MetricAccumulator().add(
+        s["joints"], s["joints"], pred_obj_rot=rot, pred_obj_trans=t + 0.01,
+        gt_obj_rot=np.eye(3), gt_obj_trans=t, obj_points=s["points"],
+    )  # fmt: skip
+    pred, gt = ObjectPose.create(rot, t + 0.01), ObjectPose.create(np.eye(3), t)
+    assert row["ADD-S"] == pytest.approx(add_s(pred, gt, s["points"]))
+    assert row["ADD-S (HOISDF)"] == pytest.approx(add_s(pred, gt, s["points"], over="pred"))
+    assert row["MCE"] == pytest.approx(mean_corner_error(pred, gt, None, s["points"]))
+    camera_box = mean_corner_error(pred, gt, None, s["points"], "camera_aabb")
+    assert row["MCE (HOISDF)"] == pytest.approx(camera_box)
+    assert row["MCE"] != pytest.approx(camera_box)
+
+
+def test_report_shows_conventions_baselines_and_files(tmp_path: Path, result) -> None:
+    base = dict.fromkeys(EXPECTED_NAMES)
+    base.update({"MJE": 40.0, "PA-MJE": 15.0, "OCE": 50.0, "MCE": 60.0, "ADD-S": 30.0})
+    baselines = {
+        "description": "constant hand, mean object pose",
+        "metrics": {"gt-anchored": base},
+        "extras": {"gt-anchored": {"ADD-S (HOISDF)": 33.0, "MCE (HOISDF)": 66.0}},
+        "counts": {"gt-anchored": 4},
+    }
+    files = write_report(
+        tmp_path / "out",
+        {"gt-anchored": result},
+        {
+            "procrustes_allows_reflection": True,
+            "gt_free": {"misses": [{"frame": f"s/{i}"} for i in range(12)]},
+        },
+        baselines=baselines,
+        files={"ho3d_submission_gt-free": tmp_path / "out" / "pred.json"},
+    )
+    report = json.loads(files.json_path.read_text())
+    assert report["baselines"]["metrics"]["gt-anchored"]["MJE"] == 40.0
+    assert report["files"] == {
+        "ho3d_submission_gt-free": str(tmp_path / "out" / "pred.json"),
+        "report_json": str(files.json_path),
+        "report_md": str(files.markdown_path),
+        "pck_plot": str(files.plot_path),
+    }
+    assert report["extras_per_object"]["gt-anchored"]["025_mug"]["ADD-S (HOISDF)"] >= 0.0
+    assert "BOP adi" in report["conventions"]["ADD-S"]
+    md = files.markdown_path.read_text()
+    adds_h = result.extras["ADD-S (HOISDF)"]
+    # Table I: the HOISDF-convention row beside the paper rows, then the project's.
+    assert (
+        f"| This run: all (4), HOISDF conventions | 0.00 | 0.00 | 12.00 | 12.00 | {adds_h:.2f} |"
+        in md
+    )
+    assert "| **This run: all (4)** | 0.00 | 0.00 | 12.00 | 12.00 |" in md
+    row = (
+        "| Baseline: constant hand, mean object pose (4) | 40.00 | 15.00 | 50.00 | 60.00 | 30.00 |"
+    )
+    assert row in md
+    row_h = "| Baseline: constant hand, mean object pose (4), HOISDF conventions | 40.00 | 15.00 | "
+    assert row_h + "50.00 | 66.00 | 33.00 |" in md
+    assert "Metric conventions" in md and "with reflections (toolkits)" in md
+    assert "This run ADD-S (HOISDF)" in md  # Table IV column
+    assert "s/9" in md and "s/10" not in md and "12 in all, see report.json" in md
+    assert len(report["meta"]["gt_free"]["misses"]) == 12

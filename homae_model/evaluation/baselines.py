@@ -1,0 +1,239 @@
+"""Trivial baselines measured beside the model, on the same frames: what a number is worth.
+
+Two constant predictions, both placed at the TRUE hand root (camera frame of the full image,
+metres, as the metrics use them), so they measure what knowing nothing but the root gives:
+
+- constant hand: the mean root-relative 21 joints, at the true root (MJE, PA-MJE, ST-MJE, PCK);
+- mean object pose: one constant object rotation, the chordal L2 mean of the GT rotations
+  (their mean matrix projected onto SO(3)), and one constant translation relative to the true
+  hand root (the mean of ``t_obj - root``), at the true root (OCE, MCE, ADD-S, OME and the
+  HOISDF-convention ADD-S / MCE).
+
+The means come from the evaluated frames themselves by default, or from another labelled split
+(`collect_frames` over it, e.g. a validation split). The values go through the same
+`MetricAccumulator` as the model's, so every convention is the model rows'.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from homae_model.evaluation.report import METRIC_NAMES, EvaluationResult, MetricAccumulator
+from homae_model.hand.constants import NUM_JOINTS, ROOT_JOINT
+
+HAND_METRICS: tuple[str, ...] = ("MJE", "PA-MJE", "ST-MJE", "J-AUC", "PA-J-AUC")
+"""Metrics of the constant-hand baseline (the mesh metrics need vertices: not measured)."""
+OBJECT_METRICS: tuple[str, ...] = ("OCE", "MCE", "ADD-S", "OME")
+"""Metrics of the mean-object-pose baseline (plus the HOISDF-convention extras)."""
+DESCRIPTION = (
+    "constant hand = the mean root-relative 21 joints placed at the true hand root; mean object "
+    "pose = the chordal mean of the GT object rotations (projected to SO(3)) and the mean "
+    "object translation relative to the hand root, placed at the true root"
+)
+
+
+@dataclass
+class GroundTruthFrame:
+    """The labels a baseline needs from one frame (camera frame, metres).
+
+    Attributes:
+        joints: (21, 3) GT joints, project order.
+        obj_rot: (3, 3) GT object rotation.
+        obj_trans: (3,) GT object translation.
+        obj_name: object library name.
+        occluded: whether the frame is in the occluded subset.
+    """
+
+    joints: np.ndarray
+    obj_rot: np.ndarray
+    obj_trans: np.ndarray
+    obj_name: str
+    occluded: bool = False
+
+
+@dataclass
+class BaselineMeans:
+    """The constant predictions.
+
+    Attributes:
+        root_relative_joints: (21, 3) mean of ``joints - joints[root]``, metres.
+        obj_rot: (3, 3) chordal mean rotation.
+        obj_offset: (3,) mean of ``obj_trans - joints[root]``, metres.
+        frames: number of frames averaged.
+    """
+
+    root_relative_joints: np.ndarray
+    obj_rot: np.ndarray
+    obj_offset: np.ndarray
+    frames: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready values."""
+        return {
+            "root_relative_joints_m": self.root_relative_joints.tolist(),
+            "obj_rotation": self.obj_rot.tolist(),
+            "obj_offset_from_root_m": self.obj_offset.tolist(),
+            "frames": self.frames,
+        }
+
+
+def chordal_mean_rotation(rotations: np.ndarray) -> np.ndarray:
+    """The rotation closest (Frobenius) to the mean of rotation matrices: chordal L2 mean.
+
+    Args:
+        rotations: (N, 3, 3) rotation matrices, N >= 1.
+
+    Returns:
+        (3, 3) rotation matrix (det +1).
+
+    Raises:
+        ValueError: empty or wrongly shaped input.
+    """
+    r = np.asarray(rotations, dtype=np.float64)
+    if r.ndim != 3 or r.shape[1:] != (3, 3) or r.shape[0] == 0:
+        raise ValueError(f"rotations: expected (N, 3, 3) with N >= 1, got {r.shape}")
+    u, _, vt = np.linalg.svd(r.mean(axis=0))
+    d = np.sign(np.linalg.det(u @ vt)) or 1.0
+    return u @ np.diag([1.0, 1.0, d]) @ vt
+
+
+def baseline_means(frames: Sequence[GroundTruthFrame]) -> BaselineMeans:
+    """Mean root-relative hand and mean object pose of some frames.
+
+    Raises:
+        ValueError: no frames.
+    """
+    if not frames:
+        raise ValueError("baseline_means: no labelled frames to average")
+    joints = np.stack([np.asarray(f.joints, np.float64) for f in frames])
+    if joints.shape[1:] != (NUM_JOINTS, 3):
+        raise ValueError(f"joints: expected (N, {NUM_JOINTS}, 3), got {joints.shape}")
+    roots = joints[:, ROOT_JOINT]
+    offsets = np.stack([np.asarray(f.obj_trans, np.float64) for f in frames]) - roots
+    return BaselineMeans(
+        root_relative_joints=(joints - roots[:, None]).mean(axis=0),
+        obj_rot=chordal_mean_rotation(np.stack([f.obj_rot for f in frames])),
+        obj_offset=offsets.mean(axis=0),
+        frames=len(frames),
+    )
+
+
+def measure(
+    means: BaselineMeans,
+    frames: Iterable[GroundTruthFrame],
+    object_model: Callable[[str], tuple[np.ndarray, np.ndarray | None]],
+    allow_reflection: bool = True,
+) -> EvaluationResult:
+    """The baselines' metrics on some frames (the model's accumulator and conventions).
+
+    Args:
+        means: the constant predictions.
+        frames: the frames to score.
+        object_model: object name -> (model points (N, 3), corners (8, 3) or None), metres.
+        allow_reflection: Procrustes variant of PA-MJE (as the model's rows).
+
+    Returns:
+        The `EvaluationResult` (hand metrics from the constant hand, object metrics from the
+        mean object pose; mesh metrics None).
+
+    Raises:
+        ValueError: no frames.
+    """
+    acc = MetricAccumulator(allow_reflection=allow_reflection)
+    for frame in frames:
+        gt = np.asarray(frame.joints, np.float64)
+        root = gt[ROOT_JOINT]
+        points, corners = object_model(frame.obj_name)
+        acc.add(
+            means.root_relative_joints + root,
+            gt,
+            pred_obj_rot=means.obj_rot,
+            pred_obj_trans=root + means.obj_offset,
+            gt_obj_rot=np.asarray(frame.obj_rot, np.float64),
+            gt_obj_trans=np.asarray(frame.obj_trans, np.float64),
+            obj_points=points,
+            obj_corners=corners,
+            obj_name=frame.obj_name,
+            occluded=frame.occluded,
+        )
+    if len(acc) == 0:
+        raise ValueError("baselines: no frames to measure")
+    return acc.compute()
+
+
+def baseline_section(
+    means: BaselineMeans,
+    results: Mapping[str, EvaluationResult],
+    source: Mapping[str, Any],
+) -> dict[str, Any]:
+    """``report["baselines"]``: per protocol, the baseline rows shown beside the model's.
+
+    Args:
+        means: the constant predictions used.
+        results: ``{protocol: EvaluationResult}`` from `measure` on that protocol's frames.
+        source: where the means came from (``{"frames": "evaluated"}`` or data / split).
+
+    Returns:
+        ``{"description", "source", "means", "metrics": {protocol: {name: value}},
+        "extras": {protocol: {...}}, "occluded": {protocol: {...}}, "counts": {protocol: n}}``;
+        only the baselines' own metrics are set (others None).
+    """
+    kept = set(HAND_METRICS) | set(OBJECT_METRICS)
+
+    def only(values: Mapping[str, float | None]) -> dict[str, float | None]:
+        return {n: (values.get(n) if n in kept else None) for n in METRIC_NAMES}
+
+    return {
+        "description": DESCRIPTION,
+        "source": dict(source),
+        "means": means.to_dict(),
+        "metrics": {p: only(r.metrics) for p, r in results.items()},
+        "occluded": {p: only(r.occluded) for p, r in results.items()},
+        "extras": {p: dict(r.extras) for p, r in results.items()},
+        "counts": {p: r.counts.get("all", 0) for p, r in results.items()},
+    }
+
+
+def frame_from_raw(raw: Any, occluded: bool = False) -> GroundTruthFrame:
+    """The baseline labels of a labelled `RawSample` (camera frame, project order)."""
+    from scipy.spatial.transform import Rotation
+
+    return GroundTruthFrame(
+        joints=np.asarray(raw.hand_joints, np.float64),
+        obj_rot=Rotation.from_rotvec(np.asarray(raw.obj_rot, np.float64)).as_matrix(),
+        obj_trans=np.asarray(raw.obj_trans, np.float64),
+        obj_name=str(raw.obj_name),
+        occluded=occluded,
+    )
+
+
+def collect_frames(opened: Any, limit: int | None = None) -> list[GroundTruthFrame]:
+    """The right-hand frames of a labelled split (labels only: images are not read).
+
+    Args:
+        opened: an `evaluation.sources.OpenedSource`.
+        limit: read only the first N samples.
+
+    Raises:
+        ValueError: the split has no labels, or no right-hand frame.
+    """
+    if not opened.has_labels:
+        raise ValueError(
+            f"baseline data {opened.root} (split {opened.split}) has no labels; "
+            "give a labelled split (e.g. a validation or training split)"
+        )
+    src = opened.source
+    n = len(src) if limit is None else min(len(src), int(limit))
+    load = getattr(src, "load", None)
+    frames = []
+    for i in range(n):
+        raw = load(i, image=False) if callable(load) else src[i]
+        if raw.side == "right":
+            frames.append(frame_from_raw(raw))
+    if not frames:
+        raise ValueError(f"baseline data {opened.root}: no right-hand frame with labels")
+    return frames
