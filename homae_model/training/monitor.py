@@ -10,7 +10,8 @@ the model's own anchor estimate (GT-free, GT boxes). It returns, in mm:
 - `baseline MJE`, `baseline PA-MJE`: the mean root-relative hand of these crops placed at the
   true root; `baseline ADD-S`: the mean object pose relative to the root (chordal-mean
   rotation, mean offset) placed at the true root. A run that learns from the image moves below
-  these within its first thousand steps; one that does not stays at them.
+  these within its first thousand steps; one that does not stays at them. (`homae-eval` reports
+  the same baselines, `homae_model.evaluation.baselines`, over a whole split.)
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from homae_model.evaluation.baselines import chordal_mean_rotation
 from homae_model.metrics.hand import mje, pa_mje
 from homae_model.metrics.objects import ObjectPose, add_s
 
@@ -29,13 +31,6 @@ if TYPE_CHECKING:
 
 MONITOR_POINTS = 500
 """Object model points used for ADD-S (a fixed subsample of the mesh vertices)."""
-
-
-def _chordal_mean(rotations: np.ndarray) -> np.ndarray:
-    """(N,3,3) rotations -> the rotation nearest their arithmetic mean (SVD projection)."""
-    u, _, vt = np.linalg.svd(rotations.mean(axis=0))
-    d = np.sign(np.linalg.det(u @ vt))
-    return u @ np.diag([1.0, 1.0, d]) @ vt
 
 
 class HeldOutMonitor:
@@ -88,7 +83,7 @@ class HeldOutMonitor:
         rots = axis_angle_to_matrix(torch.stack([s["obj_rot"] for s in self.samples]).double())
         self.gt_rot = rots.numpy()
         self.gt_trans = np.stack([s["obj_trans"].double().numpy() for s in self.samples])
-        self.mean_obj_rot = _chordal_mean(self.gt_rot)
+        self.mean_obj_rot = chordal_mean_rotation(self.gt_rot)
         self.mean_obj_offset = (self.gt_trans - joints[:, 0]).mean(axis=0)
         self.baselines = self._baselines()
 

@@ -354,6 +354,9 @@ class Trainer:
         if not cfg.model.encoder.pretrained_path and init is None and self.resume is None:
             _log(info, f"WARNING: the image encoder starts {self.encoder_init}")
         self.model = HomaeModel(cfg)
+        # predicted joints use the fingertip vertices of the labels' convention (HO3D differs)
+        tips = self.model.mano.set_fingertips(opened.fingertips)
+        _log(info, f"fingertips: {tips} ({opened.kind} labels: {opened.fingertips})")
         if init is not None:
             for note in init_weights(self.model, init):
                 _log(info, f"WARNING: {note}")
