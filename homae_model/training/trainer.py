@@ -60,6 +60,8 @@ RUNS_DIR = "runs"
 CONFIG_MUST_MATCH = ("model", "data", "mano")
 HELDOUT_FILE = "heldout.jsonl"
 """Held-out metrics of a run, one JSON line per evaluation (step, then mm figures)."""
+CURVES_FILE = "learning_curves.png"
+"""The held-out learning curves of a run (`homae_model.training.curves`), redrawn each check."""
 """Config sections a resumed run must share with its checkpoint."""
 
 
@@ -703,6 +705,10 @@ class Trainer:
                 self.logger.scalar(f"heldout/{name.replace(' ', '_')}", value, step)
         with (self.run_dir / HELDOUT_FILE).open("a") as f:
             f.write(json.dumps({"step": step, **metrics}) + "\n")
+        from homae_model.training.curves import plot_learning_curves, read_heldout
+
+        records = read_heldout(self.run_dir / HELDOUT_FILE)
+        plot_learning_curves(records, self.run_dir / CURVES_FILE, f"{self.run_dir.name}: held-out")
         return metrics
 
 

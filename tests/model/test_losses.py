@@ -126,3 +126,45 @@ def test_total_loss_groups_and_lambdas(setup):
     no_aux, t3 = total_loss(out, batch, LossConfig(deep_supervision=False))
     assert not any(k.endswith("_aux0") for k in t3)
     assert float(no_aux.detach()) < float(total.detach())
+
+
+def test_keypoint_heatmap_loss_is_lowest_at_the_true_pixel_and_ignores_invalid_keypoints():
+    from homae_model.losses import keypoint_heatmap_loss
+
+    s, h = 32, 16
+    uv = torch.tensor([[[10.0, 20.0], [3.0, 5.0]]])
+    losses = []
+    for cx, cy in ((10.0, 20.0), (20.0, 10.0)):  # a peak at the right / a wrong pixel
+        xs = (torch.arange(h) + 0.5) * s / h - 0.5
+        d2 = (xs[None, :] - cx) ** 2 + (xs[:, None] - cy) ** 2
+        logits = (-d2 / 8.0)[None, None].repeat(1, 2, 1, 1)
+        valid = torch.tensor([[True, False]])
+        losses.append(float(keypoint_heatmap_loss(logits, uv, valid, s, 2.0)))
+    assert losses[0] < losses[1] - 1.0
+    # no valid keypoint: zero, not NaN
+    zero = keypoint_heatmap_loss(torch.zeros(1, 2, h, h), uv, torch.zeros(1, 2, dtype=bool), s, 2.0)
+    assert float(zero) == 0.0
+
+
+def test_dense_heads_and_separate_sdf_samples_enter_the_loss():
+    cfg = load_config(TINY)
+    cfg.model.aux.enabled = True
+    model = HomaeModel(cfg).train()
+    batch = random_batch(cfg)
+    batch["hand_sdf_points"] = batch["hand_points"] + 0.01
+    batch["hand_sdf_values"] = batch["hand_sdf"]
+    batch["obj_sdf_points"] = batch["obj_points"] + 0.01
+    batch["obj_sdf_values"] = batch["obj_sdf"]
+    out = model(batch)
+    assert out.aux is not None and out.aux.logits.shape[1] == 30
+    assert set(out.sdf_extra) == {"hand", "obj"}
+    loss, terms = total_loss(out, batch, cfg.loss)
+    for name in ("aux_heatmap", "aux_depth", "sdf_hand_samples", "sdf_obj_samples"):
+        assert name in terms and torch.isfinite(terms[name])
+    loss.backward()
+    assert model.aux_head.conv.weight.grad.abs().sum() > 0
+    # inference: no dense heads, no extra SDF evaluations
+    model.eval()
+    with torch.no_grad():
+        out = model(batch, anchor=batch["anchor"])
+    assert out.aux is None and out.sdf_extra == {}

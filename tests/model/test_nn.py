@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import replace
 
 import pytest
 import torch
@@ -272,3 +273,15 @@ def test_object_head_votes_and_weights():
         head.vote_out.weight.zero_()
     t = head(torch.randn(2, 9, 20), torch.randn(2, 9, 33), pts)[-1]
     torch.testing.assert_close(t.trans, (t.weights[..., None] * pts).sum(1))
+
+
+def test_layer_scale_starts_at_one_from_scratch_and_at_the_dinov2_value_with_weights():
+    from homae_model.nn.encoder import encoder_init_note, layer_scale_init
+
+    scratch = ImageEncoder(TINY_ENC)
+    gammas = [b.ls1.gamma for b in scratch.vit.blocks]
+    assert all(torch.all(g == 1.0) for g in gammas)
+    assert layer_scale_init(replace(TINY_ENC, pretrained_path="w.safetensors")) == 1e-5
+    assert layer_scale_init(replace(TINY_ENC, layer_scale_init=0.1)) == 0.1
+    assert "from scratch" in encoder_init_note(TINY_ENC)
+    assert encoder_init_note(replace(TINY_ENC, pretrained_path="w.pth")) == "pretrained: w.pth"

@@ -25,7 +25,7 @@ STEPS = 150
 
 @pytest.mark.slow
 def test_tiny_model_fits_a_few_scenes_far_below_the_constant_hand(tmp_path) -> None:
-    from homae_model.training.trainer import HELDOUT_FILE, TrainOptions, train
+    from homae_model.training.trainer import CURVES_FILE, HELDOUT_FILE, TrainOptions, train
 
     data = synthetic_set(tmp_path / "data", num=NUM_SCENES, seed=5)
     cfg = tiny_config(
@@ -50,6 +50,7 @@ def test_tiny_model_fits_a_few_scenes_far_below_the_constant_hand(tmp_path) -> N
 
     lines = [json.loads(x) for x in (tmp_path / "run" / HELDOUT_FILE).read_text().splitlines()]
     assert [x["step"] for x in lines] == [0, STEPS]
+    assert (tmp_path / "run" / CURVES_FILE).stat().st_size > 0
     final = lines[-1]
     assert final["MJE"] < 0.6 * final["baseline MJE"], final
     assert final["MJE"] < 0.6 * lines[0]["MJE"], lines
