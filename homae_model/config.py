@@ -234,7 +234,7 @@ class LossConfig:
     anchor_heatmap_sigma: float = _f(1.0, gt=0.0)  # the Gaussian's std, in heatmap cells
     aux_heatmap: float = _f(1.0, ge=0.0)  # keypoint heatmap cross-entropy (model.aux)
     aux_depth: float = _f(10.0, ge=0.0)  # L1 of the joints' depth relative to the root (m)
-    aux_sigma_px: float = _f(2.0, gt=0.0)  # std of the keypoint target Gaussians, crop pixels
+    aux_sigma_px: float = _f(4.0, gt=0.0)  # std of the keypoint target Gaussians, crop pixels
     smooth_l1_beta: float = _f(1.0, gt=0.0)  # PyTorch's default
     deep_supervision: bool = True  # losses at every intermediate transformer layer
 

@@ -30,13 +30,23 @@ class AuxPrediction:
     """Dense-head outputs.
 
     Attributes:
-        logits: (B,30,h,w) keypoint logits (21 hand joints, 8 object corners, object centre);
-            cell (i, j) covers crop pixels [j*S/w, (j+1)*S/w) x [i*S/h, (i+1)*S/h).
+        logits: (B,30,h,w) keypoint logits (21 hand joints, 8 object corners, object centre)
+            on F~ pooled to at most AUX_GRID cells a side; cell (i, j) covers crop pixels
+            [j*S/w, (j+1)*S/w) x [i*S/h, (i+1)*S/h).
         rel_depth: (B,21) joint depth minus root depth (m), heatmap-weighted read-out.
     """
 
     logits: torch.Tensor
     rel_depth: torch.Tensor
+
+
+AUX_GRID = 16
+"""The dense heads read F~ average-pooled to at most this many cells per side: the decoder's
+finer maps are bilinear interpolations of the 8x8 (small config) token grid, and a coarse
+softmax gives each cell a usable gradient from the first steps."""
+LOGIT_SCALE = 30.0
+"""Fixed gain on the keypoint logits: with Adam's per-parameter steps a plain linear layer needs
+thousands of steps before its logits can form a peak; the gain lets them form in hundreds."""
 
 
 class DenseAuxHead(nn.Module):
@@ -47,11 +57,16 @@ class DenseAuxHead(nn.Module):
         super().__init__()
         self.num_kp = NUM_HAND_KEYPOINTS + NUM_OBJ_KEYPOINTS
         self.conv = nn.Conv2d(channels, self.num_kp + NUM_HAND_KEYPOINTS, 1)
+        nn.init.normal_(self.conv.weight, std=0.003)
+        nn.init.zeros_(self.conv.bias)
 
     def forward(self, fmap: torch.Tensor) -> AuxPrediction:
-        """Predict from the feature map (B,C,h,w)."""
+        """Predict from the feature map (B,C,h,w); logits cover the crop on a coarser grid."""
+        h, w = fmap.shape[-2:]
+        if max(h, w) > AUX_GRID:
+            fmap = nn.functional.adaptive_avg_pool2d(fmap, (min(h, AUX_GRID), min(w, AUX_GRID)))
         out = self.conv(fmap)
-        logits = out[:, : self.num_kp]
+        logits = out[:, : self.num_kp] * LOGIT_SCALE
         depth = out[:, self.num_kp :] * 0.1  # metres; the scale keeps the initial output small
         weights = torch.softmax(logits[:, :NUM_HAND_KEYPOINTS].flatten(2), dim=-1)
         rel_depth = (weights.detach() * depth.flatten(2)).sum(dim=-1)

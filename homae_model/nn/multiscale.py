@@ -12,6 +12,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from homae_model.config import DecoderConfig
+from homae_model.nn.decoder import he_conv1x1
 
 LINEAR_ALIGN = 16
 """Output widths are padded to a multiple of this for the last 1x1 layer (sliced after)."""
@@ -26,9 +27,9 @@ class MultiScaleFusion(nn.Module):
         self.multiscale = cfg.multiscale
         c_in = sum(cfg.stage_channels) if cfg.multiscale else cfg.stage_channels[-1]
         self.mlp = nn.Sequential(
-            nn.Conv2d(c_in, cfg.fusion_hidden, 1),
+            he_conv1x1(c_in, cfg.fusion_hidden),
             nn.GELU(),
-            nn.Conv2d(cfg.fusion_hidden, cfg.feat_channels, 1),
+            he_conv1x1(cfg.fusion_hidden, cfg.feat_channels, before_activation=False),
         )
         self.out_channels = cfg.feat_channels
 
