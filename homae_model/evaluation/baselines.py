@@ -24,13 +24,17 @@ import numpy as np
 
 from homae_model.evaluation.report import METRIC_NAMES, EvaluationResult, MetricAccumulator
 from homae_model.hand.constants import NUM_JOINTS, ROOT_JOINT
+from homae_model.metrics.hand import align_joints, pa_mje
 
 HAND_METRICS: tuple[str, ...] = ("MJE", "PA-MJE", "ST-MJE", "J-AUC", "PA-J-AUC")
 """Metrics of the constant-hand baseline (the mesh metrics need vertices: not measured)."""
 OBJECT_METRICS: tuple[str, ...] = ("OCE", "MCE", "ADD-S", "OME")
 """Metrics of the mean-object-pose baseline (plus the HOISDF-convention extras)."""
 DESCRIPTION = (
-    "constant hand = the mean root-relative 21 joints placed at the true hand root; mean object "
+    "constant hand = the mean root-relative 21 joints placed at the true hand root; mean "
+    "articulation = the generalised-Procrustes mean hand (its PA-MJE is what a constant hand "
+    "shape scores; the camera-frame mean above is a shrunken average of many orientations); "
+    "mean object "
     "pose = the chordal mean of the GT object rotations (projected to SO(3)) and the mean "
     "object translation relative to the hand root, placed at the true root"
 )
@@ -64,12 +68,15 @@ class BaselineMeans:
         obj_rot: (3, 3) chordal mean rotation.
         obj_offset: (3,) mean of ``obj_trans - joints[root]``, metres.
         frames: number of frames averaged.
+        articulation: (21, 3) Procrustes-mean hand (`procrustes_mean_hand`), root at 0, or
+            None (then PA-MJE of a constant articulation is not measured).
     """
 
     root_relative_joints: np.ndarray
     obj_rot: np.ndarray
     obj_offset: np.ndarray
     frames: int
+    articulation: np.ndarray | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready values."""
@@ -78,6 +85,7 @@ class BaselineMeans:
             "obj_rotation": self.obj_rot.tolist(),
             "obj_offset_from_root_m": self.obj_offset.tolist(),
             "frames": self.frames,
+            "articulation_m": None if self.articulation is None else self.articulation.tolist(),
         }
 
 
@@ -101,6 +109,38 @@ def chordal_mean_rotation(rotations: np.ndarray) -> np.ndarray:
     return u @ np.diag([1.0, 1.0, d]) @ vt
 
 
+ARTICULATION_EXTRA = "PA-MJE (mean articulation)"
+"""`extras` key: PA-MJE of the Procrustes-mean hand (`procrustes_mean_hand`)."""
+
+
+def procrustes_mean_hand(joints: np.ndarray, iterations: int = 5) -> np.ndarray:
+    """The generalised-Procrustes mean of hands: the best constant under PA-MJE, roughly.
+
+    The mean root-relative hand in the camera frame averages hands of many orientations into a
+    shrunken, distorted hand, so its PA-MJE overstates what knowing nothing is worth (a flat
+    MANO hand scores better). This mean aligns every hand (similarity) to the running mean
+    before averaging, so its PA-MJE is what a constant articulation scores.
+
+    Args:
+        joints: (N, 21, 3) hands, metres.
+        iterations: alignment / averaging rounds.
+
+    Returns:
+        (21, 3) the mean hand, root at the origin, scaled to the hands' mean size.
+    """
+    j = np.asarray(joints, dtype=np.float64)
+    j = j - j[:, ROOT_JOINT : ROOT_JOINT + 1]
+    size = float(np.linalg.norm(j - j.mean(axis=1, keepdims=True), axis=-1).mean())
+    ref = j[0]
+    for _ in range(iterations):
+        aligned = align_joints(j, np.broadcast_to(ref, j.shape).copy(), "procrustes", False)
+        ref = aligned.mean(axis=0)
+        ref = ref - ref[ROOT_JOINT]
+        spread = float(np.linalg.norm(ref - ref.mean(axis=0), axis=-1).mean())
+        ref = ref * (size / max(spread, 1e-9))
+    return ref
+
+
 def baseline_means(frames: Sequence[GroundTruthFrame]) -> BaselineMeans:
     """Mean root-relative hand and mean object pose of some frames.
 
@@ -119,6 +159,7 @@ def baseline_means(frames: Sequence[GroundTruthFrame]) -> BaselineMeans:
         obj_rot=chordal_mean_rotation(np.stack([f.obj_rot for f in frames])),
         obj_offset=offsets.mean(axis=0),
         frames=len(frames),
+        articulation=procrustes_mean_hand(joints),
     )
 
 
@@ -144,6 +185,7 @@ def measure(
         ValueError: no frames.
     """
     acc = MetricAccumulator(allow_reflection=allow_reflection)
+    frames = list(frames)
     for frame in frames:
         gt = np.asarray(frame.joints, np.float64)
         root = gt[ROOT_JOINT]
@@ -162,7 +204,13 @@ def measure(
         )
     if len(acc) == 0:
         raise ValueError("baselines: no frames to measure")
-    return acc.compute()
+    result = acc.compute()
+    if means.articulation is None:
+        return result
+    gts = np.stack([np.asarray(f.joints, np.float64) for f in frames])
+    const = np.broadcast_to(means.articulation, gts.shape) + gts[:, ROOT_JOINT : ROOT_JOINT + 1]
+    result.extras[ARTICULATION_EXTRA] = pa_mje(const, gts, allow_reflection)
+    return result
 
 
 def baseline_section(

@@ -45,6 +45,7 @@ import numpy as np
 
 from homae_model.bundled import demo_detector
 from homae_model.evaluation.sources import OpenedSource, dataset_fingerprint, open_source
+from homae_model.nn.encoder import encoder_init_note
 from homae_model.training.state import (
     CHECKPOINTS_DIR,
     CONFIG_FILE,
@@ -612,6 +613,7 @@ def evaluate(
         "occluded_subset": f"min(hand_visible, obj_visible) < {OCCLUDED_VISIBLE_FRACTION}",
         "procrustes_allows_reflection": allow_reflection,
         "object_metric_modes": {"OCE": "origin", "MCE": "object_box", "ADD-S": "over GT points"},
+        "encoder_init": encoder_init_note(cfg.model.encoder),
         "notes": notes,
         "config": config_to_dict(cfg),
     }

@@ -638,6 +638,14 @@ def render_markdown(
                         )
                     )
                 lines.append(_table_row(label, [base.get(c) for c in table.columns]))
+                artic = base_extras.get(protocol, {}).get("PA-MJE (mean articulation)")
+                if artic is not None and "PA-MJE" in table.columns:
+                    lines.append(
+                        _table_row(
+                            f"Baseline: mean articulation, PA-MJE only ({n_base})",
+                            [artic if c == "PA-MJE" else None for c in table.columns],
+                        )
+                    )
             lines.append("")
         add_s_hoisdf = HOISDF_CONVENTION["ADD-S"]
         lines += [

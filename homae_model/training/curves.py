@@ -13,7 +13,7 @@ from pathlib import Path
 
 PANELS: tuple[tuple[str, str | None, str], ...] = (
     ("MJE", "baseline MJE", "hand MJE, GT-anchored (mm)"),
-    ("PA-MJE", "baseline PA-MJE", "hand PA-MJE, GT-anchored (mm)"),
+    ("PA-MJE", "baseline PA-MJE (articulation)", "hand PA-MJE, GT-anchored (mm)"),
     ("ADD-S", "baseline ADD-S", "object ADD-S, GT-anchored (mm)"),
     ("GT-free MJE", "baseline MJE", "hand MJE, GT-free anchor (mm)"),
 )
@@ -43,6 +43,8 @@ def plot_learning_curves(records: list[dict[str, float]], out: str | Path, title
     fig, axes = plt.subplots(1, len(PANELS), figsize=(4.2 * len(PANELS), 3.4))
     for ax, (key, base, name) in zip(axes, PANELS, strict=True):
         ax.plot(steps, [r.get(key, float("nan")) for r in records], "o-", label="model")
+        if base is not None and base not in records[-1]:
+            base = base.split(" (")[0]  # records written before the articulation baseline
         if base is not None and base in records[-1]:
             ax.axhline(records[-1][base], color="grey", ls="--", label="constant baseline")
         ax.set_title(name, fontsize=10)

@@ -90,3 +90,23 @@ def test_constant_labels_give_zero_and_known_errors() -> None:
     assert np.asarray(section["means"]["obj_rotation"]).shape == (3, 3)
     with pytest.raises(ValueError, match="no labelled frames"):
         baseline_means([])
+
+
+def test_procrustes_mean_hand_is_the_constant_a_rotating_hand_really_has():
+    # one articulated hand seen in many orientations: its Procrustes mean is that hand (PA-MJE
+    # 0), while the camera-frame mean of the root-relative joints is a shrunken blob
+    from scipy.spatial.transform import Rotation
+
+    from homae_model.evaluation.baselines import procrustes_mean_hand
+    from homae_model.metrics.hand import pa_mje
+
+    rng = np.random.default_rng(0)
+    hand = rng.normal(0, 0.04, (21, 3))
+    hand -= hand[0]
+    rots = Rotation.random(50, random_state=1).as_matrix()
+    hands = np.einsum("nij,kj->nki", rots, hand) + rng.normal(0, 0.1, (50, 1, 3))
+    mean = procrustes_mean_hand(hands)
+    const = np.broadcast_to(mean, hands.shape) + hands[:, :1]
+    assert pa_mje(const, hands, allow_reflection=False) < 1e-3
+    blob = (hands - hands[:, :1]).mean(axis=0)
+    assert pa_mje(np.broadcast_to(blob, hands.shape) + hands[:, :1], hands) > 5.0

@@ -82,6 +82,8 @@ def test_evaluate_library_function_gt_anchor_is_used(tmp_path, trained) -> None:
     assert list(a["metrics"]) == ["gt-anchored"]
     assert a["metrics"]["gt-anchored"] == b["metrics"]["gt-anchored"]  # deterministic
     assert a["meta"]["data_hash"] == b["meta"]["data_hash"]
+    # the tiny config names no pretrained encoder: the report says it was trained from scratch
+    assert a["meta"]["encoder_init"].startswith("from scratch")
 
 
 def test_checkpoint_resolution_and_errors(tmp_path, trained) -> None:
