@@ -255,6 +255,9 @@ class TrainConfig:
     grad_clip_norm: float = _f(0.0, ge=0.0)  # 0 = off
     # parameter-name prefixes to train (e.g. ["anchor_head."]); empty: the whole network
     trainable: list[str] = field(default_factory=list)
+    # parameter-name prefixes trained with lr * fast_lr_mult (e.g. ["anchor_head.", "aux_head."])
+    fast_prefixes: list[str] = field(default_factory=list)
+    fast_lr_mult: float = _f(10.0, gt=0.0)
     amp: bool = True
     ckpt_every: int = _f(1, gt=0)  # epochs
     seed: int = 0

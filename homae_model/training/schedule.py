@@ -42,16 +42,31 @@ def freeze_except(model: torch.nn.Module, prefixes: list[str]) -> int:
 def build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     """Adam (paper) or AdamW over the trainable parameters.
 
+    Parameters whose names start with one of `cfg.fast_prefixes` form a second group with the
+    learning rate `cfg.lr * cfg.fast_lr_mult` (output heads whose weights must reach O(1) values:
+    with Adam's per-parameter steps of about lr, they would need thousands of steps).
+
     Raises:
-        ValueError: an unknown optimizer name (lists the valid ones).
+        ValueError: an unknown optimizer name (lists the valid ones), or a fast prefix that
+            names no parameter.
     """
-    params = [p for p in model.parameters() if p.requires_grad]
-    if not params:
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    if not named:
         raise ValueError("the model has no trainable parameters")
+    prefixes = tuple(cfg.fast_prefixes)
+    unknown = [f for f in prefixes if not any(n.startswith(f) for n, _ in named)]
+    if unknown:
+        raise ValueError(f"train.fast_prefixes {unknown} match no trainable parameter")
+    is_fast = [bool(prefixes) and n.startswith(prefixes) for n, _ in named]
+    slow = [p for (_, p), f in zip(named, is_fast, strict=True) if not f]
+    fast = [p for (_, p), f in zip(named, is_fast, strict=True) if f]
+    groups = [{"params": slow, "lr": cfg.lr}]
+    if fast:
+        groups.append({"params": fast, "lr": cfg.lr * cfg.fast_lr_mult})
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        return torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     raise ValueError(f"train.optimizer={cfg.optimizer!r}; valid: ['adam', 'adamw']")
 
 

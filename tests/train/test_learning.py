@@ -35,6 +35,7 @@ def test_tiny_model_fits_a_few_scenes_far_below_the_constant_hand(tmp_path) -> N
         train={
             "batch_size": 3, "epochs": 1000, "lr": 2e-3, "lr_decay_every": 1000,
             "gt_points_until_epoch": 0, "gt_points_prob_after": 0.8,
+            "fast_prefixes": ["hand_head.rot_out.", "anchor_head.", "aux_head."],
         },
         data={"augment": False, "frustum_fraction": 0.3, "grid_points": True},
     )  # fmt: skip
