@@ -4,7 +4,7 @@ Examples::
 
     homae-train --config config/model/small.yaml --data /data/synth --out runs/small
     homae-train --resume runs/small                       # continue where it stopped
-    homae-train --config config/model/small_finetune.yaml --init runs/small --data ...
+    homae-train --config config/model/small.yaml --init runs/small --data ...  # fine-tune
     torchrun --nproc_per_node 2 -m homae_model.cli.train --config ... --data ... --out ...
 """
 

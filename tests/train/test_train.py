@@ -150,6 +150,24 @@ def test_point_schedule_is_deterministic() -> None:
     assert opt.param_groups[0]["lr"] == pytest.approx(1e-4 * 0.7**2)
 
 
+def test_fast_prefixes_get_their_own_learning_rate_and_decay_with_the_rest() -> None:
+    from homae_model.config import TrainConfig
+    from homae_model.training.schedule import build_optimizer, build_scheduler
+
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 2))
+    cfg = TrainConfig(lr=1e-3, fast_prefixes=["1."], fast_lr_mult=10.0, lr_decay_every=1)
+    opt = build_optimizer(model, cfg)
+    assert [g["lr"] for g in opt.param_groups] == [1e-3, pytest.approx(1e-2)]
+    assert [len(g["params"]) for g in opt.param_groups] == [2, 2]
+    assert opt.param_groups[1]["params"][0] is model[1].weight
+    sched = build_scheduler(opt, cfg)
+    opt.step()
+    sched.step()
+    assert [g["lr"] for g in opt.param_groups] == pytest.approx([7e-4, 7e-3])
+    with pytest.raises(ValueError, match="fast_prefixes"):
+        build_optimizer(model, TrainConfig(fast_prefixes=["head."]))
+
+
 def test_predicted_anchor_batches_centre_the_grid_on_the_anchor_head(tmp_path, data) -> None:
     from homae_model.training.distributed import init_distributed
     from homae_model.training.schedule import use_predicted_anchor
