@@ -1,8 +1,9 @@
 """ROS message <-> numpy conversions: images, camera intrinsics, poses and transforms.
 
-numpy + OpenCV only (no torch, no cv_bridge). Every failure raises a `ConversionError`
-subclass whose `reason` is a short, stable code (see `REASONS`) the node uses for throttled
-logs and diagnostics counters.
+numpy, OpenCV and SciPy's `Rotation` (no cv_bridge); the intrinsics checks are
+`homae_model.geometry.camera`'s. Every failure raises a `ConversionError` subclass whose
+`reason` is a short, stable code (see `REASONS`) the node uses for throttled logs and
+diagnostics counters.
 
 Frames follow REP-103: the camera optical frame (x right, y down, z forward), metres.
 """
@@ -10,11 +11,19 @@ Frames follow REP-103: the camera optical frame (x right, y down, z forward), me
 from __future__ import annotations
 
 import array
-import math
 from typing import Any, ClassVar
 
 import cv2
 import numpy as np
+from scipy.spatial.transform import Rotation
+
+from homae_model.geometry.camera import (
+    MAX_INTRINSIC_PX,
+    MIN_FOCAL_PX,
+    IntrinsicsError,
+    NonFiniteIntrinsicsError,
+    validate_intrinsics,
+)
 
 __all__ = [
     "ENCODINGS",
@@ -305,11 +314,6 @@ def rgb_to_image(rgb: np.ndarray, header: Any = None, encoding: str = "rgb8") ->
 # Camera intrinsics
 # --------------------------------------------------------------------------------------------
 KNOWN_DISTORTION_MODELS: tuple[str, ...] = ("plumb_bob", "rational_polynomial", "equidistant")
-MIN_FOCAL_PX = 1e-3
-"""Smallest focal length (px) accepted; below it K is numerically singular."""
-MAX_INTRINSIC_PX = 1e7
-"""Largest |value| (px) of a focal length, skew or principal point coordinate accepted; beyond
-it no real camera exists and the crop arithmetic overflows to inf/NaN."""
 """Distortion models whose coefficients the pipeline understands (it assumes rectified or
 near-pinhole input; coefficients of these models are tolerated, not corrected)."""
 
@@ -363,9 +367,8 @@ def _expected_image_size(info: Any) -> tuple[int, int] | None:
 def check_intrinsics(K: Any, name: str = "K") -> np.ndarray:
     """Check a pinhole K for use by the model and return it as (3, 3) float64.
 
-    Checks, in order: shape (3, 3), finite values, not all zero, fx, fy > 0, last row
-    (0, 0, 1), plausible magnitudes (`MIN_FOCAL_PX` <= fx, fy; every value of the first two
-    rows within +-`MAX_INTRINSIC_PX`).
+    The checks are `homae_model.geometry.camera.validate_intrinsics` (shape, finite, not all
+    zero, fx, fy > 0, last row (0, 0, 1), plausible magnitudes); this adds the reason codes.
 
     Args:
         K: (3, 3) intrinsics, pixels.
@@ -374,25 +377,18 @@ def check_intrinsics(K: Any, name: str = "K") -> np.ndarray:
     Raises:
         NanValuesError: non-finite values. BadIntrinsicsError: any other failed check.
     """
-    K = np.asarray(K, dtype=np.float64)
+    try:
+        K = np.asarray(K, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise BadIntrinsicsError(f"{name} is not numbers: {err}") from err
     if K.shape != (3, 3):
         raise BadIntrinsicsError(f"{name} must be (3, 3), got shape {K.shape}")
-    if not np.all(np.isfinite(K)):
-        raise NanValuesError(f"{name} contains NaN or infinite values")
-    if not np.any(K):
-        raise BadIntrinsicsError(f"{name} is all zero (camera not calibrated?)")
-    if K[0, 0] <= 0 or K[1, 1] <= 0:
-        raise BadIntrinsicsError(
-            f"{name}: focal lengths must be > 0, got fx={K[0, 0]}, fy={K[1, 1]}"
-        )
-    if not np.allclose(K[2], (0.0, 0.0, 1.0)):
-        raise BadIntrinsicsError(f"{name}: last row must be (0, 0, 1), got {K[2].tolist()}")
-    if min(K[0, 0], K[1, 1]) < MIN_FOCAL_PX or np.abs(K[:2]).max() > MAX_INTRINSIC_PX:
-        raise BadIntrinsicsError(
-            f"{name} {K[:2].tolist()} is implausible: focal lengths must lie in "
-            f"[{MIN_FOCAL_PX:g}, {MAX_INTRINSIC_PX:g}] px and |skew|, |cx|, |cy| <= "
-            f"{MAX_INTRINSIC_PX:g} px"
-        )
+    try:
+        validate_intrinsics(K, name)
+    except NonFiniteIntrinsicsError as err:
+        raise NanValuesError(str(err)) from err
+    except IntrinsicsError as err:
+        raise BadIntrinsicsError(str(err)) from err
     return K
 
 
@@ -456,8 +452,7 @@ def rotation_matrix_to_quaternion(R: np.ndarray) -> np.ndarray:
     """Convert a rotation matrix to a unit quaternion (x, y, z, w), w >= 0.
 
     The input is first projected onto SO(3) (SVD), so slightly non-orthogonal float32
-    matrices are fine; the largest of (w, x, y, z) is solved for first (Shepperd), so the
-    result is accurate near 180 degree rotations.
+    matrices are fine; SciPy's `Rotation` does the conversion (accurate near 180 degrees).
 
     Args:
         R: (3, 3) rotation matrix.
@@ -468,27 +463,7 @@ def rotation_matrix_to_quaternion(R: np.ndarray) -> np.ndarray:
     Raises:
         BadInputError: wrong shape or not a rotation; NanValuesError: non-finite values.
     """
-    m = _checked_rotation(R)
-    trace = m[0, 0] + m[1, 1] + m[2, 2]
-    candidates = (trace, m[0, 0], m[1, 1], m[2, 2])
-    i = int(np.argmax(candidates))
-    if i == 0:
-        w = 0.5 * math.sqrt(max(1.0 + trace, 0.0))
-        f = 0.25 / w
-        q = np.array([(m[2, 1] - m[1, 2]) * f, (m[0, 2] - m[2, 0]) * f, (m[1, 0] - m[0, 1]) * f, w])
-    elif i == 1:
-        x = 0.5 * math.sqrt(max(1.0 + m[0, 0] - m[1, 1] - m[2, 2], 0.0))
-        f = 0.25 / x
-        q = np.array([x, (m[0, 1] + m[1, 0]) * f, (m[0, 2] + m[2, 0]) * f, (m[2, 1] - m[1, 2]) * f])
-    elif i == 2:
-        y = 0.5 * math.sqrt(max(1.0 - m[0, 0] + m[1, 1] - m[2, 2], 0.0))
-        f = 0.25 / y
-        q = np.array([(m[0, 1] + m[1, 0]) * f, y, (m[1, 2] + m[2, 1]) * f, (m[0, 2] - m[2, 0]) * f])
-    else:
-        z = 0.5 * math.sqrt(max(1.0 - m[0, 0] - m[1, 1] + m[2, 2], 0.0))
-        f = 0.25 / z
-        q = np.array([(m[0, 2] + m[2, 0]) * f, (m[1, 2] + m[2, 1]) * f, z, (m[1, 0] - m[0, 1]) * f])
-    q /= np.linalg.norm(q)
+    q = Rotation.from_matrix(_checked_rotation(R)).as_quat()
     return -q if q[3] < 0 else q
 
 
@@ -497,14 +472,7 @@ def quaternion_to_rotation_matrix(q: np.ndarray) -> np.ndarray:
     q = np.asarray(q, dtype=np.float64).ravel()
     if q.shape != (4,) or not np.all(np.isfinite(q)) or np.linalg.norm(q) < 1e-12:
         raise BadInputError(f"quaternion must be 4 finite values, not all zero; got {q}")
-    x, y, z, w = q / np.linalg.norm(q)
-    return np.array(
-        [
-            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-        ]
-    )
+    return Rotation.from_quat(q).as_matrix()
 
 
 def _checked_translation(t: np.ndarray) -> tuple[float, float, float]:

@@ -19,43 +19,61 @@ MIN_DEPTH_M = 1e-6
 
 
 MIN_FOCAL_PX = 1e-3
-"""Smallest focal length (pixels) accepted: below it projections overflow."""
+"""Smallest focal length (pixels) accepted: below it K is numerically singular."""
 MAX_INTRINSIC_PX = 1e7
-"""Largest |entry| (pixels) of K's first two rows accepted."""
+"""Largest |entry| (pixels) of K's first two rows (focal lengths, skew, principal point)
+accepted: beyond it no real camera exists and the crop arithmetic overflows to inf/NaN."""
+
+
+class IntrinsicsError(ValueError):
+    """K is not a usable pinhole matrix (the message names it and what is wrong)."""
+
+
+class NonFiniteIntrinsicsError(IntrinsicsError):
+    """K holds NaN or infinite values."""
 
 
 def validate_intrinsics(K: np.ndarray | torch.Tensor, name: str = "K") -> None:
-    """Check that `K` is a usable pinhole matrix.
+    """Check that `K` is a usable pinhole matrix (the one definition of these checks).
+
+    Checks, in order: shape (..., 3, 3), numbers, finite values, not all zero, fx, fy > 0,
+    last row (0, 0, 1), plausible magnitudes (`MIN_FOCAL_PX` <= fx, fy; every value of the
+    first two rows within +-`MAX_INTRINSIC_PX`).
 
     Args:
         K: (3,3) or batched (..., 3, 3) intrinsics.
         name: how the caller calls this value, used in the error message.
 
     Raises:
-        ValueError: wrong shape, NaN/inf entries, non-positive focal lengths, or a last row
-            other than (0, 0, 1).
+        NonFiniteIntrinsicsError: NaN or inf entries.
+        IntrinsicsError: any other failed check (both are ValueErrors).
     """
     arr = K.detach().cpu().double().numpy() if isinstance(K, torch.Tensor) else np.asarray(K)
     if arr.ndim < 2 or arr.shape[-2:] != (3, 3):
-        raise ValueError(f"{name}: expected a (3,3) intrinsics matrix, got shape {arr.shape}")
+        raise IntrinsicsError(f"{name}: expected a (3,3) intrinsics matrix, got shape {arr.shape}")
     if not np.issubdtype(arr.dtype, np.number):
-        raise ValueError(f"{name}: expected numbers, got dtype {arr.dtype}")
+        raise IntrinsicsError(f"{name}: expected numbers, got dtype {arr.dtype}")
     arr = arr.astype(np.float64)
     if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name}: contains NaN or inf: {arr.tolist()}")
+        raise NonFiniteIntrinsicsError(f"{name}: contains NaN or inf: {arr.tolist()}")
+    if not np.all(np.any(arr != 0.0, axis=(-2, -1))):
+        raise IntrinsicsError(
+            f"{name} is all zero (camera not calibrated?): focal lengths must be > 0"
+        )
     fx, fy = arr[..., 0, 0], arr[..., 1, 1]
     if np.any(fx <= 0) or np.any(fy <= 0):
-        raise ValueError(f"{name}: focal lengths must be > 0, got fx={fx}, fy={fy}")
+        raise IntrinsicsError(f"{name}: focal lengths must be > 0, got fx={fx}, fy={fy}")
+    last = arr[..., 2, :]
+    if not np.allclose(last, np.array([0.0, 0.0, 1.0])):
+        raise IntrinsicsError(f"{name}: last row must be (0, 0, 1), got {last.tolist()}")
     if np.any(np.minimum(fx, fy) < MIN_FOCAL_PX) or np.any(
         np.abs(arr[..., :2, :]) > MAX_INTRINSIC_PX
     ):
-        raise ValueError(
-            f"{name}: focal lengths must be >= {MIN_FOCAL_PX} px and entries <= "
-            f"{MAX_INTRINSIC_PX:g} px, got {arr.tolist()}"
+        raise IntrinsicsError(
+            f"{name} {arr[..., :2, :].tolist()} is implausible: focal lengths must lie in "
+            f"[{MIN_FOCAL_PX:g}, {MAX_INTRINSIC_PX:g}] px and |skew|, |cx|, |cy| <= "
+            f"{MAX_INTRINSIC_PX:g} px"
         )
-    last = arr[..., 2, :]
-    if not np.allclose(last, np.array([0.0, 0.0, 1.0])):
-        raise ValueError(f"{name}: last row must be (0, 0, 1), got {last.tolist()}")
 
 
 def project_points(points: Array, K: Array) -> Array:
