@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from homae_model.hand.constants import SKELETON_EDGES
 from homae_ros.conversions import BadInputError, pose_to_msg
 
 __all__ = [
@@ -45,12 +46,8 @@ NS_HAND_JOINTS = "hand_joints"
 NS_OBJECT_MESH = "object_mesh"
 NS_OBJECT_AXES = "object_axes"
 
-# 21 joints in the project order: 0 wrist, then thumb, index, middle, ring, pinky, each
-# (base, pip, dip, tip) = 1-4, 5-8, 9-12, 13-16, 17-20. Each finger chain starts at the wrist.
-HAND_BONES: tuple[tuple[int, int], ...] = tuple(
-    (0 if k == 0 else 1 + 4 * f + k - 1, 1 + 4 * f + k) for f in range(5) for k in range(4)
-)
-"""The 20 (parent, child) joint index pairs of the hand skeleton."""
+HAND_BONES: tuple[tuple[int, int], ...] = SKELETON_EDGES
+"""The 20 (parent, child) joint index pairs of the hand skeleton (`SKELETON_EDGES`)."""
 
 _RIGHT_HAND_RGB = (0.93, 0.71, 0.55)
 _LEFT_HAND_RGB = (0.55, 0.71, 0.93)
