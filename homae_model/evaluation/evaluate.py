@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from homae_model.bundled import demo_detector
+from homae_model.detector.pairing import box_iou
 from homae_model.evaluation.sources import OpenedSource, dataset_fingerprint, open_source
 from homae_model.nn.encoder import encoder_init_note
 from homae_model.training.state import (
@@ -166,14 +167,6 @@ class _Detector:
     note: str
 
 
-def _box_iou(a: np.ndarray, b: np.ndarray) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
-
-
 def _usable_box(box: np.ndarray) -> bool:
     b = np.asarray(box, np.float64).reshape(-1)
     return b.shape == (4,) and bool(np.all(np.isfinite(b))) and b[2] > b[0] and b[3] > b[1]
@@ -204,7 +197,7 @@ def _detected_pair(det: _Detector, image: np.ndarray, gt_hand_box: np.ndarray) -
     )
     best, best_iou = None, DETECTOR_MIN_IOU
     for pair in pairs:
-        iou = _box_iou(np.asarray(pair.hand.box, float), gt_hand_box)
+        iou = float(box_iou(pair.hand.box, gt_hand_box)[0, 0])
         if iou >= best_iou:
             best, best_iou = pair, iou
     if best is None:
