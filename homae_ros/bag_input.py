@@ -16,6 +16,7 @@ from rosbags.rosbag2 import Reader
 from rosbags.typesys.store import Typestore
 
 from homae_ros import conversions
+from homae_ros.frames import stamp_ns
 
 __all__ = [
     "COMPRESSED_TYPE",
@@ -65,11 +66,6 @@ class CameraInfoIndex:
         if k >= 0:
             return self._by_log[k], "latest"
         return None
-
-
-def stamp_ns(header: Any) -> int:
-    """Header stamp in nanoseconds."""
-    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
 
 
 def _topics_of(reader: Reader, types: tuple[str, ...]) -> list[str]:

@@ -21,9 +21,14 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from homae_ros.frames import stamp_ns
+
+if TYPE_CHECKING:
+    from homae_ros.intrinsics import CameraInfoFields
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "demo_out"
@@ -146,25 +151,25 @@ def play_clip(clip: Path, node_proc: subprocess.Popen) -> tuple[Recording, Any]:
             while time.monotonic() < target:
                 executor.spin_once(timeout_sec=max(0.0, min(0.01, target - time.monotonic())))
             sample = source[i]
-            stamp_ns = base + int(i * 1e9 / CLIP_FPS)
-            header = Header(frame_id=info_yaml["frame_id"])
-            header.stamp.sec, header.stamp.nanosec = divmod(stamp_ns, 1_000_000_000)
+            sent_ns = base + int(i * 1e9 / CLIP_FPS)
+            header = Header(frame_id=info_yaml.frame_id or "demo_camera_optical_frame")
+            header.stamp.sec, header.stamp.nanosec = divmod(sent_ns, 1_000_000_000)
             img = rgb_to_image(sample.image, header, "rgb8")
             info = _camera_info_msg(info_yaml, header)
-            rec.sent[stamp_ns] = time.monotonic()
+            rec.sent[sent_ns] = time.monotonic()
             info_pub.publish(info)
             image_pub.publish(img)
             rec.raw.append(
-                (INFO_TOPIC, "sensor_msgs/msg/CameraInfo", stamp_ns, bytes(serialize_message(info)))
+                (INFO_TOPIC, "sensor_msgs/msg/CameraInfo", sent_ns, bytes(serialize_message(info)))
             )
             rec.raw.append(
-                (IMAGE_TOPIC, "sensor_msgs/msg/Image", stamp_ns, bytes(serialize_message(img)))
+                (IMAGE_TOPIC, "sensor_msgs/msg/Image", sent_ns, bytes(serialize_message(img)))
             )
         # Let the last frames come back.
         end = time.monotonic() + 5.0
         while time.monotonic() < end:
             executor.spin_once(timeout_sec=0.05)
-            if rec.results and _stamp_ns(rec.results[-1][1].header) == max(rec.sent):
+            if rec.results and stamp_ns(rec.results[-1][1].header) == max(rec.sent):
                 break
     finally:
         executor.shutdown()
@@ -173,37 +178,27 @@ def play_clip(clip: Path, node_proc: subprocess.Popen) -> tuple[Recording, Any]:
     return rec, source
 
 
-def _stamp_ns(header: Any) -> int:
-    return header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
-
-
-def _load_camera_info(clip: Path) -> dict[str, Any]:
+def _load_camera_info(clip: Path) -> CameraInfoFields:
     import yaml
 
-    data = yaml.safe_load((clip / "camera_info.yaml").read_text())
-    data.setdefault("frame_id", "demo_camera_optical_frame")
-    return data
+    from homae_ros.intrinsics import parse_camera_info
+
+    path = clip / "camera_info.yaml"
+    return parse_camera_info(yaml.safe_load(path.read_text()), str(path))
 
 
-def _camera_info_msg(data: dict[str, Any], header: Any) -> Any:
+def _camera_info_msg(fields: CameraInfoFields, header: Any) -> Any:
     from sensor_msgs.msg import CameraInfo
 
-    info = CameraInfo(width=int(data["width"]), height=int(data["height"]))
+    intr = fields.intrinsics
+    info = CameraInfo(width=int(intr.width or 0), height=int(intr.height or 0))
     info.header = header
-    info.distortion_model = data.get("distortion_model", "plumb_bob")
-    info.k = [float(v) for v in _matrix(data, "k", "K", "camera_matrix")]
-    info.d = [float(v) for v in _matrix(data, "d", "D", "distortion_coefficients")]
-    info.r = [float(v) for v in _matrix(data, "r", "R", "rectification_matrix")]
-    info.p = [float(v) for v in _matrix(data, "p", "P", "projection_matrix")]
+    info.distortion_model = fields.distortion_model
+    info.k = [float(v) for v in intr.K.ravel()]
+    info.d = [float(v) for v in fields.d]
+    info.r = [float(v) for v in fields.r]
+    info.p = [float(v) for v in fields.p]
     return info
-
-
-def _matrix(data: dict[str, Any], *keys: str) -> list[float]:
-    for key in keys:
-        if key in data:
-            value = data[key]
-            return list(value["data"] if isinstance(value, dict) else value)
-    raise KeyError(f"camera_info.yaml has none of {keys}")
 
 
 def evaluate(
@@ -224,7 +219,7 @@ def evaluate(
     mjes, addss, latencies, e2e, matches = [], [], [], [], []
     per_frame: dict[int, dict[str, float]] = {}
     for received, msg in rec.results:
-        ns = _stamp_ns(msg.header)
+        ns = stamp_ns(msg.header)
         if ns not in index_of:
             continue
         i = index_of[ns]

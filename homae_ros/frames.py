@@ -55,10 +55,9 @@ class LatestFrame:
             self._cond.notify_all()
 
 
-def stamp_ns(msg: Any) -> int:
-    """A message header stamp in integer nanoseconds."""
-    stamp = msg.header.stamp
-    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+def stamp_ns(header: Any) -> int:
+    """A std_msgs/Header's stamp in integer nanoseconds (rclpy or rosbags messages alike)."""
+    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
 
 
 class StampPairer:
@@ -92,16 +91,16 @@ class StampPairer:
         return sum(len(q) for q in self._waiting.values())
 
     def _add(self, kind: str, other: str, msg: Any) -> None:
-        t = stamp_ns(msg)
+        t = stamp_ns(msg.header)
         with self._lock:
             candidates = self._waiting[other]
-            best = min(candidates, key=lambda m: abs(stamp_ns(m) - t), default=None)
-            if best is None or abs(stamp_ns(best) - t) > self._slop_ns:
+            best = min(candidates, key=lambda m: abs(stamp_ns(m.header) - t), default=None)
+            if best is None or abs(stamp_ns(best.header) - t) > self._slop_ns:
                 self._waiting[kind].append(msg)
                 return
-            newest = max(t, stamp_ns(best))
+            newest = max(t, stamp_ns(best.header))
             for queue in self._waiting.values():  # forget the match and everything older
-                kept = [m for m in queue if stamp_ns(m) > newest]
+                kept = [m for m in queue if stamp_ns(m.header) > newest]
                 queue.clear()
                 queue.extend(kept)
         image, info = (msg, best) if kind == "image" else (best, msg)

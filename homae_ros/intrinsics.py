@@ -8,6 +8,10 @@ Accepted layouts (one mapping at the top level):
   `k: [9 values]` (or `K:`), optional `width`, `height`;
 - plain pinhole values: `fx`, `fy`, `cx`, `cy` (optional `width`, `height`).
 
+`parse_camera_info` reads the rest of a CameraInfo as well (D, R, P, distortion model,
+frame id), with the same keys in either spelling (`d` / `D` / `distortion_coefficients`, ...):
+the demo publishes its clip's camera_info.yaml through it.
+
 K is (3, 3) float64, pixels, OpenCV convention (pixel centres at integer coordinates).
 """
 
@@ -22,7 +26,13 @@ import yaml
 
 from homae_model.geometry.camera import validate_intrinsics
 
-__all__ = ["Intrinsics", "load_intrinsics", "parse_intrinsics"]
+__all__ = [
+    "CameraInfoFields",
+    "Intrinsics",
+    "load_intrinsics",
+    "parse_camera_info",
+    "parse_intrinsics",
+]
 
 
 @dataclass(frozen=True)
@@ -55,14 +65,28 @@ class Intrinsics:
         return self.K.copy()
 
 
-def _numbers(value: Any, n: int, what: str, source: str) -> np.ndarray:
+def _numbers(value: Any, n: int | None, what: str, source: str) -> np.ndarray:
+    """`value` as a flat float64 array of `n` numbers (any count when `n` is None)."""
+    want = f"{n} numbers" if n is not None else "numbers"
     try:
         arr = np.asarray(value, dtype=np.float64).reshape(-1)
     except (TypeError, ValueError) as err:
-        raise ValueError(f"{source}: '{what}' must hold {n} numbers, got {value!r}") from err
-    if arr.size != n:
+        raise ValueError(f"{source}: '{what}' must hold {want}, got {value!r}") from err
+    if n is not None and arr.size != n:
         raise ValueError(f"{source}: '{what}' must hold {n} numbers, got {arr.size}")
     return arr
+
+
+def _matrix(
+    data: dict[str, Any], keys: tuple[str, ...], n: int | None, source: str
+) -> np.ndarray | None:
+    """The first of `keys` present (a list, or a calibration file's {data: [...]}), or None."""
+    for key in keys:
+        if key in data:
+            value = data[key]
+            values = value.get("data") if isinstance(value, dict) else value
+            return _numbers(values, n, f"{key}.data" if isinstance(value, dict) else key, source)
+    return None
 
 
 def _size(data: dict[str, Any], source: str) -> tuple[int | None, int | None]:
@@ -73,6 +97,20 @@ def _size(data: dict[str, Any], source: str) -> tuple[int | None, int | None]:
     if int(w) <= 0 or int(h) <= 0:
         raise ValueError(f"{source}: image size must be positive, got {w}x{h}")
     return int(w), int(h)
+
+
+def _k_matrix(data: dict[str, Any], source: str) -> np.ndarray:
+    """(3, 3) K from any of the accepted layouts (not validated)."""
+    K = _matrix(data, ("camera_matrix", "k", "K"), 9, source)
+    if K is not None:
+        return K.reshape(3, 3)
+    if all(k in data for k in ("fx", "fy", "cx", "cy")):
+        fx, fy, cx, cy = _numbers([data[k] for k in ("fx", "fy", "cx", "cy")], 4, "fx..cy", source)
+        return np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
+    raise ValueError(
+        f"{source}: no intrinsics found; expected 'camera_matrix: {{data: [9 values]}}', "
+        f"'k: [9 values]' or 'fx', 'fy', 'cx', 'cy' (keys present: {sorted(data)})"
+    )
 
 
 def parse_intrinsics(data: Any, source: str = "<intrinsics>") -> Intrinsics:
@@ -87,27 +125,54 @@ def parse_intrinsics(data: Any, source: str = "<intrinsics>") -> Intrinsics:
     """
     if not isinstance(data, dict):
         raise ValueError(f"{source}: expected a YAML mapping, got {type(data).__name__}")
-    if "camera_matrix" in data:
-        cm = data["camera_matrix"]
-        values = cm.get("data") if isinstance(cm, dict) else cm
-        K = _numbers(values, 9, "camera_matrix.data", source).reshape(3, 3)
-    elif "k" in data or "K" in data:
-        key = "k" if "k" in data else "K"
-        K = _numbers(data[key], 9, key, source).reshape(3, 3)
-    elif all(k in data for k in ("fx", "fy", "cx", "cy")):
-        fx, fy, cx, cy = _numbers([data[k] for k in ("fx", "fy", "cx", "cy")], 4, "fx..cy", source)
-        K = np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
-    else:
-        raise ValueError(
-            f"{source}: no intrinsics found; expected 'camera_matrix: {{data: [9 values]}}', "
-            f"'k: [9 values]' or 'fx', 'fy', 'cx', 'cy' (keys present: {sorted(data)})"
-        )
+    K = _k_matrix(data, source)
     try:
         validate_intrinsics(K, name=source)
     except ValueError as err:
         raise ValueError(f"intrinsics {err}") from err
     width, height = _size(data, source)
     return Intrinsics(K, width, height, source)
+
+
+@dataclass(frozen=True)
+class CameraInfoFields:
+    """The fields of a sensor_msgs/CameraInfo read from YAML (any accepted layout).
+
+    Attributes:
+        intrinsics: K and image size (see `parse_intrinsics`).
+        d: distortion coefficients (empty when not given).
+        r: (9,) rectification matrix, row-major (identity when not given).
+        p: (12,) projection matrix, row-major (K with a zero fourth column when not given).
+        distortion_model: e.g. "plumb_bob" (the default when not given).
+        frame_id: the optical frame, or "" when not given.
+    """
+
+    intrinsics: Intrinsics
+    d: np.ndarray
+    r: np.ndarray
+    p: np.ndarray
+    distortion_model: str = "plumb_bob"
+    frame_id: str = ""
+
+
+def parse_camera_info(data: Any, source: str = "<camera_info>") -> CameraInfoFields:
+    """Every CameraInfo field an already-loaded YAML document gives (defaults for the rest).
+
+    Raises:
+        ValueError: no usable K (see `parse_intrinsics`), or a matrix with the wrong count.
+    """
+    intrinsics = parse_intrinsics(data, source)
+    d = _matrix(data, ("d", "D", "distortion_coefficients"), None, source)
+    r = _matrix(data, ("r", "R", "rectification_matrix"), 9, source)
+    p = _matrix(data, ("p", "P", "projection_matrix"), 12, source)
+    return CameraInfoFields(
+        intrinsics=intrinsics,
+        d=d if d is not None else np.zeros(0),
+        r=r if r is not None else np.eye(3).ravel(),
+        p=p if p is not None else np.hstack([intrinsics.K, np.zeros((3, 1))]).ravel(),
+        distortion_model=str(data.get("distortion_model", "plumb_bob")),
+        frame_id=str(data.get("frame_id", "")),
+    )
 
 
 def load_intrinsics(path: str | Path) -> Intrinsics:
