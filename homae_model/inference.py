@@ -20,6 +20,7 @@ import torch
 
 from homae_model.checkpoint import load_model
 from homae_model.config import HomaeConfig, load_config
+from homae_model.device import resolve_device
 from homae_model.geometry.camera import validate_intrinsics
 from homae_model.geometry.crop import crop_image, transform_box, union_crop_box
 from homae_model.geometry.rotations import matrix_to_axis_angle
@@ -86,19 +87,12 @@ def _validate_box(box: Box, name: str) -> np.ndarray:
     return arr
 
 
-def resolve_device(device: str | torch.device) -> torch.device:
-    """`"auto"` -> CUDA when available, else CPU; anything else as `torch.device`."""
-    if isinstance(device, str) and device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
 class Predictor:
     """Runs a trained `HomaeModel` on full images."""
 
     def __init__(self, model: HomaeModel, cfg: HomaeConfig, device: str | torch.device = "cpu"):
         """Wrap a model (put in eval mode on `device`: a torch device or "auto")."""
-        self.device = resolve_device(device)
+        self.device = torch.device(resolve_device(device, "device"))
         self.model = model.to(self.device).eval()
         self.cfg = cfg
         self.image_size = cfg.model.encoder.img_size
@@ -125,7 +119,7 @@ class Predictor:
             p = Path(path)
             cfg = load_config((p if p.is_dir() else p.parent) / "config.yaml")
             cfg.mano.model_path = str(Path(mano_path).expanduser().resolve())
-        dev = resolve_device(device)
+        dev = torch.device(resolve_device(device, "device"))
         model, cfg = load_model(path, dev, cfg)
         predictor = cls(model, cfg, dev)
         if fingertips is not None:

@@ -18,10 +18,21 @@ import numpy as np
 
 from homae_model.bundled import DEMO_CHECKPOINT_NAME, DEMO_DETECTOR_NAME, bundled_weights_dir
 from homae_model.detector.pairing import Pair
+from homae_model.device import resolve_device
 from homae_model.inference import PairPrediction, Predictor
 from homae_model.objects.library import ObjectLibrary, ObjectMesh
 from homae_ros.conversions import check_intrinsics
 from homae_ros.detection import DetectionBackend, DetectionConfig, create_backend
+
+__all__ = [
+    "FrameEstimator",
+    "NonFiniteOutputError",
+    "PairEstimate",
+    "check_finite",
+    "empty_cuda_cache",
+    "resolve_device",
+    "resolve_path",
+]
 
 LOG = logging.getLogger(__name__)
 
@@ -266,24 +277,3 @@ def empty_cuda_cache() -> None:
             torch.cuda.empty_cache()
     except ImportError:  # pragma: no cover
         pass
-
-
-def resolve_device(requested: str, what: str = "parameter 'device'") -> str:
-    """'auto' -> 'cuda' when available else 'cpu'; 'cuda[:N]' must be available.
-
-    Args:
-        requested: "auto", "cpu", "cuda" or "cuda:N".
-        what: how the caller names the setting in errors ("parameter 'device'", "--device").
-
-    Raises:
-        RuntimeError: CUDA was asked for but is not available (names `what`).
-    """
-    import torch
-
-    if requested == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if requested.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(
-            f"{what} = '{requested}' but CUDA is not available on this machine (use cpu or auto)"
-        )
-    return requested

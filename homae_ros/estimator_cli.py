@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import argparse
 
+from homae_model.device import resolve_device
 from homae_ros.detection import BACKENDS, DetectionConfig
-from homae_ros.estimator import FrameEstimator, resolve_device
+from homae_ros.estimator import FrameEstimator
 
 __all__ = ["add_estimator_arguments", "load_estimator"]
 

@@ -37,6 +37,7 @@ from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image
 from visualization_msgs.msg import MarkerArray
 
+from homae_model.device import resolve_device
 from homae_ros import conversions, markers, messages
 from homae_ros.conversions import ConversionError
 from homae_ros.detection import DetectionConfig
@@ -45,7 +46,6 @@ from homae_ros.estimator import (
     NonFiniteOutputError,
     PairEstimate,
     empty_cuda_cache,
-    resolve_device,
 )
 from homae_ros.frames import Frame, LatestFrame, StampPairer
 from homae_ros.outputs import build_frame_messages, overlay_image

@@ -12,6 +12,7 @@ from torch import nn
 
 from homae_model.detector.model import load_detector, spec_of
 from homae_model.detector.pairing import Detection, box_iou
+from homae_model.device import resolve_device
 
 RAW_CANDIDATES_PER_CLASS = 100
 """Boxes per class kept before NMS inside the network (SSD `topk_candidates`)."""
@@ -23,13 +24,6 @@ def image_to_tensor(image: np.ndarray, where: str = "image") -> torch.Tensor:
     if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype != np.uint8 or 0 in arr.shape:
         raise ValueError(f"{where}: expected (H,W,3) uint8 RGB, got {arr.shape} {arr.dtype}")
     return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).float().div_(255.0)
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """Map "auto" to cuda when available, else cpu; anything else to torch.device."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 class Detector:
@@ -52,7 +46,7 @@ class Detector:
         max_detections: int = 10,
         class_names: Sequence[str] | None = None,
     ) -> None:
-        device = resolve_device(device)
+        device = torch.device(resolve_device(device, "device"))
         model = load_detector(weights_path, device, expected_class_names=class_names)
         self._setup(model, device, score_threshold, max_detections)
 
@@ -66,7 +60,7 @@ class Detector:
     ) -> Detector:
         """Wrap an in-memory model from `build_detector` (training, tests)."""
         self = cls.__new__(cls)
-        device = resolve_device(device)
+        device = torch.device(resolve_device(device, "device"))
         self._setup(model.to(device).eval(), device, score_threshold, max_detections)
         return self
 
