@@ -37,9 +37,10 @@ from homae_model.detector.pairing import (
     Pair,
     pair_detections,
 )
+from homae_model.estimation_settings import DEFAULT_SETTINGS, DETECTOR_BACKENDS
 from homae_model.geometry.camera import MIN_DEPTH_M, project_points, validate_intrinsics
 
-BACKENDS: tuple[str, ...] = ("torchvision", "track", "roi")
+BACKENDS: tuple[str, ...] = DETECTOR_BACKENDS
 """Valid backend names."""
 
 DEFAULT_DETECTOR_WEIGHTS = demo_detector()
@@ -66,9 +67,9 @@ class DetectionConfig:
 
     weights: str = ""
     device: str = "cpu"
-    score_threshold: float = 0.3
-    max_detections: int = 10
-    max_pairs: int = 4
+    score_threshold: float = DEFAULT_SETTINGS.score_threshold
+    max_detections: int = DEFAULT_SETTINGS.max_detections
+    max_pairs: int = DEFAULT_SETTINGS.max_pairs
     allowed_objects: tuple[str, ...] = ()
     roi: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
     roi_object: str = ""

@@ -19,6 +19,7 @@ import numpy as np
 from homae_model.bundled import DEMO_CHECKPOINT_NAME, DEMO_DETECTOR_NAME, bundled_weights_dir
 from homae_model.detector.pairing import Pair
 from homae_model.device import resolve_device
+from homae_model.estimation_settings import DEFAULT_SETTINGS
 from homae_model.inference import PairPrediction, Predictor
 from homae_model.objects.library import ObjectLibrary, ObjectMesh
 from homae_ros.conversions import check_intrinsics
@@ -148,11 +149,13 @@ class FrameEstimator:
         mano_model_path: str = "",
         object_library: str = "",
         detection: DetectionConfig | None = None,
-        backend: str = "torchvision",
-        max_pairs: int = 4,
-        min_hand_score: float = 0.0,
+        backend: str = DEFAULT_SETTINGS.detector_backend,
+        max_pairs: int = DEFAULT_SETTINGS.max_pairs,
+        min_hand_score: float = DEFAULT_SETTINGS.min_hand_score,
     ) -> FrameEstimator:
         """Load everything from paths ("" = the bundled defaults).
+
+        The defaults of `backend`, `max_pairs` and `min_hand_score` are `DEFAULT_SETTINGS`'.
 
         Every file is read without running code (safetensors, YAML, the safe MANO unpickler).
 

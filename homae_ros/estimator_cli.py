@@ -1,7 +1,8 @@
 """Command-line options of the offline tools (homae-infer, homae-bag) -> `FrameEstimator`.
 
 No ROS imports. The options mirror the node's parameters: checkpoint, device, detector backend
-and its settings, object library and MANO model ("" = the bundled defaults).
+and its settings, object library and MANO model ("" = the bundled defaults). The estimation
+defaults (device, detector, thresholds, pair limits) are the node's: `DEFAULT_SETTINGS`.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 
 from homae_model.device import resolve_device
+from homae_model.estimation_settings import DEFAULT_SETTINGS
 from homae_ros.detection import BACKENDS, DetectionConfig
 from homae_ros.estimator import FrameEstimator
 
@@ -19,16 +21,42 @@ def add_estimator_arguments(parser: argparse.ArgumentParser) -> None:
     """Add --checkpoint, --device, --detector, --roi, --object and friends to `parser`."""
     g = parser.add_argument_group("model and detector")
     g.add_argument("--checkpoint", default="", help="HOMAE checkpoint (default: bundled demo)")
-    g.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
+    s = DEFAULT_SETTINGS
+    g.add_argument(
+        "--device", default=s.device, help=f"auto, cpu, cuda or cuda:N (default: {s.device})"
+    )
     g.add_argument(
         "--detector",
         choices=BACKENDS,
         default=None,
-        help="box source (default: roi when --roi is given, else torchvision)",
+        help=f"box source (default: roi when --roi is given, else {s.detector_backend})",
     )
     g.add_argument("--detector-weights", default="", help="detector weights (default: bundled)")
-    g.add_argument("--score-threshold", type=float, default=0.5, help="detector score threshold")
-    g.add_argument("--max-pairs", type=int, default=4, help="most hand-object pairs per frame")
+    g.add_argument(
+        "--score-threshold",
+        type=float,
+        default=s.score_threshold,
+        help=f"hand and object detections below this score do not pair (default: "
+        f"{s.score_threshold})",
+    )
+    g.add_argument(
+        "--min-hand-score",
+        type=float,
+        default=s.min_hand_score,
+        help=f"hands below this score are not reported (default: {s.min_hand_score})",
+    )
+    g.add_argument(
+        "--max-detections",
+        type=int,
+        default=s.max_detections,
+        help=f"most detections kept per frame (default: {s.max_detections})",
+    )
+    g.add_argument(
+        "--max-pairs",
+        type=int,
+        default=s.max_pairs,
+        help=f"most hand-object pairs per frame (default: {s.max_pairs})",
+    )
     g.add_argument(
         "--roi",
         nargs=4,
@@ -54,16 +82,27 @@ def load_estimator(args: argparse.Namespace) -> FrameEstimator:
         ValueError: bad option values (names the option).
         RuntimeError: CUDA requested but not available.
     """
-    backend = args.detector or ("roi" if args.roi is not None else "torchvision")
+    backend = args.detector or (
+        "roi" if args.roi is not None else DEFAULT_SETTINGS.detector_backend
+    )
     if backend == "roi" and not args.object:
         raise ValueError("--detector roi needs --object NAME (the object held in the region)")
     if args.max_pairs < 1:
         raise ValueError(f"--max-pairs must be >= 1, got {args.max_pairs}")
+    if args.max_detections < 1:
+        raise ValueError(f"--max-detections must be >= 1, got {args.max_detections}")
+    for option, value in (
+        ("--score-threshold", args.score_threshold),
+        ("--min-hand-score", args.min_hand_score),
+    ):
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"{option} must lie in [0, 1], got {value}")
     device = resolve_device(args.device, "--device")
     det = DetectionConfig(
         weights=args.detector_weights,
         device=device,
         score_threshold=args.score_threshold,
+        max_detections=args.max_detections,
         max_pairs=args.max_pairs,
         allowed_objects=(args.object,) if args.object and backend != "roi" else (),
         roi=tuple(args.roi) if args.roi is not None else (0.0, 0.0, 0.0, 0.0),
@@ -77,6 +116,7 @@ def load_estimator(args: argparse.Namespace) -> FrameEstimator:
         detection=det,
         backend=backend,
         max_pairs=args.max_pairs,
+        min_hand_score=args.min_hand_score,
     )
     if args.object and args.object not in estimator.objects:
         raise ValueError(

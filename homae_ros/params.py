@@ -17,6 +17,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from homae_model.estimation_settings import DEFAULT_SETTINGS, DETECTOR_BACKENDS
+
 __all__ = [
     "CAMERA_INFO_TOPIC",
     "IMAGE_TOPIC",
@@ -131,6 +133,7 @@ class ParamSpec:
 
 
 _S, _D, _I, _B = "string", "double", "integer", "bool"
+_E = DEFAULT_SETTINGS  # the estimation defaults shared with homae-bag, homae-infer, homae-eval
 
 PARAMETERS: tuple[ParamSpec, ...] = (
     # Input
@@ -146,7 +149,7 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               "Approximate sync: largest stamp difference between image and camera_info (s).",
               min_value=0.0, max_value=1.0, read_only=True),
     # Model
-    ParamSpec("device", _S, "auto",
+    ParamSpec("device", _S, _E.device,
               "Inference device: auto (cuda if available, else cpu), cuda, cuda:N (GPU N) "
               "or cpu.",
               choices=("auto", "cuda", "cpu"), read_only=True),
@@ -159,28 +162,28 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("object_library", _S, "",
               "YCB models folder (<name>/textured_simple.obj); empty = procedural stand-ins.",
               read_only=True),
-    ParamSpec("max_batch_pairs", _I, 4,
+    ParamSpec("max_batch_pairs", _I, _E.max_pairs,
               "Hand-object pairs per image run through the model as one batch (more are "
               "dropped, highest scores kept).", min_value=1, max_value=64),
     # Detector
-    ParamSpec("detector.backend", _S, "torchvision",
+    ParamSpec("detector.backend", _S, _E.detector_backend,
               "Box source: torchvision (detector network), track (follow the previous boxes), "
               "roi (one fixed region, detector.roi).",
-              choices=("torchvision", "track", "roi"), read_only=True),
+              choices=DETECTOR_BACKENDS, read_only=True),
     ParamSpec("detector.weights", _S, "",
               "Detector weights file; empty = bundled demo detector.", read_only=True),
-    ParamSpec("detector.score_threshold", _D, 0.3,
+    ParamSpec("detector.score_threshold", _D, _E.score_threshold,
               "Hand and object detections below this score do not pair (weaker object "
               "candidates may still name the object a detected hand holds).",
               min_value=0.0, max_value=1.0),
-    ParamSpec("detector.max_detections", _I, 10,
+    ParamSpec("detector.max_detections", _I, _E.max_detections,
               "Most detections kept per image (highest scores).", min_value=1, max_value=100),
     ParamSpec("detector.roi", "double_array", [0.0, 0.0, 0.0, 0.0],
               "Region for backend roi: x_min, y_min, x_max, y_max (pixels); all zero = the "
               "whole image.", length=4),
     ParamSpec("objects.allowed", "string_array", [""],
               "Object library names to report; [\"\"] (or empty) = all objects.",),
-    ParamSpec("min_hand_score", _D, 0.3,
+    ParamSpec("min_hand_score", _D, _E.min_hand_score,
               "Hands below this score are not reported.", min_value=0.0, max_value=1.0),
     # Output
     ParamSpec("frame_prefix", _S, "homae",

@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
+from homae_model.device import resolve_device
+from homae_model.estimation_settings import DEFAULT_SETTINGS
 from homae_model.evaluation.evaluate import PROTOCOL_CHOICES
 
 SHOWN_METRICS = ("MJE", "PA-MJE", "OCE", "MCE", "ADD-S")
@@ -50,7 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="evaluate the first N samples only (a split without labels then writes "
         "pred_partial_<N>of<TOTAL>.json, not pred.json)",
     )
-    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument(
+        "--device",
+        default=DEFAULT_SETTINGS.device,
+        help=f"auto, cpu, cuda or cuda:N (default: {DEFAULT_SETTINGS.device})",
+    )
     p.add_argument("--detector", type=Path, help="detector weights for the GT-free protocol")
     p.add_argument("--ycb", type=Path, help="YCB models folder for DexYCB / HO3D")
     p.add_argument(
@@ -120,6 +126,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"homae-eval: --limit must be > 0, got {args.limit}", file=sys.stderr)
         return 2
     try:
+        device = resolve_device(args.device, "--device")
+    except RuntimeError as exc:
+        print(f"homae-eval: error: {exc}", file=sys.stderr)
+        return 1
+    try:
         report = evaluate(
             args.checkpoint,
             args.data,
@@ -127,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
             split=args.split,
             out_dir=args.out,
             limit=args.limit,
-            device=args.device,
+            device=device,
             detector_weights=args.detector,
             ycb_dir=args.ycb,
             allow_reflection=not args.no_reflection,

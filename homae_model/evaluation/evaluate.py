@@ -45,6 +45,7 @@ import numpy as np
 
 from homae_model.bundled import demo_detector
 from homae_model.detector.pairing import box_iou
+from homae_model.estimation_settings import DEFAULT_SETTINGS
 from homae_model.evaluation.sources import OpenedSource, dataset_fingerprint, open_source
 from homae_model.nn.encoder import encoder_init_note
 from homae_model.training.state import (
@@ -65,8 +66,10 @@ OCCLUDED_VISIBLE_FRACTION = 0.5
 """A sample is in the occluded subset when its hand or object is less visible than this."""
 DETECTOR_MIN_IOU = 0.1
 """A detected pair matches the labelled pair when the hand boxes overlap at least this much."""
-DETECTOR_MIN_SCORE = 0.3
+DETECTOR_MIN_SCORE = DEFAULT_SETTINGS.score_threshold
 """Detection score a pair needs in the GT-free protocol (the node's default threshold)."""
+MIN_HAND_SCORE = DEFAULT_SETTINGS.min_hand_score
+"""Hand score a pair needs in the GT-free protocol (the node's default `min_hand_score`)."""
 DEFAULT_DETECTOR_WEIGHTS = demo_detector()
 """Detector weights tried for the GT-free protocol when none are given (relative to the cwd)."""
 PER_SAMPLE_METRICS = ("MJE", "PA-MJE", "OCE", "ADD-S")
@@ -197,6 +200,8 @@ def _detected_pair(det: _Detector, image: np.ndarray, gt_hand_box: np.ndarray) -
     )
     best, best_iou = None, DETECTOR_MIN_IOU
     for pair in pairs:
+        if pair.hand.score < MIN_HAND_SCORE:
+            continue
         iou = float(box_iou(pair.hand.box, gt_hand_box)[0, 0])
         if iou >= best_iou:
             best, best_iou = pair, iou
