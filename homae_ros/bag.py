@@ -47,8 +47,8 @@ from homae_ros.bag_input import (
     stamp_ns,
 )
 from homae_ros.bag_types import BagWriter, make_typestore, message_class, standin_messages
-from homae_ros.conversions import ConversionError
 from homae_ros.estimator import FrameEstimator
+from homae_ros.frame_errors import FrameSkipped, skip_reason
 from homae_ros.outputs import (
     DEFAULT_FRAME_PREFIX,
     FrameMessages,
@@ -224,14 +224,6 @@ def process_bag(
     return summary
 
 
-class _Skip(Exception):
-    """A frame that gives no result: `reason` code and detail text."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason, self.detail = reason, detail
-
-
 @dataclass
 class _Frame:
     """One processed image: what was computed from it and how camera_info was matched."""
@@ -257,18 +249,18 @@ def _process(
     """Decode, match camera_info, estimate and build the messages of one image message.
 
     Raises:
-        _Skip: the frame gives no result (reason code + detail).
+        FrameSkipped: the frame gives no result (reason code + detail; `skip_reason`).
     """
     try:
         msg = store.deserialize_cdr(raw, msgtype)
     except Exception as err:
-        raise _Skip("corrupt_message", repr(err)) from err
+        raise FrameSkipped("corrupt_message", repr(err)) from err
     try:
         rgb = decode_image(msg, msgtype)
         stamp = stamp_ns(msg.header)
         matched = infos.match(stamp, log_ns)
         if matched is None:
-            raise _Skip(
+            raise FrameSkipped(
                 "no_camera_info",
                 f"no camera_info on {summary.camera_info_topic} at or before this image",
             )
@@ -291,14 +283,10 @@ def _process(
             latency_ms=1e3 * (time.monotonic() - t0),
             processed_frames=summary.processed + 1,
         )
-    except ConversionError as err:
-        raise _Skip(err.reason, err.detail) from err
-    except ValueError as err:  # e.g. estimator.NonFiniteOutputError carries its own reason
-        raise _Skip(str(getattr(err, "reason", "bad_input")), str(err)) from err
-    except _Skip:
+    except FrameSkipped:
         raise
     except Exception as err:  # one bad frame must not stop the bag
-        raise _Skip("model_error", repr(err)) from err
+        raise skip_reason(err) from err
     return _Frame(rgb, K, header, estimates, built, matched[1])
 
 
@@ -330,7 +318,7 @@ def _run(
         summary.frames += 1
         try:
             f = _process(out.store, conn.msgtype, raw, log_ns, estimator, infos, options, summary)
-        except _Skip as skip:
+        except FrameSkipped as skip:
             summary.skipped.append(SkippedFrame(topic, index, log_ns, skip.reason, skip.detail))
             warn(
                 f"{topic} message #{index} (log time {log_ns * 1e-9:.3f} s): skipped "

@@ -24,6 +24,7 @@ from homae_model.geometry.camera import (
     NonFiniteIntrinsicsError,
     validate_intrinsics,
 )
+from homae_ros.frame_errors import FrameSkipped
 
 __all__ = [
     "ENCODINGS",
@@ -56,14 +57,18 @@ __all__ = [
 # --------------------------------------------------------------------------------------------
 # Errors
 # --------------------------------------------------------------------------------------------
-class ConversionError(ValueError):
-    """A message could not be converted; `reason` is a short stable code for counters."""
+class ConversionError(FrameSkipped):
+    """A message could not be converted; each subclass has its own fixed `reason` code."""
 
     reason: ClassVar[str] = "conversion_error"
 
     def __init__(self, message: str) -> None:
-        super().__init__(f"[{self.reason}] {message}")
-        self.detail = message
+        """Make the error with the class's reason code."""
+        super().__init__(type(self).reason, message)
+
+    def __str__(self) -> str:
+        """The message prefixed with the reason code: "[reason] message"."""
+        return f"[{self.reason}] {self.detail}"
 
 
 class UnknownEncodingError(ConversionError):

@@ -9,12 +9,14 @@ of `PairEstimate`s in the image's camera frame.
 from __future__ import annotations
 
 import logging
+import pickle
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
+from safetensors import SafetensorError
 
 from homae_model.bundled import DEMO_CHECKPOINT_NAME, DEMO_DETECTOR_NAME, bundled_weights_dir
 from homae_model.detector.pairing import Pair
@@ -24,6 +26,7 @@ from homae_model.inference import PairPrediction, Predictor
 from homae_model.objects.library import ObjectLibrary, ObjectMesh
 from homae_ros.conversions import check_intrinsics
 from homae_ros.detection import DetectionBackend, DetectionConfig, create_backend
+from homae_ros.frame_errors import OUT_OF_MEMORY_ERRORS, FrameSkipped
 
 __all__ = [
     "FrameEstimator",
@@ -61,7 +64,8 @@ T = TypeVar("T")
 def _named(parameter: str, value: str, path: Path, load: Callable[[], T]) -> T:
     """Run `load()`; re-raise its FileNotFoundError / ValueError naming the parameter and path.
 
-    Safetensors errors (not ValueErrors) and pickle errors are turned into ValueError too.
+    Safetensors errors (not ValueErrors) and pickle errors (the safe MANO unpickler's refusals
+    included) are turned into ValueError too.
     """
     try:
         return load()
@@ -69,18 +73,20 @@ def _named(parameter: str, value: str, path: Path, load: Callable[[], T]) -> T:
         if f"'{parameter}'" in str(err):
             raise
         raise type(err)(f"parameter '{parameter}' = '{value or path}' ({path}): {err}") from err
-    except Exception as err:
-        if type(err).__name__ not in ("SafetensorError", "UnpicklingError", "UnsafePickleError"):
-            raise
+    except (SafetensorError, pickle.UnpicklingError) as err:
         raise ValueError(
             f"parameter '{parameter}' = '{value or path}' ({path}): cannot be read safely: {err}"
         ) from err
 
 
-class NonFiniteOutputError(ValueError):
+class NonFiniteOutputError(FrameSkipped):
     """The model produced NaN or infinite values for a frame (nothing of it is published)."""
 
     reason = "non_finite_output"
+
+    def __init__(self, message: str) -> None:
+        """Make the error (reason non_finite_output)."""
+        super().__init__(type(self).reason, message)
 
 
 def check_finite(prediction: PairPrediction, index: int = 0) -> None:
@@ -216,9 +222,9 @@ class FrameEstimator:
 
         Raises:
             ValueError: bad image or K (`conversions.check_intrinsics`, whose errors are
-                ConversionErrors with a `reason`, and the Predictor's checks);
-                NonFiniteOutputError (a ValueError) when the model returns NaN or inf.
-            RuntimeError: the model failed (e.g. CUDA out of memory even after the split).
+                ConversionErrors, i.e. `FrameSkipped` with a `reason`, and the Predictor's
+                checks); NonFiniteOutputError (a FrameSkipped) when the model returns NaN or inf.
+            RuntimeError: the model failed (torch.OutOfMemoryError even after the split).
         """
         K = check_intrinsics(K)  # implausible K would overflow inside the model
         if self._last_stamp is not None and stamp_s < self._last_stamp:
@@ -260,8 +266,8 @@ class FrameEstimator:
         boxes = [(p.hand.box, p.obj.box) for p in pairs]
         try:
             return self.predictor.predict(rgb, K, boxes)
-        except RuntimeError as err:
-            if "out of memory" not in str(err).lower() or len(boxes) < 2:
+        except OUT_OF_MEMORY_ERRORS:
+            if len(boxes) < 2:
                 raise
             LOG.warning("CUDA out of memory on %d pairs: retrying in two halves", len(boxes))
             empty_cuda_cache()

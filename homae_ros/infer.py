@@ -32,6 +32,7 @@ import numpy as np
 
 from homae_ros.estimator import FrameEstimator, PairEstimate
 from homae_ros.estimator_cli import add_estimator_arguments, load_estimator
+from homae_ros.frame_errors import skip_reason
 from homae_ros.intrinsics import Intrinsics, load_intrinsics
 from homae_ros.outputs import overlay_image
 
@@ -175,7 +176,9 @@ class InferSummary:
         frames: frames read (good or not).
         processed: frames estimated and written.
         no_detection: processed frames without any hand-object pair.
-        skipped: {"source", "reason"} per frame that could not be processed.
+        skipped: per frame that could not be processed, {"source", "reason"} ("unreadable
+            image" when it could not be read) or {"source", "reason", "detail"} with the
+            `frame_errors.skip_reason` code, as the node and homae-bag count them.
         video: the overlay MP4 written, or None.
         estimate_ms: mean FrameEstimator.process time over processed frames (ms).
     """
@@ -263,9 +266,12 @@ def run_infer(
                 t1 = time.perf_counter()
                 overlay = overlay_image(frame.rgb, K, estimates, estimator.hand_faces)
                 draw_ms = 1e3 * (time.perf_counter() - t1)
-            except (ValueError, RuntimeError) as err:
-                summary.skipped.append({"source": frame.source, "reason": str(err)})
-                _warn(f"{frame.source}: skipped ({err})")
+            except Exception as err:  # one bad frame must not stop the run
+                skip = skip_reason(err)
+                summary.skipped.append(
+                    {"source": frame.source, "reason": skip.reason, "detail": skip.detail}
+                )
+                _warn(f"{frame.source}: skipped ({skip.reason}): {skip.detail}")
                 continue
             times.append(est_ms)
             summary.processed += 1

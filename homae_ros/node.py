@@ -11,7 +11,8 @@ Data flow (see docs/design.md):
 Nothing a camera sends can kill the node: each bad frame gets a throttled warning naming the
 reason, a counter in diagnostics (`errors.<reason>`), and no output; the next good frame is
 processed. The same holds for the model failing (`model_error`, `out_of_memory` after the
-estimator's split retry, `non_finite_output`).
+estimator's split retry, `non_finite_output`) and for a missing target_frame transform
+(`tf_lookup_failed`). Reasons come from `frame_errors.skip_reason`, shared with the tools.
 
 Where tf2_ros / message_filters are not installed (ROS 2 from PyPI wheels), /tf is published as
 plain tf2_msgs/TFMessage and images are paired with camera_info by `StampPairer`.
@@ -39,14 +40,13 @@ from visualization_msgs.msg import MarkerArray
 
 from homae_model.device import resolve_device
 from homae_ros import conversions, markers, messages
-from homae_ros.conversions import ConversionError
 from homae_ros.detection import DetectionConfig
 from homae_ros.estimator import (
     FrameEstimator,
-    NonFiniteOutputError,
     PairEstimate,
     empty_cuda_cache,
 )
+from homae_ros.frame_errors import OUT_OF_MEMORY, TF_LOOKUP_FAILED, FrameSkipped, skip_reason
 from homae_ros.frames import Frame, LatestFrame, StampPairer
 from homae_ros.outputs import build_frame_messages, overlay_image
 from homae_ros.params import CAMERA_INFO_TOPIC, IMAGE_TOPIC, NodeParams, declare_and_read
@@ -105,16 +105,18 @@ class HomaeNode(Node):
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", out_qos)
         self._tf = tf_broadcaster(self) if p.publish_tf else None
         self._tf_buffer = None
+        self._tf_errors: tuple[type[BaseException], ...] = ()
         self._pairer: StampPairer | None = None
         if p.target_frame:
             try:
-                from tf2_ros import Buffer, TransformListener
+                from tf2_ros import Buffer, TransformException, TransformListener
             except ImportError as err:
                 raise RuntimeError(
                     f"parameter 'target_frame' = '{p.target_frame}' needs tf2_ros, which is not "
                     "installed (use a ROS 2 install, or leave target_frame empty)"
                 ) from err
             self._tf_buffer = Buffer()
+            self._tf_errors = (TransformException,)
             self._tf_listener = TransformListener(self._tf_buffer, self)
         self._marker_options = markers.MarkerOptions(
             hand_mesh=p.markers_hand_mesh,
@@ -223,19 +225,11 @@ class HomaeNode(Node):
         try:
             self._process(frame)
             return True
-        except ConversionError as err:
-            self._count_error(err.reason, f"frame skipped ({err.reason}): {err}")
-        except NonFiniteOutputError as err:
-            self._count_error(err.reason, f"frame skipped ({err.reason}): {err}")
-        except (ValueError, FileNotFoundError) as err:
-            self._count_error("bad_input", f"frame skipped (bad_input): {err}")
-        except RuntimeError as err:  # torch.cuda.OutOfMemoryError is a RuntimeError
-            reason = "out_of_memory" if "out of memory" in str(err).lower() else "model_error"
-            self._count_error(reason, f"frame skipped ({reason}): {err}")
-            if reason == "out_of_memory":
-                empty_cuda_cache()
         except Exception as err:  # a bad frame must never stop the node
-            self._count_error("model_error", f"frame skipped (model_error): {err!r}")
+            skip = skip_reason(err)
+            self._count_error(skip.reason, f"frame skipped ({skip.reason}): {skip}")
+            if skip.reason == OUT_OF_MEMORY:
+                empty_cuda_cache()
         return False
 
     def _check_camera_info_flow(self) -> None:
@@ -264,12 +258,19 @@ class HomaeNode(Node):
         """R, t from the image frame to target_frame at the image stamp (identity if none)."""
         if self._tf_buffer is None:
             return np.eye(3), np.zeros(3), header
-        tf = self._tf_buffer.lookup_transform(
-            self.params.target_frame,
-            header.frame_id,
-            Time.from_msg(header.stamp),
-            timeout=Duration(seconds=self.params.tf_timeout_s),
-        )
+        try:
+            tf = self._tf_buffer.lookup_transform(
+                self.params.target_frame,
+                header.frame_id,
+                Time.from_msg(header.stamp),
+                timeout=Duration(seconds=self.params.tf_timeout_s),
+            )
+        except self._tf_errors as err:
+            raise FrameSkipped(
+                TF_LOOKUP_FAILED,
+                f"no transform {header.frame_id} -> {self.params.target_frame} at the image "
+                f"stamp: {err}",
+            ) from err
         q = tf.transform.rotation
         tr = tf.transform.translation
         R = conversions.quaternion_to_rotation_matrix(np.array([q.x, q.y, q.z, q.w]))

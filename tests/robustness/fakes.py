@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from types import SimpleNamespace
 
 import numpy as np
+import torch
 
 from homae_model.detector.pairing import HAND_LABEL, Detection, Pair
 from homae_model.inference import PairPrediction
@@ -13,6 +14,11 @@ from homae_ros.detection import DetectionBackend
 
 OBJECT = "006_mustard_bottle"
 OOM_TEXT = "CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 79.11 GiB total capacity)"
+
+
+def oom() -> RuntimeError:
+    """What torch raises when GPU memory runs out (recognised by its type, not its text)."""
+    return torch.OutOfMemoryError(OOM_TEXT)
 
 
 def prediction(tag: float, finite: bool = True) -> PairPrediction:

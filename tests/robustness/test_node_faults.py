@@ -9,6 +9,7 @@ stopping is explained; the fallbacks for a ROS without tf2_ros / message_filters
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import threading
 import time
@@ -22,7 +23,7 @@ from homae_model.detector.pairing import HAND_LABEL, Detection
 from homae_model.objects.library import ObjectLibrary
 from homae_ros.detection import TorchvisionBackend
 from homae_ros.estimator import FrameEstimator, NonFiniteOutputError
-from tests.robustness.fakes import OBJECT, OOM_TEXT, ScriptedBackend, ScriptedPredictor, pair
+from tests.robustness.fakes import OBJECT, ScriptedBackend, ScriptedPredictor, oom, pair
 
 IMG = np.zeros((48, 64, 3), np.uint8)
 K = np.array([[60.0, 0.0, 31.5], [0.0, 60.0, 23.5], [0.0, 0.0, 1.0]])
@@ -40,7 +41,7 @@ def _estimator(library, predictor, pairs=(), max_pairs=4) -> FrameEstimator:
 # ------------------------------------------------------------------ FrameEstimator (no ROS)
 def test_cuda_oom_retries_once_with_the_batch_split(library) -> None:
     def fail(boxes):
-        return RuntimeError(OOM_TEXT) if len(boxes) > 2 else None
+        return oom() if len(boxes) > 2 else None
 
     predictor = ScriptedPredictor(fail)
     est = _estimator(library, predictor, [pair(i, 0.9 - 0.1 * i) for i in range(4)])
@@ -52,12 +53,12 @@ def test_cuda_oom_retries_once_with_the_batch_split(library) -> None:
 
 
 def test_cuda_oom_after_the_split_goes_to_the_caller(library) -> None:
-    predictor = ScriptedPredictor(lambda boxes: RuntimeError(OOM_TEXT))
+    predictor = ScriptedPredictor(lambda boxes: oom())
     est = _estimator(library, predictor, [pair(i) for i in range(4)])
     with pytest.raises(RuntimeError, match="out of memory"):
         est.process(IMG, K, 1.0)
     assert predictor.calls == [4, 2], "retried once (first half), not again and again"
-    single = ScriptedPredictor(lambda boxes: RuntimeError(OOM_TEXT))
+    single = ScriptedPredictor(lambda boxes: oom())
     with pytest.raises(RuntimeError, match="out of memory"):
         _estimator(library, single, [pair(0)]).process(IMG, K, 1.0)
     assert single.calls == [1], "one pair cannot be split"
@@ -230,7 +231,7 @@ def _raise(err):
 @pytest.mark.parametrize(
     ("error", "reason"),
     [
-        (RuntimeError(OOM_TEXT), "out_of_memory"),
+        (oom(), "out_of_memory"),
         (RuntimeError("cuDNN error: CUDNN_STATUS_INTERNAL_ERROR"), "model_error"),
         (KeyError("decoder.weight"), "model_error"),
         (ValueError("pairs[0].hand_box: expected finite"), "bad_input"),
@@ -247,9 +248,52 @@ def test_model_failures_are_caught_counted_and_logged(bare_node, error, reason) 
     assert node._worker.is_alive()
 
 
+def test_reasons_come_from_the_exception_type_not_its_text() -> None:
+    from homae_ros.conversions import UnknownEncodingError
+    from homae_ros.frame_errors import FrameSkipped, skip_reason
+
+    assert skip_reason(oom()).reason == "out_of_memory"
+    # A message that merely says "out of memory" is not torch's out-of-memory error.
+    assert skip_reason(RuntimeError("CUDA out of memory (a wrapped message)")).reason == (
+        "model_error"
+    )
+    assert skip_reason(FileNotFoundError("x")).reason == "bad_input"
+    known = UnknownEncodingError("encoding 'x'")
+    assert skip_reason(known) is known and isinstance(known, FrameSkipped)
+    assert skip_reason(FrameSkipped("tf_lookup_failed", "no tf")).reason == "tf_lookup_failed"
+
+
+def test_a_runtime_error_mentioning_memory_is_not_retried_as_out_of_memory(library) -> None:
+    predictor = ScriptedPredictor(lambda boxes: RuntimeError("CUDA out of memory (wrapped)"))
+    with pytest.raises(RuntimeError, match="wrapped"):
+        _estimator(library, predictor, [pair(i) for i in range(4)]).process(IMG, K, 1.0)
+    assert predictor.calls == [4]
+
+
+class _TfError(Exception):
+    """Stands in for tf2_ros.TransformException."""
+
+
+class _NoTransforms:
+    def lookup_transform(self, *args, **kwargs):
+        raise _TfError("frame 'world' does not exist")
+
+
+@pytest.mark.ros
+def test_a_missing_target_frame_transform_has_its_own_reason(bare_node) -> None:
+    node, log, published = bare_node(lambda rgb: [])
+    node._tf_buffer, node._tf_errors = _NoTransforms(), (_TfError,)
+    node.params = dataclasses.replace(node.params, target_frame="world")
+    assert node.handle_frame(_frame()) is False
+    d = node.diagnostics()
+    assert d["errors.tf_lookup_failed"] == 1.0 and "errors.model_error" not in d
+    assert published == []
+    assert any("frame skipped (tf_lookup_failed)" in w and "world" in w for w in log.warnings())
+
+
 @pytest.mark.ros
 def test_warnings_are_throttled_per_reason_while_counters_count_everything(bare_node) -> None:
-    node, log, _ = bare_node(_raise(RuntimeError(OOM_TEXT)), log_throttle_s=60.0)
+    node, log, _ = bare_node(_raise(oom()), log_throttle_s=60.0)
     for t in range(5):
         node.handle_frame(_frame(float(t)))
     for t in range(3):
