@@ -82,6 +82,9 @@ class DecoderConfig:
     multiscale: bool = True  # False: last stage only, projected to C (Table V ablation)
     feat_channels: int = _f(223, gt=0)  # C of the multi-scale feature map F~
     fusion_hidden: int = _f(256, gt=0)  # hidden width of the multi-scale MLP
+    # widths of a strided-convolution branch over the crop added to F~ (levels at S/2, S/4, ...;
+    # `homae_model.nn.skip`); empty = off (the paper)
+    image_skip: list[int] = field(default_factory=list)
 
 
 @dataclass

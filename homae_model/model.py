@@ -4,6 +4,7 @@ Data flow (one crop, camera frame of the crop = camera frame of the image at rot
 
     image (B,3,S,S) [0,1] --normalise--> masking (training) --> DINOv2 ViT --> F (B,256,S/14,S/14)
       --> decoder stages (x2 each) --> multi-scale MLP --> F~ (B,C,h,w)    [+ RGB reconstruction]
+      [model.decoder.image_skip: + strided convolutions over the masked crop, added to F~]
     pooled feature + K --> anchor head --> predicted hand root (GT-free anchor)
     points p (training: GT near-surface samples; inference: voxel search around the anchor)
       q = (p - anchor) * sdf_scale;  F_img = F~(pi(K p));  SDF = MLP(gamma(q) ++ F_img ++ q)
@@ -40,6 +41,7 @@ from homae_model.nn.object_head import ObjectHead, ObjectLayerOutput
 from homae_model.nn.pointnet import PointNet
 from homae_model.nn.posenc import FourierEncoding
 from homae_model.nn.sdf_head import SdfHead
+from homae_model.nn.skip import ImageSkip
 
 BRANCHES = ("hand", "obj")
 
@@ -178,6 +180,11 @@ class HomaeModel(nn.Module):
         self.masking = TargetFocusedMasking(m.masking)
         self.decoder = MaeDecoder(m.decoder, m.encoder.feat_dim)
         self.multiscale = MultiScaleFusion(m.decoder)
+        self.skip = (
+            ImageSkip(m.decoder.image_skip, m.decoder.feat_channels)
+            if m.decoder.image_skip
+            else None
+        )
         self.posenc = FourierEncoding(m.points.fourier_freqs)
         c = m.decoder.feat_channels
         sdf_in = self.posenc.out_dim + c + 3
@@ -215,6 +222,8 @@ class HomaeModel(nn.Module):
         grid, pooled = self.encoder.forward_normalized(x)
         stages = self.decoder(grid)
         fmap = self.multiscale(stages)
+        if self.skip is not None:
+            fmap = fmap + self.skip(x, (int(fmap.shape[-2]), int(fmap.shape[-1])))
         size = (int(image.shape[-2]), int(image.shape[-1]))
         recon = self.decoder.reconstruct(stages, size) if reconstruct else None
         return Encoding(grid, pooled, fmap, size, recon, mask)

@@ -192,3 +192,17 @@ def test_training_grid_follows_grid_anchor_when_given():
     # the targets stay the GT ones: the anchor loss still compares with batch["anchor"]
     _, terms = total_loss(out, moved, cfg.loss)
     assert "anchor" in terms
+
+
+def test_image_skip_branch_changes_nothing_at_start_and_loads_old_weights():
+    cfg = load_config(TINY)
+    base = HomaeModel(cfg).eval()
+    cfg.model.decoder.image_skip = [8, 16]
+    with_skip = HomaeModel(cfg).eval()
+    missing = with_skip.load_state_dict(base.state_dict(), strict=False).missing_keys
+    assert missing and all(k.startswith("skip.") for k in missing)
+    batch = random_batch(cfg)
+    with torch.no_grad():
+        a = base.encode(batch["image"]).fmap
+        b = with_skip.encode(batch["image"]).fmap
+    torch.testing.assert_close(a, b)

@@ -285,3 +285,20 @@ def test_layer_scale_starts_at_one_from_scratch_and_at_the_dinov2_value_with_wei
     assert layer_scale_init(replace(TINY_ENC, layer_scale_init=0.1)) == 0.1
     assert "from scratch" in encoder_init_note(TINY_ENC)
     assert encoder_init_note(replace(TINY_ENC, pretrained_path="w.pth")) == "pretrained: w.pth"
+
+
+def test_image_skip_starts_at_zero_and_adds_pixel_level_features():
+    from homae_model.nn.skip import ImageSkip
+
+    skip = ImageSkip([8, 16], out_channels=12)
+    x = torch.randn(2, 3, 56, 56)
+    out = skip(x, (32, 32))
+    assert out.shape == (2, 12, 32, 32)
+    assert float(out.abs().max()) == 0.0  # zero-initialised projections: F~ starts unchanged
+    for p in skip.proj:
+        torch.nn.init.normal_(p.weight, std=0.1)
+    out = skip(x, (32, 32))
+    # pixel-level detail: neighbouring cells inside one 7-pixel patch differ
+    assert float((out[..., 1:, :] - out[..., :-1, :]).abs().mean()) > 1e-3
+    out.sum().backward()
+    assert skip.blocks[0][0].weight.grad.abs().sum() > 0
