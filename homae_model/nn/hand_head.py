@@ -92,6 +92,9 @@ class HandHead(nn.Module):
         )
         self.out_norm = nn.LayerNorm(d)
         self.rot_out = _small_linear(d, 6)
+        # per-joint 6D offset, zero at start: the mean articulation is a bias, which the shared
+        # `rot_out` layer could only learn through the 16 nearly equal query embeddings
+        self.rot_bias = nn.Parameter(torch.zeros(NUM_ROT_QUERIES, 6))
         self.shape_out = _small_linear(d, NUM_SHAPE)
         self.transl_out = _small_linear(d, 3)
         self.sdf_scale = sdf_scale
@@ -117,7 +120,7 @@ class HandHead(nn.Module):
         for layer in self.decoder:
             q = layer(q, memory)
             h = self.out_norm(q)
-            rot = self.rot_out(h[:, :NUM_ROT_QUERIES]) + self.identity6d
+            rot = self.rot_out(h[:, :NUM_ROT_QUERIES]) + self.identity6d + self.rot_bias
             shape = self.shape_out(h[:, NUM_ROT_QUERIES])
             offset = self.transl_out(h[:, NUM_ROT_QUERIES + 1]) / self.sdf_scale
             outs.append(HandLayerOutput(rot6d=rot, shape=shape, root_offset=offset))
