@@ -119,8 +119,13 @@ def _read_state(weights: Path) -> dict[str, torch.Tensor]:
         ) from exc
 
 
+ADDED_LATER: tuple[str, ...] = ("hand_head.rot_bias",)
+"""Parameters added after weights were first published, whose initial value (zero) reproduces
+the older network exactly: a file without them loads, keeping the model's initial value."""
+
+
 def load_state_into(model: torch.nn.Module, weights: Path) -> None:
-    """Load a safetensors file into `model`, strictly (MANO buffers excepted).
+    """Load a safetensors file into `model`, strictly (MANO buffers and `ADDED_LATER` excepted).
 
     Raises:
         ValueError: not a safetensors file (e.g. a pickle, a truncated file), or missing,
@@ -129,7 +134,7 @@ def load_state_into(model: torch.nn.Module, weights: Path) -> None:
     """
     state = _read_state(weights)
     expected = model_state(model)
-    missing = sorted(set(expected) - set(state))
+    missing = sorted(k for k in set(expected) - set(state) if k not in ADDED_LATER)
     unexpected = sorted(set(state) - set(expected))
     shapes = sorted(
         f"{k}: file {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
