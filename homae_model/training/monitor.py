@@ -7,6 +7,8 @@ the model's own anchor estimate (GT-free, GT boxes). It returns, in mm:
 
 - `MJE`, `PA-MJE` (root-relative / Procrustes-aligned hand joints), `ADD-S` (object), GT-anchored;
 - `GT-free MJE`, `GT-free ADD-S` and `anchor` (distance of the anchor estimate to the root);
+- `hand scale`: predicted over GT mean bone length (GT-anchored), a ratio; far from 1 means the
+  network shrinks or inflates the hand (PA-MJE hides the scale, not the distortion);
 - `baseline MJE`, `baseline PA-MJE`: the mean root-relative hand of these crops placed at the
   true root; `baseline PA-MJE (articulation)`: their Procrustes-mean hand (the constant hand
   shape, `evaluation.baselines.procrustes_mean_hand`), the honest bar for PA-MJE;
@@ -25,6 +27,7 @@ import numpy as np
 import torch
 
 from homae_model.evaluation.baselines import chordal_mean_rotation, procrustes_mean_hand
+from homae_model.hand.constants import SKELETON_EDGES
 from homae_model.metrics.hand import mje, pa_mje
 from homae_model.metrics.objects import ObjectPose, add_s
 
@@ -142,6 +145,7 @@ class HeldOutMonitor:
             "GT-free MJE": mje(p["free_joints"], self.gt_joints),
             "GT-free ADD-S": float(np.mean(self._add_s(p["free_rot"], p["free_trans"]))),
             "anchor": float(np.linalg.norm(p["anchor"] - root, axis=-1).mean() * 1000.0),
+            "hand scale": float(bone_length(p["gt_joints"]) / bone_length(self.gt_joints)),
         }
         result.update(self.baselines)
         return result
@@ -152,8 +156,18 @@ _POINT_KEYS = ("_points", "_sdf", "_sdf_values")
 _PRED_KEYS = ("gt_joints", "gt_rot", "gt_trans", "free_joints", "free_rot", "free_trans", "anchor")
 
 
+def bone_length(joints: np.ndarray) -> float:
+    """Mean bone length (m) of (N,21,3) hands: a predicted/GT ratio far from 1 is a shrunk hand."""
+    parents, children = zip(*SKELETON_EDGES, strict=True)
+    return float(np.linalg.norm(joints[:, children] - joints[:, parents], axis=-1).mean())
+
+
 def format_metrics(metrics: dict[str, Any]) -> str:
-    """One line: model figures, then the baselines in brackets (mm)."""
-    model = [f"{k} {v:.1f}" for k, v in metrics.items() if not k.startswith("baseline")]
+    """One line: model figures (mm; `hand scale` a ratio), then the baselines in brackets (mm)."""
+    model = [
+        f"{k} {v:.2f}" if k == "hand scale" else f"{k} {v:.1f}"
+        for k, v in metrics.items()
+        if not k.startswith("baseline")
+    ]
     base = [f"{k[9:]} {v:.1f}" for k, v in metrics.items() if k.startswith("baseline")]
     return ", ".join(model) + " mm (constant baselines: " + ", ".join(base) + " mm)"

@@ -55,3 +55,4 @@ def test_tiny_model_fits_a_few_scenes_far_below_the_constant_hand(tmp_path) -> N
     final = lines[-1]
     assert final["MJE"] < 0.6 * final["baseline MJE"], final
     assert final["MJE"] < 0.6 * lines[0]["MJE"], lines
+    assert 0.7 < final["hand scale"] < 1.3, final  # a real hand, not a shrunk one
