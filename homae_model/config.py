@@ -226,6 +226,8 @@ class LossConfig:
     mano_shape: float = _f(0.1, ge=0.0)
     mano_joints: float = _f(1e4, ge=0.0)  # MSE in metres
     mano_verts: float = _f(1e4, ge=0.0)
+    # root-relative joints after the best rotation onto the GT (articulation only; 0 = off)
+    mano_aligned: float = _f(0.0, ge=0.0)
     obj_rot: float = _f(0.7, ge=0.0)  # SmoothL1 on rotation-matrix entries
     obj_trans: float = _f(100.0, ge=0.0)  # SmoothL1 in metres
     sdf_hand: float = _f(50.0, ge=0.0)  # L1 in scaled units (x sdf_scale), as HOISDF

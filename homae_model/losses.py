@@ -44,16 +44,48 @@ def mano_loss(
         cfg: weights.
 
     Returns:
-        dict with `mano_pose`, `mano_shape`, `mano_joints`, `mano_verts` (already weighted).
+        dict with `mano_pose`, `mano_shape`, `mano_joints`, `mano_verts` (already weighted),
+        and `mano_aligned` when its weight is set.
     """
     b = pred.pose.shape[0]
     gt_rot = axis_angle_to_matrix(batch["mano_pose"].reshape(b, 16, 3).to(pred.pose.dtype))
-    return {
+    terms = {}
+    if cfg.mano_aligned > 0:
+        terms["mano_aligned"] = cfg.mano_aligned * aligned_joints_loss(
+            pred.joints, batch["hand_joints"]
+        )
+    return terms | {
         "mano_pose": cfg.mano_pose * F.mse_loss(pred.pose_rotmat, gt_rot),
         "mano_shape": cfg.mano_shape * F.mse_loss(pred.shape, batch["mano_shape"]),
         "mano_joints": cfg.mano_joints * F.mse_loss(pred.joints, batch["hand_joints"]),
         "mano_verts": cfg.mano_verts * F.mse_loss(pred.vertices, batch["hand_verts"]),
     }
+
+
+def aligned_joints_loss(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+    """MSE of root-relative joints after rotating the prediction onto the GT (Kabsch, no scale).
+
+    The rotation is found without gradient, so the loss teaches the articulation alone: in the
+    camera frame, while the global orientation is still uncertain, the joint MSE is lowered by
+    curling and shrinking the hand towards its root, which this term does not reward.
+
+    Args:
+        pred: (B,21,3) predicted joints, metres.
+        gt: (B,21,3) GT joints, metres.
+
+    Returns:
+        Scalar MSE in m^2 (unweighted).
+    """
+    p = pred - pred[:, :1]
+    g = gt.to(pred.dtype) - gt[:, :1].to(pred.dtype)
+    with torch.no_grad():
+        h = (p.transpose(1, 2) @ g).double()
+        u, _, vt = torch.linalg.svd(h)
+        d = torch.sign(torch.det(vt.transpose(1, 2) @ u.transpose(1, 2)))
+        eye = torch.eye(3, dtype=h.dtype, device=h.device).repeat(p.shape[0], 1, 1)
+        eye[:, 2, 2] = d
+        rot = (vt.transpose(1, 2) @ eye @ u.transpose(1, 2)).to(p.dtype)
+    return F.mse_loss(p @ rot.transpose(1, 2), g)
 
 
 def object_loss(

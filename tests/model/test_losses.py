@@ -168,3 +168,19 @@ def test_dense_heads_and_separate_sdf_samples_enter_the_loss():
     with torch.no_grad():
         out = model(batch, anchor=batch["anchor"])
     assert out.aux is None and out.sdf_extra == {}
+
+
+def test_aligned_joints_loss_ignores_the_global_rotation_but_not_a_curled_hand():
+    from scipy.spatial.transform import Rotation
+
+    from homae_model.losses import aligned_joints_loss
+
+    gt = torch.randn(4, 21, 3, dtype=torch.float64) * 0.05
+    rot = torch.tensor(Rotation.random(4, random_state=0).as_matrix())
+    turned = (gt - gt[:, :1]) @ rot.transpose(1, 2) + 0.3
+    assert float(aligned_joints_loss(turned, gt)) < 1e-20
+    shrunk = (turned * 0.5).requires_grad_()
+    loss = aligned_joints_loss(shrunk, gt)
+    assert float(loss) > 1e-4
+    loss.backward()
+    assert shrunk.grad.abs().sum() > 0
