@@ -80,6 +80,10 @@ CONVENTION_NOTES: dict[str, str] = {
     "MCE (HOISDF)": "mean distance of the 8 corners of the camera-axis-aligned box of each "
     "posed point set (HOISDF)",
     "OCE": "|t_pred - t_gt|: the model-frame origin (as HOISDF)",
+    "fingertips": "the five tip joints are mesh vertices and the datasets differ: DexYCB's "
+    "labels use manopth's (MANO 745, 317, 444, 556, 673), HO3D's its setup_mano.py's (744, 333, "
+    "444, 555, 672), synthetic sets the hand model file's own; predicted joints are built with "
+    "the evaluated data's convention (meta.fingertips)",
 }
 
 #: HO3D stores joints in MANO's order (wrist, index1-3, middle1-3, pinky1-3, ring1-3, thumb1-3,
