@@ -7,10 +7,15 @@ the identity when not augmenting), so `K @ X / z` with the crop `K` lands on the
 (`homae_model.data.transforms.mirror_sample`); the object pose of a mirrored sample refers to
 the object model mirrored in its own x axis (its corners in the library's corner order).
 `hand_box`/`obj_box` are the raw boxes mapped into the crop (the box around the four mapped
-corners: exact without rotation, enclosing with one). `hand_points`/`obj_points` are surface
-samples jittered by N(0, surface_std) plus `uniform_fraction` of points uniform in the cube of
-half side 1 / 3.1 m around the anchor (the GT hand root); `*_sdf` are exact signed distances to
-the posed meshes (the hand capped at the wrist), clamped to +-sdf_clamp, metres.
+corners: exact without rotation, enclosing with one). The SDF samples are surface samples
+jittered by N(0, surface_std), `uniform_fraction` of points uniform in the cube of half side
+1 / 3.1 m around the anchor (the GT hand root) and `frustum_fraction` of points inside the
+branch's box frustum over the cube's depth range (where the inference voxel search looks);
+their SDFs are exact signed distances to the posed meshes (the hand capped at the wrist),
+clamped to +-sdf_clamp, metres. They are `hand_points`/`obj_points` (+ `*_sdf`), or with
+`grid_points` they move to `*_sdf_points`/`*_sdf_values` and `hand_points`/`obj_points` become
+the inference-grid voxels nearest the GT surface (what the voxel search picks with a perfect
+SDF), the points the heads should learn from.
 """
 
 from __future__ import annotations
