@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from homae_model.evaluation.baselines import chordal_mean_rotation, procrustes_mean_hand
+from homae_model.evaluation.baselines import BaselineMeans, GroundTruthFrame, baseline_means
 from homae_model.hand.constants import SKELETON_EDGES
 from homae_model.metrics.hand import mje, pa_mje
 from homae_model.metrics.objects import ObjectPose, add_s
@@ -84,13 +84,14 @@ class HeldOutMonitor:
         self.batch_size = int(batch_size)
         joints = np.stack([s["hand_joints"].double().numpy() for s in self.samples])
         self.gt_joints = joints
-        self.mean_rel = (joints - joints[:, :1]).mean(axis=0)
         rots = axis_angle_to_matrix(torch.stack([s["obj_rot"] for s in self.samples]).double())
         self.gt_rot = rots.numpy()
         self.gt_trans = np.stack([s["obj_trans"].double().numpy() for s in self.samples])
-        self.mean_obj_rot = chordal_mean_rotation(self.gt_rot)
-        self.mean_obj_offset = (self.gt_trans - joints[:, 0]).mean(axis=0)
-        self.baselines = self._baselines()
+        frames = [
+            GroundTruthFrame(joints[i], self.gt_rot[i], self.gt_trans[i], "")
+            for i in range(len(joints))
+        ]
+        self.baselines = self._baselines(baseline_means(frames))
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -102,17 +103,21 @@ class HeldOutMonitor:
             out.append(add_s(ObjectPose(rot[i], trans[i]), gt, pts))
         return out
 
-    def _baselines(self) -> dict[str, float]:
-        const = self.mean_rel[None] + self.gt_joints[:, :1]
+    def _baselines(self, means: BaselineMeans) -> dict[str, float]:
+        """The evaluation's constant predictions (`evaluation.baselines`) on these crops."""
+        root = self.gt_joints[:, :1]
         n = len(self.samples)
-        rot = np.repeat(self.mean_obj_rot[None], n, axis=0)
-        trans = self.gt_joints[:, 0] + self.mean_obj_offset
-        artic = procrustes_mean_hand(self.gt_joints)[None] + self.gt_joints[:, :1]
+        trans = root[:, 0] + means.obj_offset
+        assert means.articulation is not None
         return {
-            "baseline MJE": mje(const, self.gt_joints),
-            "baseline PA-MJE": pa_mje(const, self.gt_joints),
-            "baseline PA-MJE (articulation)": pa_mje(artic, self.gt_joints),
-            "baseline ADD-S": float(np.mean(self._add_s(rot, trans))),
+            "baseline MJE": mje(means.root_relative_joints[None] + root, self.gt_joints),
+            "baseline PA-MJE": pa_mje(means.root_relative_joints[None] + root, self.gt_joints),
+            "baseline PA-MJE (articulation)": pa_mje(
+                means.articulation[None] + root, self.gt_joints
+            ),
+            "baseline ADD-S": float(
+                np.mean(self._add_s(np.repeat(means.obj_rot[None], n, 0), trans))
+            ),
         }
 
     @torch.no_grad()
