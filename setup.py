@@ -15,8 +15,8 @@ CONSOLE_SCRIPTS = [
     "homae-eval=homae_model.cli.evaluate:main",
     "homae-train-detector=homae_model.cli.train_detector:main",
     "homae-fit-anchor=homae_model.cli.fit_anchor:main",
-    "homae-bag=homae_ros.bag:main",
-    "homae-infer=homae_ros.infer:main",
+    "homae-bag=homae_ros.tools.bag:main",
+    "homae-infer=homae_ros.tools.infer:main",
 ]
 
 setup(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 STAGE_ORDER = (
-    ("image_conversion", "image conversion (homae_ros.conversions)"),
+    ("image_conversion", "image conversion (homae_ros.messages.conversions)"),
     ("detector", "detector (ssdlite, random weights, full image)"),
     ("crop", "crop"),
     ("encoder", "encoder (DINOv2 ViT-S/14 + projection)"),
@@ -16,8 +16,8 @@ STAGE_ORDER = (
     ("pointnet_fusion", "PointNet + fusion"),
     ("transformers_heads", "transformers + heads"),
     ("mano", "MANO"),
-    ("message_building", "message building (homae_ros.messages)"),
-    ("markers", "markers (homae_ros.markers)"),
+    ("message_building", "message building (homae_ros.messages.build)"),
+    ("markers", "markers (homae_ros.messages.markers)"),
 )
 
 

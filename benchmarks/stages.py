@@ -131,9 +131,9 @@ def ros_stages(scene: Scene, prediction: Any, faces: np.ndarray, repeats: int) -
     try:
         from std_msgs.msg import Header
 
-        from homae_ros.conversions import image_to_rgb, rgb_to_image
-        from homae_ros.markers import HandDrawing, ObjectDrawing, build_marker_array
-        from homae_ros.messages import hand_pose_msg, object_pose_msg, result_msg
+        from homae_ros.messages.build import hand_pose_msg, object_pose_msg, result_msg
+        from homae_ros.messages.conversions import image_to_rgb, rgb_to_image
+        from homae_ros.messages.markers import HandDrawing, ObjectDrawing, build_marker_array
     except ImportError as exc:  # no ROS sourced: say so in the results
         return {"unavailable": f"ROS messages not importable ({exc}); run through `make bench`"}
     header = Header(frame_id="camera")

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Keep the README parameter table and config/homae.yaml in step with homae_ros/params.py.
+"""Keep the README parameter table and config/homae.yaml in step with homae_ros/node/params.py.
 
     python scripts/gen_param_table.py           # rewrite the table in README.md
     python scripts/gen_param_table.py --check   # exit 1 if the table or the YAML drifted
@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from homae_ros.params import PARAMETERS, ParamSpec, markdown_table  # noqa: E402
+from homae_ros.node.params import PARAMETERS, ParamSpec, markdown_table  # noqa: E402
 
 BEGIN = "<!-- params:begin -->"
 END = "<!-- params:end -->"

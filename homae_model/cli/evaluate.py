@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from homae_model.device import resolve_device
-from homae_model.estimation_settings import DEFAULT_SETTINGS
+from homae_model.estimation.settings import DEFAULT_SETTINGS
 from homae_model.evaluation.evaluate import PROTOCOL_CHOICES
 
 SHOWN_METRICS = ("MJE", "PA-MJE", "OCE", "MCE", "ADD-S")

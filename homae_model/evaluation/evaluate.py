@@ -45,7 +45,7 @@ import numpy as np
 
 from homae_model.bundled import demo_detector
 from homae_model.detector.pairing import box_iou
-from homae_model.estimation_settings import DEFAULT_SETTINGS
+from homae_model.estimation.settings import DEFAULT_SETTINGS
 from homae_model.evaluation.sources import OpenedSource, dataset_fingerprint, open_source
 from homae_model.nn.encoder import encoder_init_note
 from homae_model.training.state import (

@@ -9,8 +9,8 @@ import numpy as np
 import torch
 
 from homae_model.detector.pairing import HAND_LABEL, Detection, Pair
+from homae_model.estimation.detection import DetectionBackend
 from homae_model.inference import PairPrediction
-from homae_ros.detection import DetectionBackend
 
 OBJECT = "006_mustard_bottle"
 OOM_TEXT = "CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 79.11 GiB total capacity)"

@@ -5,7 +5,7 @@ walked: a value of the wrong type, a choice outside the list and a value outside
 errors that name the key path (and list the choices / give the bound), never silent defaults.
 Unknown keys at every level list the valid ones. A fuzz test throws random nested structures
 at `config_from_dict`: it returns a validated config or raises ValueError, nothing else.
-Node parameters (homae_ros/params.py) are covered by tests/ros/test_params.py.
+Node parameters (homae_ros/node/params.py) are covered by tests/ros/test_params.py.
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """Fuzzing the camera input boundary: every malformed Image / CameraInfo is rejected by name.
 
-`homae_ros.conversions.image_to_rgb` and `check_camera_info` must either return a valid array or
-raise a `ConversionError` whose `reason` is the specific, stable code the node counts in
-diagnostics (never another exception type, never a crash). An independent oracle here says
+`homae_ros.messages.conversions.image_to_rgb` and `check_camera_info` must either return a valid
+array or raise a `ConversionError` whose `reason` is the specific, stable code the node counts
+in diagnostics (never another exception type, never a crash). An independent oracle here says
 which reason each generated message deserves. Plain attribute holders stand in for the ROS
-messages so sizes the real message types would refuse (negative, huge) are fuzzed too; one
-test repeats the image property with real sensor_msgs messages.
+messages so sizes the real message types would refuse (negative, huge) are fuzzed too; one test
+repeats the image property with real sensor_msgs messages.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from homae_ros import conversions as cv
+from homae_ros.messages import conversions as cv
 
 FUZZ = settings(
     max_examples=150,

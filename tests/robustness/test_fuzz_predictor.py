@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from homae_ros.conversions import MAX_INTRINSIC_PX, MIN_FOCAL_PX
+from homae_ros.messages.conversions import MAX_INTRINSIC_PX, MIN_FOCAL_PX
 
 FUZZ = settings(
     max_examples=80,
@@ -113,7 +113,7 @@ def test_random_intrinsics_checked_like_the_node_give_finite_poses(
     """K that passes the node's CameraInfo checks must give finite poses; others are refused."""
     from types import SimpleNamespace
 
-    from homae_ros.conversions import ConversionError, check_camera_info
+    from homae_ros.messages.conversions import ConversionError, check_camera_info
 
     K = np.array([[fx, skew, cx], [0.0, fy, cy], list(last)])
     info = SimpleNamespace(
@@ -165,10 +165,10 @@ def test_frame_estimator_refuses_implausible_k_and_never_returns_non_finite(
     predictor, f, c
 ) -> None:
     """The node's per-frame path (also used by the bag tool) checks K before the model."""
+    from homae_model.estimation.detection import RoiBackend
+    from homae_model.estimation.estimator import FrameEstimator
     from homae_model.objects.library import ObjectLibrary
-    from homae_ros.conversions import BadIntrinsicsError
-    from homae_ros.detection import RoiBackend
-    from homae_ros.estimator import FrameEstimator
+    from homae_ros.messages.conversions import BadIntrinsicsError
 
     if not _LIB:
         _LIB.append(ObjectLibrary.procedural())

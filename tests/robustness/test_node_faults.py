@@ -20,9 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from homae_model.detector.pairing import HAND_LABEL, Detection
+from homae_model.estimation.detection import TorchvisionBackend
+from homae_model.estimation.estimator import FrameEstimator, NonFiniteOutputError
 from homae_model.objects.library import ObjectLibrary
-from homae_ros.detection import TorchvisionBackend
-from homae_ros.estimator import FrameEstimator, NonFiniteOutputError
 from tests.robustness.fakes import OBJECT, ScriptedBackend, ScriptedPredictor, oom, pair
 
 IMG = np.zeros((48, 64, 3), np.uint8)
@@ -132,7 +132,7 @@ def test_cuda_requested_without_cuda_names_the_parameter() -> None:
     import torch
 
     pytest.importorskip("rclpy")
-    from homae_ros.estimator import resolve_device
+    from homae_model.estimation.estimator import resolve_device
 
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
@@ -180,7 +180,7 @@ def bare_node(monkeypatch):
     import rclpy
     from rclpy.parameter import Parameter
 
-    from homae_ros.node import HomaeNode
+    from homae_ros.node.homae_node import HomaeNode
 
     made = []
 
@@ -209,7 +209,7 @@ def bare_node(monkeypatch):
 
 
 def _frame(t: float = 1.0, w: int = 64, h: int = 48, mutate=None):
-    from homae_ros.frames import Frame
+    from homae_ros.messages.stamps import Frame
     from tests.ros.nodeutil import camera_info, image_msg, stamp_of
 
     stamp = stamp_of(t)
@@ -249,8 +249,8 @@ def test_model_failures_are_caught_counted_and_logged(bare_node, error, reason) 
 
 
 def test_reasons_come_from_the_exception_type_not_its_text() -> None:
-    from homae_ros.conversions import UnknownEncodingError
-    from homae_ros.frame_errors import FrameSkipped, skip_reason
+    from homae_model.estimation.errors import FrameSkipped, skip_reason
+    from homae_ros.messages.conversions import UnknownEncodingError
 
     assert skip_reason(oom()).reason == "out_of_memory"
     # A message that merely says "out of memory" is not torch's out-of-memory error.
@@ -453,7 +453,7 @@ def _msg(t: float):
 
 def test_stamp_pairer_exact_approximate_and_bounded() -> None:
     pytest.importorskip("rclpy")
-    from homae_ros.frames import StampPairer
+    from homae_ros.messages.stamps import StampPairer
 
     pairs = []
     exact = StampPairer(0.0, lambda i, c: pairs.append((i.t, c.t)), depth=5)
@@ -478,7 +478,7 @@ def test_stamp_pairer_exact_approximate_and_bounded() -> None:
 
 def test_stamp_pairer_is_thread_safe() -> None:
     pytest.importorskip("rclpy")
-    from homae_ros.frames import StampPairer
+    from homae_ros.messages.stamps import StampPairer
 
     pairs = []
     pairer = StampPairer(0.0, lambda i, c: pairs.append((i.t, c.t)), depth=50)

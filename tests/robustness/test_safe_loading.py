@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from homae_ros.estimator import FrameEstimator
+from homae_model.estimation.estimator import FrameEstimator
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "config" / "model" / "tiny.yaml"
@@ -111,7 +111,7 @@ def test_checkpoint_config_with_a_python_tag_is_refused(tmp_path, checkpoint) ->
 
 def test_detector_weights_that_are_a_pickle_are_refused(tmp_path, checkpoint) -> None:
     from homae_model.detector.model import build_detector, load_detector, save_detector
-    from homae_ros.detection import DetectionConfig
+    from homae_model.estimation.detection import DetectionConfig
 
     marker = tmp_path / "marker"
     weights = tmp_path / "det.safetensors"
@@ -138,7 +138,7 @@ def test_mano_model_path_pickle_with_code_is_refused_by_the_node_loader(tmp_path
     "parameter", ["checkpoint", "mano_model_path", "object_library", "detector.weights"]
 )
 def test_missing_node_paths_name_the_parameter_and_the_path(tmp_path, checkpoint, parameter):
-    from homae_ros.detection import DetectionConfig
+    from homae_model.estimation.detection import DetectionConfig
 
     missing = tmp_path / f"missing_{parameter}"
     kwargs = {"checkpoint": str(checkpoint), "backend": "roi"}

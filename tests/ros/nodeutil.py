@@ -50,7 +50,7 @@ def image_msg(rgb: np.ndarray, stamp: Any, encoding: str = "rgb8"):
     """sensor_msgs/Image from an RGB array (rgb8) stamped `stamp` in CAMERA_FRAME."""
     from std_msgs.msg import Header
 
-    from homae_ros.conversions import rgb_to_image
+    from homae_ros.messages.conversions import rgb_to_image
 
     header = Header(frame_id=CAMERA_FRAME)
     header.stamp = stamp
@@ -133,7 +133,7 @@ def start_harness(checkpoint: Path, overrides: dict[str, Any] | None = None) -> 
     from visualization_msgs.msg import MarkerArray
 
     from homae_ros.msg import HandObjectResult
-    from homae_ros.node import HomaeNode
+    from homae_ros.node.homae_node import HomaeNode
 
     values = {
         "checkpoint": str(checkpoint),

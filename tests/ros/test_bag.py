@@ -11,8 +11,8 @@ import pytest
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.serde import SerdeError
 
-from homae_ros import bag_types
-from homae_ros.bag import BagOptions, CameraInfoIndex, main, process_bag
+from homae_ros.tools import bag_types
+from homae_ros.tools.bag import BagOptions, CameraInfoIndex, main, process_bag
 
 W, H = 160, 120
 IMAGE = "/cam/image_raw"
@@ -35,8 +35,8 @@ def checkpoint(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def estimator(checkpoint):
-    from homae_ros.detection import DetectionConfig
-    from homae_ros.estimator import FrameEstimator
+    from homae_model.estimation.detection import DetectionConfig
+    from homae_model.estimation.estimator import FrameEstimator
 
     return FrameEstimator.load(
         checkpoint=str(checkpoint),
@@ -429,8 +429,8 @@ def test_raw_mcap_file_input_copies_with_hashed_definitions(in_bag, tmp_path, st
 
 def _estimate(seed: int = 0):
     from homae_model.detector.pairing import Detection, Pair
+    from homae_model.estimation.estimator import PairEstimate
     from homae_model.inference import PairPrediction
-    from homae_ros.estimator import PairEstimate
 
     rng = np.random.default_rng(seed)
     box = np.array([10.0, 20.0, 90.0, 100.0])
@@ -447,7 +447,7 @@ def _estimate(seed: int = 0):
 
 
 def test_build_frame_messages_applies_the_target_transform(store):
-    from homae_ros.outputs import build_frame_messages
+    from homae_ros.messages.outputs import build_frame_messages
 
     est = _estimate()
     R = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])  # 90 deg about z

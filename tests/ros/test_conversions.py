@@ -1,4 +1,4 @@
-"""homae_ros.conversions: every encoding, every failure reason, rotations, poses."""
+"""homae_ros.messages.conversions: every encoding, every failure reason, rotations, poses."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from builtin_interfaces.msg import Time
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
-from homae_ros import conversions as cv
+from homae_ros.messages import conversions as cv
 
 H, W = 4, 6
 RNG = np.random.default_rng(0)
@@ -289,7 +289,7 @@ def test_pose_and_transform_messages() -> None:
 
 # ------------------------------------------------------------------ project messages
 def test_project_message_builders_round_trip() -> None:
-    from homae_ros import messages
+    from homae_ros.messages import build as messages
 
     if not messages.messages_available():
         pytest.skip("homae_ros.msg not built (make setup; source install/setup.bash)")

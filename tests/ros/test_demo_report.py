@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from homae_ros.demo_report import CLIP_REPORT_NAME, HELDOUT_REPORT_NAME, compare_rows
-from homae_ros.demo_report import report_comparison as compare
+from homae_ros.demo.report import CLIP_REPORT_NAME, HELDOUT_REPORT_NAME, compare_rows
+from homae_ros.demo.report import report_comparison as compare
 
 
 def test_compare_rows_uses_only_frames_both_answered() -> None:
@@ -43,7 +43,7 @@ def _write_report(folder, weights_sha: str, data_sha: str) -> None:
 
 
 def test_report_comparison_checks_weights_and_clip(tmp_path, monkeypatch) -> None:
-    import homae_ros.demo_report as demo_report
+    import homae_ros.demo.report as demo_report
 
     weights = tmp_path / "w.safetensors"
     weights.write_bytes(b"weights")

@@ -10,7 +10,7 @@ import torch
 
 from homae_model.detector.model import build_detector, detector_class_names, save_detector
 from homae_model.detector.pairing import Detection
-from homae_ros.detection import (
+from homae_model.estimation.detection import (
     BACKENDS,
     DEFAULT_DETECTOR_WEIGHTS,
     DetectionConfig,

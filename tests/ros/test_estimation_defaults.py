@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from homae_model.estimation_settings import DEFAULT_SETTINGS, EstimationSettings
-from homae_ros import estimator_cli
-from homae_ros.detection import DetectionConfig
+from homae_model.estimation import cli_args as estimator_cli
+from homae_model.estimation.detection import DetectionConfig
+from homae_model.estimation.settings import DEFAULT_SETTINGS, EstimationSettings
 
 FIELDS = ("device", "detector_backend", "score_threshold", "max_detections", "max_pairs",
           "min_hand_score")  # fmt: skip
@@ -26,7 +26,7 @@ def _settings(**values: Any) -> dict[str, Any]:
 
 
 def _node() -> dict[str, Any]:
-    from homae_ros.params import params_from_values
+    from homae_ros.node.params import params_from_values
 
     p = params_from_values({})
     det = DetectionConfig.from_params(p, device=p.device)
@@ -81,8 +81,8 @@ def _eval() -> dict[str, Any]:
 
 
 def test_node_bag_infer_and_eval_share_the_estimation_defaults(monkeypatch) -> None:
-    from homae_ros.bag import build_parser as bag_parser
-    from homae_ros.infer import build_parser as infer_parser
+    from homae_ros.tools.bag import build_parser as bag_parser
+    from homae_ros.tools.infer import build_parser as infer_parser
 
     expected = _settings(**{f: getattr(DEFAULT_SETTINGS, f) for f in FIELDS})
     node = _node()

@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from homae_ros.infer import main
-from homae_ros.intrinsics import load_intrinsics, parse_intrinsics
+from homae_ros.messages.intrinsics import load_intrinsics, parse_intrinsics
+from homae_ros.tools.infer import main
 
 W, H = 160, 120
 F = 300.0

@@ -1,4 +1,4 @@
-"""homae_ros.markers: counts, order, stable ids, DELETEALL first, cost per frame."""
+"""homae_ros.messages.markers: counts, order, stable ids, DELETEALL first, cost per frame."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from rclpy.serialization import deserialize_message, serialize_message
 from std_msgs.msg import Header
 from visualization_msgs.msg import Marker, MarkerArray
 
-from homae_ros import markers as mk
-from homae_ros.conversions import quaternion_to_rotation_matrix
+from homae_ros.messages import markers as mk
+from homae_ros.messages.conversions import quaternion_to_rotation_matrix
 
 RNG = np.random.default_rng(0)
 HEADER = Header(stamp=Time(sec=12, nanosec=34), frame_id="camera_color_optical_frame")

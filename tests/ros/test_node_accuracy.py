@@ -44,7 +44,7 @@ def test_node_matches_the_demo_models_evaluation(clip, tmp_path) -> None:
     from homae_model.metrics.hand import mje
     from homae_model.metrics.objects import ObjectPose, add_s
     from homae_model.objects.library import ObjectLibrary
-    from homae_ros.messages import hand_from_msg, object_from_msg
+    from homae_ros.messages.build import hand_from_msg, object_from_msg
     from tests.ros.nodeutil import start_harness
 
     folder, metrics = clip

@@ -1,4 +1,4 @@
-"""homae_ros.params: the table, validation, rclpy declaration, YAML and README consistency."""
+"""homae_ros.node.params: the table, validation, rclpy declaration, YAML and README consistency."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from homae_ros import params as P
+from homae_ros.node import params as P
 
 REPO = Path(__file__).resolve().parents[2]
 YAML = REPO / "config" / "homae.yaml"

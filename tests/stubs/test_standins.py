@@ -105,13 +105,13 @@ def rot_z(deg: float) -> np.ndarray:
 
 
 def tf(parent: str, child: str, t: float, R: np.ndarray, p) -> TransformStamped:
-    from homae_ros.conversions import transform_stamped
+    from homae_ros.messages.conversions import transform_stamped
 
     return transform_stamped(parent, child, stamp(t), R, np.asarray(p, float))
 
 
 def as_matrix(msg: TransformStamped) -> np.ndarray:
-    from homae_ros.conversions import quaternion_to_rotation_matrix
+    from homae_ros.messages.conversions import quaternion_to_rotation_matrix
 
     r, p = msg.transform.rotation, msg.transform.translation
     T = np.eye(4)

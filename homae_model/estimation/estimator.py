@@ -21,12 +21,11 @@ from safetensors import SafetensorError
 from homae_model.bundled import DEMO_CHECKPOINT_NAME, DEMO_DETECTOR_NAME, bundled_weights_dir
 from homae_model.detector.pairing import Pair
 from homae_model.device import resolve_device
-from homae_model.estimation_settings import DEFAULT_SETTINGS
+from homae_model.estimation.detection import DetectionBackend, DetectionConfig, create_backend
+from homae_model.estimation.errors import OUT_OF_MEMORY_ERRORS, FrameSkipped, check_intrinsics
+from homae_model.estimation.settings import DEFAULT_SETTINGS
 from homae_model.inference import PairPrediction, Predictor
 from homae_model.objects.library import ObjectLibrary, ObjectMesh
-from homae_ros.conversions import check_intrinsics
-from homae_ros.detection import DetectionBackend, DetectionConfig, create_backend
-from homae_ros.frame_errors import OUT_OF_MEMORY_ERRORS, FrameSkipped
 
 __all__ = [
     "FrameEstimator",
@@ -221,7 +220,7 @@ class FrameEstimator:
             Pair estimates, best first; empty when nothing was detected.
 
         Raises:
-            ValueError: bad image or K (`conversions.check_intrinsics`, whose errors are
+            ValueError: bad image or K (`errors.check_intrinsics`, whose errors are
                 ConversionErrors, i.e. `FrameSkipped` with a `reason`, and the Predictor's
                 checks); NonFiniteOutputError (a FrameSkipped) when the model returns NaN or inf.
             RuntimeError: the model failed (torch.OutOfMemoryError even after the split).

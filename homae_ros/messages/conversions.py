@@ -11,20 +11,27 @@ Frames follow REP-103: the camera optical frame (x right, y down, z forward), me
 from __future__ import annotations
 
 import array
-from typing import Any, ClassVar
+from typing import Any
 
 import cv2
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from homae_model.geometry.camera import (
-    MAX_INTRINSIC_PX,
-    MIN_FOCAL_PX,
-    IntrinsicsError,
-    NonFiniteIntrinsicsError,
-    validate_intrinsics,
+from homae_model.estimation.errors import (
+    REASONS,
+    BadInputError,
+    BadIntrinsicsError,
+    BadStepError,
+    ConversionError,
+    EmptyImageError,
+    NanValuesError,
+    SizeMismatchError,
+    TruncatedDataError,
+    UnknownEncodingError,
+    UnsupportedDistortionError,
+    check_intrinsics,
 )
-from homae_ros.frame_errors import FrameSkipped
+from homae_model.geometry.camera import MAX_INTRINSIC_PX, MIN_FOCAL_PX
 
 __all__ = [
     "ENCODINGS",
@@ -52,94 +59,6 @@ __all__ = [
     "rotation_matrix_to_quaternion",
     "transform_stamped",
 ]
-
-
-# --------------------------------------------------------------------------------------------
-# Errors
-# --------------------------------------------------------------------------------------------
-class ConversionError(FrameSkipped):
-    """A message could not be converted; each subclass has its own fixed `reason` code."""
-
-    reason: ClassVar[str] = "conversion_error"
-
-    def __init__(self, message: str) -> None:
-        """Make the error with the class's reason code."""
-        super().__init__(type(self).reason, message)
-
-    def __str__(self) -> str:
-        """The message prefixed with the reason code: "[reason] message"."""
-        return f"[{self.reason}] {self.detail}"
-
-
-class UnknownEncodingError(ConversionError):
-    """The image encoding is not one `image_to_rgb` can read."""
-
-    reason = "unknown_encoding"
-
-
-class EmptyImageError(ConversionError):
-    """Width or height is zero."""
-
-    reason = "empty_image"
-
-
-class BadStepError(ConversionError):
-    """`step` is smaller than one row of pixels, or the width does not fit the encoding."""
-
-    reason = "bad_step"
-
-
-class TruncatedDataError(ConversionError):
-    """`data` holds fewer bytes than `step * height`."""
-
-    reason = "truncated_data"
-
-
-class SizeMismatchError(ConversionError):
-    """CameraInfo size (after binning / ROI) differs from the image size."""
-
-    reason = "size_mismatch"
-
-
-class NanValuesError(ConversionError):
-    """Non-finite values in intrinsics, distortion, rotations or translations."""
-
-    reason = "nan_values"
-
-
-class BadIntrinsicsError(ConversionError):
-    """K is all zero, has a non-positive focal length or a malformed last row."""
-
-    reason = "bad_intrinsics"
-
-
-class UnsupportedDistortionError(ConversionError):
-    """Unknown distortion model with non-zero coefficients (the image cannot be trusted)."""
-
-    reason = "unsupported_distortion"
-
-
-class BadInputError(ConversionError):
-    """An array given to a builder has the wrong shape, dtype or is not a rotation."""
-
-    reason = "bad_input"
-
-
-REASONS: tuple[str, ...] = tuple(
-    cls.reason
-    for cls in (
-        UnknownEncodingError,
-        EmptyImageError,
-        BadStepError,
-        TruncatedDataError,
-        SizeMismatchError,
-        NanValuesError,
-        BadIntrinsicsError,
-        UnsupportedDistortionError,
-        BadInputError,
-    )
-)
-"""Every reason code a conversion can fail with (diagnostics counters are keyed by these)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -367,34 +286,6 @@ def _expected_image_size(info: Any) -> tuple[int, int] | None:
     if w <= 0 or h <= 0:
         return None
     return h // by, w // bx
-
-
-def check_intrinsics(K: Any, name: str = "K") -> np.ndarray:
-    """Check a pinhole K for use by the model and return it as (3, 3) float64.
-
-    The checks are `homae_model.geometry.camera.validate_intrinsics` (shape, finite, not all
-    zero, fx, fy > 0, last row (0, 0, 1), plausible magnitudes); this adds the reason codes.
-
-    Args:
-        K: (3, 3) intrinsics, pixels.
-        name: what K is called in error messages.
-
-    Raises:
-        NanValuesError: non-finite values. BadIntrinsicsError: any other failed check.
-    """
-    try:
-        K = np.asarray(K, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise BadIntrinsicsError(f"{name} is not numbers: {err}") from err
-    if K.shape != (3, 3):
-        raise BadIntrinsicsError(f"{name} must be (3, 3), got shape {K.shape}")
-    try:
-        validate_intrinsics(K, name)
-    except NonFiniteIntrinsicsError as err:
-        raise NanValuesError(str(err)) from err
-    except IntrinsicsError as err:
-        raise BadIntrinsicsError(str(err)) from err
-    return K
 
 
 def check_camera_info(info: Any, image_shape: tuple[int, ...]) -> np.ndarray:

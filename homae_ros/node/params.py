@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from homae_model.estimation_settings import DEFAULT_SETTINGS, DETECTOR_BACKENDS
+from homae_model.estimation.settings import DEFAULT_SETTINGS, DETECTOR_BACKENDS
 
 __all__ = [
     "CAMERA_INFO_TOPIC",

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from homae_ros.conversions import (
+from homae_ros.messages.conversions import (
     BadInputError,
     NanValuesError,
     pose_to_msg,

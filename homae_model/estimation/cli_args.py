@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 
 from homae_model.device import resolve_device
-from homae_model.estimation_settings import DEFAULT_SETTINGS
-from homae_ros.detection import BACKENDS, DetectionConfig
-from homae_ros.estimator import FrameEstimator
+from homae_model.estimation.detection import BACKENDS, DetectionConfig
+from homae_model.estimation.estimator import FrameEstimator
+from homae_model.estimation.settings import DEFAULT_SETTINGS
 
 __all__ = ["add_estimator_arguments", "load_estimator"]
 

@@ -1,7 +1,7 @@
 """How one image is estimated: the settings every entry point shares, with their defaults.
 
-The node's parameter declarations (`homae_ros/params.py`), `homae-bag`, `homae-infer`
-(`homae_ros/estimator_cli.py`) and `homae-eval` read their defaults from `DEFAULT_SETTINGS`,
+The node's parameter declarations (`homae_ros/node/params.py`), `homae-bag`, `homae-infer`
+(`homae_model/estimation/cli_args.py`) and `homae-eval` read their defaults from `DEFAULT_SETTINGS`,
 so a frame is processed the same way everywhere unless someone asks otherwise
 (`tests/ros/test_estimation_defaults.py` fails when one of them drifts).
 """

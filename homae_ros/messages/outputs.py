@@ -8,9 +8,9 @@ and `homae-bag` (a results bag), so both write the same thing for the same frame
   visualization_msgs/MarkerArray, all with the given header (stamp + frame).
 - `overlay_image`: the debug image drawing (boxes, hand mesh, skeleton, object axes).
 
-Message classes come from `homae_ros.messages`, `homae_ros.markers` and
-`homae_ros.conversions` (imported there at call time). Coordinates: the estimates are in the
-image's optical frame; an optional rigid transform (R_tf, t_tf) maps them to the header's frame.
+Message classes come from `build`, `markers` and `conversions` of this package (imported there
+at call time). Coordinates: the estimates are in the image's optical frame; an optional rigid
+transform (R_tf, t_tf) maps them to the header's frame.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from homae_ros import conversions, markers, messages
-from homae_ros.estimator import PairEstimate
+from homae_model.estimation.estimator import PairEstimate
+from homae_ros.messages import build as messages
+from homae_ros.messages import conversions, markers
 
 __all__ = [
     "DEFAULT_FRAME_PREFIX",
@@ -94,7 +95,7 @@ def build_frame_messages(
         holding only the DELETEALL marker (clears the previous frame's drawing).
 
     Raises:
-        homae_ros.conversions.ConversionError: a non-finite estimate (NaN joints or pose).
+        homae_ros.messages.conversions.ConversionError: a non-finite estimate (NaN joints or pose).
     """
     R = np.eye(3) if R_tf is None else np.asarray(R_tf, dtype=np.float64)
     t = np.zeros(3) if t_tf is None else np.asarray(t_tf, dtype=np.float64)

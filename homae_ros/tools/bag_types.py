@@ -2,7 +2,7 @@
 
 `homae-bag` reads and writes rosbag2 files with the `rosbags` library, so it runs without a
 ROS 2 install. The output messages are still built by the project's own builders
-(`homae_ros.outputs` -> messages.py / markers.py / conversions.py), which import message
+(`homae_ros.messages.outputs` -> messages.py / markers.py / conversions.py), which import message
 classes such as `geometry_msgs.msg.Point` at call time:
 
 - where the real (rclpy) message packages import, they are used as they are;
@@ -210,8 +210,8 @@ def standin_messages(store: Typestore, packages: tuple[str, ...] | None = None) 
                 continue
             if pkg not in sys.modules and not _importable(pkg):
                 saved[pkg] = None
-                sys.modules[pkg] = types.ModuleType(pkg, f"stand-in for {pkg} (homae_ros.bag)")
-            module = types.ModuleType(f"{pkg}.msg", f"stand-in for {pkg}.msg (homae_ros.bag)")
+                sys.modules[pkg] = types.ModuleType(pkg, f"stand-in for {pkg} (homae-bag)")
+            module = types.ModuleType(f"{pkg}.msg", f"stand-in for {pkg}.msg (homae-bag)")
             for msgtype in msgtypes:
                 cls = _standin_class(store, msgtype, classes)
                 classes[msgtype] = cls

@@ -39,18 +39,19 @@ from sensor_msgs.msg import CameraInfo, Image
 from visualization_msgs.msg import MarkerArray
 
 from homae_model.device import resolve_device
-from homae_ros import conversions, markers, messages
-from homae_ros.detection import DetectionConfig
-from homae_ros.estimator import (
+from homae_model.estimation.detection import DetectionConfig
+from homae_model.estimation.errors import OUT_OF_MEMORY, TF_LOOKUP_FAILED, FrameSkipped, skip_reason
+from homae_model.estimation.estimator import (
     FrameEstimator,
     PairEstimate,
     empty_cuda_cache,
 )
-from homae_ros.frame_errors import OUT_OF_MEMORY, TF_LOOKUP_FAILED, FrameSkipped, skip_reason
-from homae_ros.frames import Frame, LatestFrame, StampPairer
-from homae_ros.outputs import build_frame_messages, overlay_image
-from homae_ros.params import CAMERA_INFO_TOPIC, IMAGE_TOPIC, NodeParams, declare_and_read
-from homae_ros.tf_output import tf_broadcaster
+from homae_ros.messages import build as messages
+from homae_ros.messages import conversions, markers
+from homae_ros.messages.outputs import build_frame_messages, overlay_image
+from homae_ros.messages.stamps import Frame, LatestFrame, StampPairer
+from homae_ros.node.params import CAMERA_INFO_TOPIC, IMAGE_TOPIC, NodeParams, declare_and_read
+from homae_ros.node.tf_output import tf_broadcaster
 
 OUTPUT_QOS_DEPTH = 10
 CAMERA_INFO_STALE_S = 2.0

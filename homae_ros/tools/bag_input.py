@@ -1,7 +1,7 @@
 """Input side of `homae-bag`: topics of a bag, camera_info matching, image decoding.
 
 No ROS imports: bags are read with `rosbags`; messages are the typestore's dataclasses, which
-`homae_ros.conversions` reads by field name like rclpy messages.
+`homae_ros.messages.conversions` reads by field name like rclpy messages.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import numpy as np
 from rosbags.rosbag2 import Reader
 from rosbags.typesys.store import Typestore
 
-from homae_ros import conversions
-from homae_ros.frames import stamp_ns
+from homae_ros.messages import conversions
+from homae_ros.messages.stamps import stamp_ns
 
 __all__ = [
     "COMPRESSED_TYPE",
@@ -142,8 +142,8 @@ def decode_image(msg: Any, msgtype: str) -> np.ndarray:
     """(H, W, 3) uint8 RGB of a sensor_msgs Image or CompressedImage (typestore dataclass).
 
     Raises:
-        homae_ros.conversions.ConversionError: unknown encoding, truncated data, undecodable
-            compressed data, ...
+        homae_ros.messages.conversions.ConversionError: unknown encoding, truncated data,
+            undecodable compressed data, ...
     """
     if msgtype != COMPRESSED_TYPE:
         return conversions.image_to_rgb(msg)

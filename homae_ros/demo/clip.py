@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from homae_ros.frames import stamp_ns
+from homae_ros.messages.stamps import stamp_ns
 
 if TYPE_CHECKING:
-    from homae_ros.intrinsics import CameraInfoFields
+    from homae_ros.messages.intrinsics import CameraInfoFields
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "demo_out"
@@ -103,7 +103,7 @@ def play_clip(clip: Path, node_proc: subprocess.Popen) -> tuple[Recording, Any]:
     from visualization_msgs.msg import MarkerArray
 
     from homae_model.data.synthetic import SyntheticSource
-    from homae_ros.conversions import rgb_to_image
+    from homae_ros.messages.conversions import rgb_to_image
     from homae_ros.msg import HandObjectResult
 
     source = SyntheticSource(clip)
@@ -181,7 +181,7 @@ def play_clip(clip: Path, node_proc: subprocess.Popen) -> tuple[Recording, Any]:
 def _load_camera_info(clip: Path) -> CameraInfoFields:
     import yaml
 
-    from homae_ros.intrinsics import parse_camera_info
+    from homae_ros.messages.intrinsics import parse_camera_info
 
     path = clip / "camera_info.yaml"
     return parse_camera_info(yaml.safe_load(path.read_text()), str(path))
@@ -212,7 +212,7 @@ def evaluate(
     from homae_model.metrics.hand import mje
     from homae_model.metrics.objects import ObjectPose, add_s
     from homae_model.objects.library import ObjectLibrary
-    from homae_ros.messages import hand_from_msg, object_from_msg
+    from homae_ros.messages.build import hand_from_msg, object_from_msg
 
     library = ObjectLibrary.procedural()
     index_of = {ns: i for i, ns in enumerate(sorted(rec.sent))}
@@ -306,8 +306,8 @@ def main(argv: list[str] | None = None) -> int:
         proc.kill()
     node_log.close()
     from homae_model.bundled import demo_checkpoint
-    from homae_ros.demo_outputs import write_outputs
-    from homae_ros.demo_report import report_comparison
+    from homae_ros.demo.outputs import write_outputs
+    from homae_ros.demo.report import report_comparison
 
     summary, matches, per_frame = evaluate(rec, source)
     summary["device"] = _node_device(out / "node.log", args.device)

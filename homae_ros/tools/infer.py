@@ -13,7 +13,7 @@ Every frame goes through `FrameEstimator` (the node's per-frame path). Written t
 
 Images of a folder are independent (tracking is reset between them); video frames are a
 sequence stamped index / fps. The model and detector options come from
-`homae_ros.estimator_cli` (shared with `homae-bag`).
+`homae_model.estimation.cli_args` (shared with `homae-bag`).
 """
 
 from __future__ import annotations
@@ -30,11 +30,11 @@ from typing import Any
 import cv2
 import numpy as np
 
-from homae_ros.estimator import FrameEstimator, PairEstimate
-from homae_ros.estimator_cli import add_estimator_arguments, load_estimator
-from homae_ros.frame_errors import skip_reason
-from homae_ros.intrinsics import Intrinsics, load_intrinsics
-from homae_ros.outputs import overlay_image
+from homae_model.estimation.cli_args import add_estimator_arguments, load_estimator
+from homae_model.estimation.errors import skip_reason
+from homae_model.estimation.estimator import FrameEstimator, PairEstimate
+from homae_ros.messages.intrinsics import Intrinsics, load_intrinsics
+from homae_ros.messages.outputs import overlay_image
 
 __all__ = [
     "IMAGE_SUFFIXES",

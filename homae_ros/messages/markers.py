@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from homae_model.hand.constants import SKELETON_EDGES
-from homae_ros.conversions import BadInputError, pose_to_msg
+from homae_ros.messages.conversions import BadInputError, pose_to_msg
 
 __all__ = [
     "HAND_BONES",

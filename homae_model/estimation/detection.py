@@ -37,7 +37,7 @@ from homae_model.detector.pairing import (
     Pair,
     pair_detections,
 )
-from homae_model.estimation_settings import DEFAULT_SETTINGS, DETECTOR_BACKENDS
+from homae_model.estimation.settings import DEFAULT_SETTINGS, DETECTOR_BACKENDS
 from homae_model.geometry.camera import MIN_DEPTH_M, project_points, validate_intrinsics
 
 BACKENDS: tuple[str, ...] = DETECTOR_BACKENDS

@@ -47,7 +47,7 @@ def render_frame(sample: Any, msg: Any, layer: Any, library: Any) -> np.ndarray:
         draw_mesh,
         draw_skeleton,
     )
-    from homae_ros.messages import hand_from_msg, object_from_msg
+    from homae_ros.messages.build import hand_from_msg, object_from_msg
 
     img = np.array(sample.image, copy=True)
     K = sample.K
@@ -107,7 +107,7 @@ def write_3d_plot(path: Path, sample: Any, msg: Any, library: Any) -> Path:
     import matplotlib.pyplot as plt
 
     from homae_model.hand.constants import SKELETON_EDGES
-    from homae_ros.messages import hand_from_msg, object_from_msg
+    from homae_ros.messages.build import hand_from_msg, object_from_msg
 
     fig = plt.figure(figsize=(7, 6))
     ax = fig.add_subplot(projection="3d")
@@ -154,7 +154,7 @@ def write_bag(path: Path, raw: Sequence[tuple[str, str, int, bytes]]) -> Path:
 
     from rosbags.rosbag2 import StoragePlugin, Writer
 
-    from homae_ros.bag_types import make_typestore
+    from homae_ros.tools.bag_types import make_typestore
 
     store = make_typestore()
     if path.exists():

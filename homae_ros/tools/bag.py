@@ -37,8 +37,16 @@ import numpy as np
 from rosbags.rosbag2 import Reader, ReaderError, StoragePlugin, Writer, WriterError
 from rosbags.typesys.store import Typestore
 
-from homae_ros import conversions, markers
-from homae_ros.bag_input import (
+from homae_model.estimation.errors import FrameSkipped, skip_reason
+from homae_model.estimation.estimator import FrameEstimator
+from homae_ros.messages import conversions, markers
+from homae_ros.messages.outputs import (
+    DEFAULT_FRAME_PREFIX,
+    FrameMessages,
+    build_frame_messages,
+    overlay_image,
+)
+from homae_ros.tools.bag_input import (
     CameraInfoIndex,
     check_bag,
     decode_image,
@@ -46,15 +54,7 @@ from homae_ros.bag_input import (
     resolve_topics,
     stamp_ns,
 )
-from homae_ros.bag_types import BagWriter, make_typestore, message_class, standin_messages
-from homae_ros.estimator import FrameEstimator
-from homae_ros.frame_errors import FrameSkipped, skip_reason
-from homae_ros.outputs import (
-    DEFAULT_FRAME_PREFIX,
-    FrameMessages,
-    build_frame_messages,
-    overlay_image,
-)
+from homae_ros.tools.bag_types import BagWriter, make_typestore, message_class, standin_messages
 
 __all__ = [
     "BagOptions",
@@ -341,7 +341,7 @@ def _run(
 
 def build_parser() -> argparse.ArgumentParser:
     """The homae-bag argument parser."""
-    from homae_ros.estimator_cli import add_estimator_arguments
+    from homae_model.estimation.cli_args import add_estimator_arguments
 
     p = argparse.ArgumentParser(
         prog="homae-bag",
@@ -379,7 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Console entry point: 0 on success (frames may have been skipped), 1 on errors."""
-    from homae_ros.estimator_cli import load_estimator
+    from homae_model.estimation.cli_args import load_estimator
 
     args = build_parser().parse_args(argv)
     options = BagOptions(
