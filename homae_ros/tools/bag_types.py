@@ -42,7 +42,7 @@ __all__ = [
     "to_rosbags",
 ]
 
-MSG_DIR = Path(__file__).resolve().parents[1] / "msg"
+MSG_DIR = Path(__file__).resolve().parents[2] / "msg"
 """The project's .msg files (homae_ros/msg/*)."""
 
 _DTYPES: dict[str, type] = {
