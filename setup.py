@@ -36,6 +36,7 @@ setup(
         "scipy",
         "opencv-python-headless",
         "pyyaml",
+        "omegaconf>=2.3,<2.4",
         "safetensors",
         "tqdm",
         "moderngl",

@@ -104,6 +104,7 @@ class Predictor:
         device: str | torch.device = "cpu",
         mano_path: str | Path | None = None,
         fingertips: str | Sequence[int] | None = None,
+        overrides: Sequence[str] = (),
     ) -> Predictor:
         """Load a checkpoint folder (or its weights file).
 
@@ -113,11 +114,14 @@ class Predictor:
             mano_path: hand model file overriding the checkpoint config's `mano.model_path`.
             fingertips: fingertip convention of the predicted joints (see `set_fingertips`);
                 None keeps the hand layer's default ("manopth", or the model file's own ids).
+            overrides: dotted ``KEY=VALUE`` overrides of the checkpoint's config (e.g.
+                ``model.inference.voxel_res=32``); the weights must still match it.
         """
         cfg = None
-        if mano_path is not None:
+        if mano_path is not None or overrides:
             p = Path(path)
-            cfg = load_config((p if p.is_dir() else p.parent) / "config.yaml")
+            cfg = load_config((p if p.is_dir() else p.parent) / "config.yaml", overrides)
+        if mano_path is not None:
             cfg.mano.model_path = str(Path(mano_path).expanduser().resolve())
         dev = torch.device(resolve_device(device, "device"))
         model, cfg = load_model(path, dev, cfg)

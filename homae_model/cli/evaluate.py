@@ -4,6 +4,10 @@ Example::
 
     homae-eval --checkpoint runs/small --data /data/synth_test --protocol both --out eval/
     homae-eval --checkpoint weights/demo --data ~/data/HO3D_v2 --split evaluation  # pred.json
+    homae-eval --checkpoint runs/small --data /data/synth_test model.inference.voxel_res=32
+
+The GT-free protocol (``--protocol gt-free`` or ``both``, the default) needs the box detector:
+``--detector WEIGHTS``, else the bundled demo detector; without either it is an error.
 
 On a split without labels (HO3D evaluation) it writes the server's ``pred.json`` with one entry
 per frame, in the split's order: a frame the detector misses (GT-free protocol) is answered from
@@ -19,6 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
+from homae_model.cli.overrides import add_overrides_argument
 from homae_model.device import resolve_device
 from homae_model.estimation.settings import DEFAULT_SETTINGS
 from homae_model.evaluation.evaluate import PROTOCOL_CHOICES
@@ -57,7 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_SETTINGS.device,
         help=f"auto, cpu, cuda or cuda:N (default: {DEFAULT_SETTINGS.device})",
     )
-    p.add_argument("--detector", type=Path, help="detector weights for the GT-free protocol")
+    p.add_argument(
+        "--detector",
+        type=Path,
+        help="detector weights for the GT-free protocol (default: the bundled demo detector; "
+        "without one the GT-free protocol is an error)",
+    )
     p.add_argument("--ycb", type=Path, help="YCB models folder for DexYCB / HO3D")
     p.add_argument(
         "--baseline-data",
@@ -72,6 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="Procrustes without reflections (HOISDF) instead of the toolkits'",
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_overrides_argument(
+        p,
+        "the checkpoint's config.yaml",
+        "homae-eval --checkpoint weights/demo --data DIR model.inference.sampling=dense",
+        note="Inference settings (model.inference.*) can change; the network's keys must "
+        "still match the weights.",
+    )
     return p
 
 
@@ -121,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point; prints the main metrics and every written file, returns the exit status."""
     from homae_model.evaluation.evaluate import evaluate
 
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_intermixed_args(argv)
     if args.limit is not None and args.limit <= 0:
         print(f"homae-eval: --limit must be > 0, got {args.limit}", file=sys.stderr)
         return 2
@@ -145,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
             progress=not args.no_progress,
             baseline_data=args.baseline_data,
             baseline_split=args.baseline_split,
+            config_overrides=tuple(args.overrides),
         )
     except (FileNotFoundError, ValueError) as exc:
         print(f"homae-eval: error: {exc}", file=sys.stderr)

@@ -9,6 +9,7 @@ Example::
 
     homae-fit-anchor --checkpoint runs/ft --data /data/synth_train --val /data/synth_test \\
         --boxes --out runs/ft_anchor
+    homae-fit-anchor --checkpoint runs/ft ... --kind heatmap model.anchor.heatmap_pool=4
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import json
 import sys
 from pathlib import Path
 from typing import Any
+
+from homae_model.cli.overrides import add_overrides_argument
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,6 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
         "options), written otherwise; lets several fits share one feature pass",
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    add_overrides_argument(
+        p,
+        "the checkpoint's config (and --kind / --boxes)",
+        "homae-fit-anchor --checkpoint runs/ft --data D --val V --out runs/fa "
+        "model.anchor.heatmap_pool=4",
+        note="The new checkpoint saves the resolved config.",
+    )
     return p
 
 
@@ -82,6 +92,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
     from homae_model.checkpoint import init_weights, load_model, save_checkpoint, weights_file
+    from homae_model.config import apply_overrides
     from homae_model.model import HomaeModel
     from homae_model.training.anchor_fit import (
         anchor_errors,
@@ -99,6 +110,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     cfg = copy.deepcopy(base_cfg)
     cfg.model.anchor.kind = args.kind
     cfg.model.anchor.use_boxes = bool(args.boxes or cfg.model.anchor.use_boxes)
+    cfg = apply_overrides(cfg, args.overrides)
     # the fit's own loss weights; the saved config keeps the checkpoint's training losses
     fit_loss = copy.deepcopy(cfg.loss)
     fit_loss.anchor, fit_loss.anchor_heatmap = args.anchor_weight, args.heatmap_weight
@@ -117,6 +129,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "split": args.split,
         "limit": args.limit,
         "passes": args.passes,
+        "overrides": list(args.overrides),
     }
     train = _load_cache(args.cache, key)
     if train is None:
@@ -177,7 +190,7 @@ def _load_cache(path: Path | None, key: dict[str, Any]) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; prints the anchor error before and after, returns the exit status."""
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_intermixed_args(argv)
     for name in ("limit", "val_limit", "passes", "epochs", "batch_size", "lr"):
         value = getattr(args, name)
         if value is not None and value <= 0:

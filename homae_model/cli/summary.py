@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from homae_model.cli.overrides import add_overrides_argument
 from homae_model.config import HomaeConfig, load_config
 from homae_model.model import HomaeModel
 
@@ -130,10 +131,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="homae-summary", description="Parameter counts and output shapes of a HOMAE config."
     )
     parser.add_argument("config", help="model config YAML, e.g. config/model/paper.yaml")
-    args = parser.parse_args(argv)
+    add_overrides_argument(
+        parser,
+        "CONFIG",
+        "homae-summary config/model/small.yaml model.encoder.depth=2 model.aux.enabled=false",
+    )
+    args = parser.parse_intermixed_args(argv)
     torch.set_num_threads(max(1, min(torch.get_num_threads(), 4)))
     try:
-        cfg = load_config(args.config)
+        cfg = load_config(args.config, args.overrides)
         summary = summarize(cfg, args.config)
     except (FileNotFoundError, ValueError) as exc:
         print(f"homae-summary: {exc}", file=sys.stderr)

@@ -3,6 +3,7 @@
 Examples::
 
     homae-train --config config/model/small.yaml --data /data/synth --out runs/small
+    homae-train --config config/model/small.yaml --data /data/synth model.masking.enabled=false
     homae-train --resume runs/small                       # continue where it stopped
     homae-train --config config/model/small.yaml --init runs/small --data ...  # fine-tune
     torchrun --nproc_per_node 2 -m homae_model.cli.train --config ... --data ... --out ...
@@ -14,6 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from homae_model.cli.overrides import add_overrides_argument
 from homae_model.training.state import NoCheckpointError
 
 
@@ -32,8 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="run folder (default runs/homae-<time>)")
     p.add_argument("--device", choices=("cpu", "cuda"), help="default: CUDA when available")
     p.add_argument("--max-steps", type=int, help="stop after N optimiser steps in total")
-    p.add_argument("--epochs", type=int, help="override train.epochs")
-    p.add_argument("--batch-size", type=int, help="override train.batch_size (per process)")
+    p.add_argument("--epochs", type=int, help="override train.epochs (= train.epochs=N)")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        help="override train.batch_size, per process (= train.batch_size=N)",
+    )
     p.add_argument("--val", type=Path, help="validation data folder (loss per epoch)")
     p.add_argument(
         "--eval-data",
@@ -54,6 +60,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-every", type=int, default=10, help="steps between TensorBoard scalars")
     p.add_argument("--preview-every", type=int, default=500, help="steps between previews (0 off)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_overrides_argument(
+        p,
+        "--config (with --resume alone: the checkpoint's config)",
+        "homae-train --config config/model/small.yaml --data DIR model.masking.enabled=false "
+        "train.lr=1e-4",
+        note="--epochs N and --batch-size N are shorthands for train.epochs=N and "
+        "train.batch_size=N. The run saves the resolved config, overrides included, as "
+        "RUN/config.yaml.",
+    )
     return p
 
 
@@ -61,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status (errors are printed, not raised)."""
     from homae_model.training.trainer import NonFiniteLossError, TrainOptions, train
 
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_intermixed_args(argv)
     for name in ("max_steps", "epochs", "batch_size"):
         value = getattr(args, name)
         if value is not None and value <= 0:
@@ -77,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         init=args.init,
         device=args.device,
         max_steps=args.max_steps,
+        overrides=tuple(args.overrides),
         epochs=args.epochs,
         batch_size=args.batch_size,
         val=args.val,

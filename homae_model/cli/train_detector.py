@@ -3,6 +3,7 @@
 Example:
     homae-train-detector --data /tmp/detdata --out weights/demo/detector_synthetic.safetensors \
         --epochs 10 --eval-data /tmp/detdata_val
+    homae-train-detector --data /tmp/detdata --out /tmp/det.safetensors weight_decay=0 augment=false
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from homae_model.cli.overrides import add_overrides_argument
 from homae_model.detector.model import ARCHS, DEFAULT_ARCH, DEFAULT_INPUT_SIZE
 from homae_model.detector.train import DetectorTrainConfig
 
@@ -50,12 +52,20 @@ def _parser() -> argparse.ArgumentParser:
         help="held-out data folder scored (mAP@0.5, recall) after training",
     )
     p.add_argument("--eval-count", type=int, default=200, help="held-out images scored")
+    add_overrides_argument(
+        p,
+        "the options",
+        "homae-train-detector --data D --out W.safetensors weight_decay=0 warmup_fraction=0.1",
+        keys="the fields of DetectorTrainConfig (homae_model/detector/train.py), e.g. "
+        "weight_decay, warmup_fraction, grad_clip, augment",
+    )
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the arguments, train, save, optionally evaluate; returns the exit status."""
-    args = _parser().parse_args(argv)
+    args = _parser().parse_intermixed_args(argv)
+    from homae_model.config import apply_overrides
     from homae_model.data.synthetic import SyntheticSource
     from homae_model.detector.infer import Detector
     from homae_model.detector.model import detector_class_names
@@ -80,6 +90,11 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         device=args.device,
     )
+    try:
+        config = apply_overrides(config, args.overrides)
+    except ValueError as exc:
+        print(f"homae-train-detector: error: {exc}", file=sys.stderr)
+        return 2
     sources = [SyntheticSource(d) for d in args.data]
     result = train_detector(sources, classes, args.out, config, init_path=args.init)
     print(

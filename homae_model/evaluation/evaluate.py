@@ -7,8 +7,8 @@ exactly as a deployed node would, and its camera-frame outputs are compared with
   centred on the GT hand root;
 - ``gt-free`` (what a robot sees): boxes from the detector stage (`homae_model.detector`) when
   its weights are available, paired and matched to the labelled pair by hand-box IoU, and the
-  model's own anchor estimate. Without detector weights the GT boxes are used with the model's
-  anchor, and the report's meta says that the detector stage was not available.
+  model's own anchor estimate. Without detector weights (none given and no bundled demo
+  detector) the protocol fails with an error instead of measuring on GT boxes.
 
 A detector miss (no pair matching the labelled hand box) on a labelled split is counted, warned
 about with the frame id and left out of the metrics (the GT-free numbers measure the detector
@@ -180,13 +180,15 @@ def _load_detector(weights: str | Path | None, device: str) -> _Detector:
         from homae_model.detector.infer import Detector
         from homae_model.detector.pairing import OBJECT_HINT_MIN_SCORE, pair_detections
     except ImportError as exc:
-        return _Detector(None, None, None, f"detector stage not available ({exc}): GT boxes used")
+        raise ValueError(f"the gt-free protocol needs the detector stage ({exc})") from exc
     path = Path(weights) if weights is not None else DEFAULT_DETECTOR_WEIGHTS
     if not path.is_file():
         if weights is not None:
             raise FileNotFoundError(f"detector weights not found: {path}")
-        return _Detector(
-            None, None, None, f"detector stage not available (no weights at {path}): GT boxes used"
+        raise FileNotFoundError(
+            f"the gt-free protocol needs a detector, and none was given (--detector) nor found "
+            f"at the bundled demo detector's path {path}: pass --detector WEIGHTS, or run "
+            "--protocol gt-anchored"
         )
     detector = Detector(path, device=device, score_threshold=OBJECT_HINT_MIN_SCORE)
     return _Detector(detector, pair_detections, path, f"detector {path}")
@@ -350,6 +352,7 @@ def evaluate(
     progress: bool = True,
     baseline_data: str | Path | None = None,
     baseline_split: str | None = None,
+    config_overrides: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Evaluate a checkpoint and write the report.
 
@@ -371,6 +374,8 @@ def evaluate(
         baseline_data: take the baselines' means from this labelled data folder instead of the
             evaluated frames.
         baseline_split: split of `baseline_data` (default: that layout's default).
+        config_overrides: dotted ``KEY=VALUE`` overrides of the checkpoint's config (e.g.
+            ``model.inference.voxel_res=32``).
 
     Returns:
         The report dict exactly as written to report.json (metrics at
@@ -378,7 +383,7 @@ def evaluate(
         written at `report["files"]`).
 
     Raises:
-        FileNotFoundError: missing checkpoint / data.
+        FileNotFoundError: missing checkpoint / data, or no detector for the gt-free protocol.
         ValueError: unknown protocol, empty data set, unlabelled baseline data.
     """
     from tqdm import tqdm
@@ -408,7 +413,7 @@ def evaluate(
         raise FileNotFoundError(f"evaluation data folder not found: {data}")
     if baseline_data is not None and not Path(baseline_data).exists():
         raise FileNotFoundError(f"baseline data folder not found: {baseline_data}")
-    predictor = Predictor.from_checkpoint(ckpt, device)
+    predictor = Predictor.from_checkpoint(ckpt, device, overrides=config_overrides)
     cfg = predictor.cfg
     mano_dir = cfg.mano.resolved_path().parent
     opened: OpenedSource = open_source(data, split, mano_dir=mano_dir, ycb_dir=ycb_dir)

@@ -83,6 +83,8 @@ class TrainOptions:
             --config's model section.
         device: "cpu", "cuda" or None (CUDA when available).
         max_steps: stop after this many optimiser steps in total (a checkpoint is written).
+        overrides: dotted ``KEY=VALUE`` config overrides applied after `config` (or, on resume,
+            after the checkpoint's config), e.g. ``("model.masking.enabled=false",)``.
         epochs: overrides train.epochs.
         batch_size: overrides train.batch_size (per process).
         val: optional validation data folder (mean loss per epoch, eval mode, TensorBoard).
@@ -108,6 +110,7 @@ class TrainOptions:
     init: Path | None = None
     device: str | None = None
     max_steps: int | None = None
+    overrides: tuple[str, ...] = ()
     epochs: int | None = None
     batch_size: int | None = None
     val: Path | None = None
@@ -163,23 +166,29 @@ def _config_diff(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list
 def resolve_config(options: TrainOptions, resume: ResumeInfo | None) -> HomaeConfig:
     """The run's config: the checkpoint's on resume (checked against --config), else --config.
 
+    `options.overrides` apply on top of --config (on resume without --config: of the
+    checkpoint's config).
+
     Raises:
-        ValueError: no config given for a new run, or --config differs from the checkpoint in
-            the model / data / mano sections (the differences are listed).
+        ValueError: no config given for a new run, a bad override, or --config / the overrides
+            differ from the checkpoint in the model / data / mano sections (differences listed).
     """
+    overrides = tuple(options.overrides)
     if resume is None:
         if options.config is None:
             raise ValueError("a new run needs --config (e.g. config/model/tiny.yaml)")
-        cfg = load_config(options.config)
+        cfg = load_config(options.config, overrides)
     else:
         cfg = load_config(resume.path / CONFIG_FILE)
-        if options.config is not None:
-            given = load_config(options.config)
+        if options.config is not None or overrides:
+            given = load_config(options.config or resume.path / CONFIG_FILE, overrides)
             a, b = config_to_dict(cfg), config_to_dict(given)
             diffs = [d for s in CONFIG_MUST_MATCH for d in _config_diff(a[s], b[s], s)]
             if diffs:
+                given_by = f"--config {options.config}" if options.config is not None else ""
+                given_by += f" overrides {list(overrides)}" if overrides else ""
                 raise ValueError(
-                    f"--config {options.config} does not match checkpoint {resume.path}: "
+                    f"{given_by.strip()} does not match checkpoint {resume.path}: "
                     + "; ".join(diffs[:12])
                 )
             cfg = dataclasses.replace(cfg, train=given.train, loss=given.loss)

@@ -6,6 +6,7 @@ import hashlib
 import json
 import shutil
 
+import numpy as np
 import pytest
 import torch
 
@@ -40,9 +41,16 @@ def test_eval_cli_writes_report_with_every_metric(tmp_path, trained, monkeypatch
     from homae_model.cli.evaluate import main
 
     # The bundled demo detector is trained on 256 px scenes and may find nothing in these tiny
-    # test images; without detector weights the GT-free protocol uses GT boxes (and says so),
-    # which keeps this test about the report, not about detection quality.
-    monkeypatch.setattr(evaluate_module, "DEFAULT_DETECTOR_WEIGHTS", tmp_path / "no_detector")
+    # test images; a stand-in detector that finds the labelled hand box (and a box around it
+    # for the object) keeps this test about the report, not about detection quality. (Without
+    # any detector the GT-free protocol is an error: test_gt_free_without_detector_is_an_error.)
+    def found(det, image, hand_box):
+        hand_box = np.asarray(hand_box, np.float64)
+        return hand_box, hand_box + np.array([-4.0, -4.0, 4.0, 4.0])
+
+    stand_in = evaluate_module._Detector(object(), None, tmp_path / "stand_in", "test detector")
+    monkeypatch.setattr(evaluate_module, "_load_detector", lambda weights, device: stand_in)
+    monkeypatch.setattr(evaluate_module, "_detected_pair", found)
     run, data = trained
     out = tmp_path / "report"
     argv = ["--checkpoint", str(run), "--data", str(data), "--protocol", "both"]
@@ -124,3 +132,29 @@ def test_open_synthetic_source(trained) -> None:
     assert raw.obj_name in opened.objects.names
     assert opened.annotation_files(0)[0].suffix == ".npz"
     assert torch.is_tensor(torch.as_tensor(raw.K))
+
+
+def test_gt_free_without_detector_is_an_error(tmp_path, trained, monkeypatch, capsys) -> None:
+    """No --detector and no bundled demo detector: GT-free fails, naming what to do."""
+    import homae_model.evaluation.evaluate as evaluate_module
+    from homae_model.cli.evaluate import main
+    from homae_model.evaluation.evaluate import evaluate
+
+    monkeypatch.setattr(evaluate_module, "DEFAULT_DETECTOR_WEIGHTS", tmp_path / "no_detector")
+    run, data = trained
+    for protocols in ("gt-free", "both", ["gt-free"]):
+        with pytest.raises(FileNotFoundError, match="gt-free protocol needs a detector") as err:
+            evaluate(run, data, protocols, out_dir=tmp_path / "x", limit=1, progress=False)
+        assert "--detector" in str(err.value) and str(tmp_path / "no_detector") in str(err.value)
+    assert not (tmp_path / "x" / "report.json").exists()
+    argv = ["--checkpoint", str(run), "--data", str(data), "--out", str(tmp_path / "y")]
+    assert main([*argv, "--protocol", "gt-free", "--limit", "1", "--no-progress"]) == 1
+    assert "gt-free protocol needs a detector" in capsys.readouterr().err
+    # GT-anchored needs no detector (and a dotted override reaches the evaluated config)
+    argv += ["--protocol", "gt-anchored", "--limit", "1", "--no-progress"]
+    assert main([*argv, "model.inference.sampling=dense"]) == 0
+    report = json.loads((tmp_path / "y" / "report.json").read_text())
+    assert report["meta"]["config"]["model"]["inference"]["sampling"] == "dense"
+    with pytest.raises(FileNotFoundError, match="detector weights not found"):
+        evaluate(run, data, "gt-free", limit=1, detector_weights=tmp_path / "nope.safetensors",
+                 out_dir=tmp_path / "z", progress=False)  # fmt: skip

@@ -1,25 +1,20 @@
-"""Typed configuration of HOMAE: one set of defaults (the paper), YAML files only override.
+"""The schema of HOMAE's configuration: typed dataclasses, their defaults, ranges and checks.
 
 `HomaeConfig` has the sections `model`, `loss`, `train`, `data` and `mano`. Every field's default
-is the paper's (or HOISDF's, where the paper follows it); `config/model/{paper,small,tiny}.yaml`
-override a subset. Unknown keys and out-of-range values raise ``ValueError`` naming the key path
-(e.g. ``model.masking.fill``) and listing the valid keys or choices. The resolved config is saved
-next to every checkpoint (`homae_model.checkpoint`).
+is the paper's (or HOISDF's, where the paper follows it). The dataclasses are the schema that
+`homae_model.config.loading` hands to OmegaConf (types), and the checks OmegaConf cannot express
+(ranges, choices, cross-key rules, `DERIVED` pairs) are `HomaeConfig.validate`'s.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
 """Folder of the `homae_model` package; relative MANO paths are resolved against it."""
 
 DEFAULT_MANO_PATH = "assets/hand/MANO_RIGHT.pkl"
@@ -296,6 +291,10 @@ class DataConfig:
     color_jitter: tuple[float, float, float, float] = (0.5, 0.5, 0.5, 0.15)  # b, c, s, hue
     augment: bool = True  # False for evaluation
 
+    def __post_init__(self) -> None:
+        # OmegaConf hands tuples over as lists
+        self.color_jitter = tuple(self.color_jitter)  # type: ignore[assignment]
+
 
 _DATA_BOUNDS: dict[str, dict[str, float]] = {
     "image_size": {"gt": 0},
@@ -339,20 +338,18 @@ class HomaeConfig:
     mano: MANOConfig = field(default_factory=MANOConfig)
 
     def validate(self) -> None:
-        """Check every range and the cross-section constraints.
+        """Check every range, choice, derived pair (`DERIVED`) and cross-section constraint.
 
         Raises:
             ValueError: naming the key path and the bad value.
         """
         _validate_tree(self, "")
+        for pair in DERIVED:
+            pair.check(self)
         m, d = self.model, self.data
         enc = m.encoder
         if enc.img_size % 14 != 0:
             raise ValueError(f"model.encoder.img_size={enc.img_size}: must be a multiple of 14")
-        if d.image_size != enc.img_size:
-            raise ValueError(
-                f"data.image_size={d.image_size} must equal model.encoder.img_size={enc.img_size}"
-            )
         if enc.embed_dim is not None and enc.num_heads is not None:
             if enc.embed_dim % enc.num_heads != 0:
                 raise ValueError(
@@ -369,11 +366,6 @@ class HomaeConfig:
         if mk.num_patches > cells:
             raise ValueError(
                 f"model.masking.num_patches={mk.num_patches} exceeds the {cells} grid cells"
-            )
-        if len(m.decoder.stage_channels) != m.decoder.num_stages:
-            raise ValueError(
-                f"model.decoder.stage_channels has {len(m.decoder.stage_channels)} entries, "
-                f"model.decoder.num_stages={m.decoder.num_stages}"
             )
         for key, dims in (
             ("model.decoder.stage_channels", m.decoder.stage_channels),
@@ -398,120 +390,84 @@ class HomaeConfig:
                 f"model.inference.coarse_res={inf.coarse_res} must divide "
                 f"model.inference.voxel_res={inf.voxel_res}"
             )
-        if d.num_hand_points != m.points.num_hand or d.num_obj_points != m.points.num_obj:
-            raise ValueError(
-                f"data.num_hand_points/num_obj_points=({d.num_hand_points}, {d.num_obj_points}) "
-                f"must equal model.points.num_hand/num_obj=({m.points.num_hand}, "
-                f"{m.points.num_obj})"
-            )
         if d.uniform_fraction + d.frustum_fraction > 1.0:
             raise ValueError(
                 f"data.uniform_fraction + data.frustum_fraction = "
                 f"{d.uniform_fraction + d.frustum_fraction} exceeds 1"
             )
-        if not math.isclose(self.loss.sdf_clamp_m, d.sdf_clamp):
-            raise ValueError(
-                f"loss.sdf_clamp_m={self.loss.sdf_clamp_m} must equal data.sdf_clamp={d.sdf_clamp}"
-            )
 
 
-# --------------------------------------------------------------------------------------------
-# dict / YAML conversion with validation
-# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Derived:
+    """A key whose value follows from another one: stated once (`source`), derived (`key`).
 
+    The loader makes `key` an OmegaConf interpolation of `source`, so a config file states only
+    `source`; a config that gives `key` a different value is refused, naming both keys.
 
-def _field_types(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
+    Attributes:
+        key: dotted path of the derived key (e.g. ``data.image_size``).
+        source: dotted path of the key it follows (e.g. ``model.encoder.img_size``).
+        length: the derived value is the number of entries of `source` (a list), not a copy.
+    """
 
+    key: str
+    source: str
+    length: bool = False
 
-def _strip_optional(tp: Any) -> tuple[Any, bool]:
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if len(args) == 1:
-            return args[0], True
-    return tp, False
+    def interpolation(self) -> str:
+        """The OmegaConf interpolation that derives `key` from `source`."""
+        if self.length:
+            return f"${{{LENGTH_RESOLVER}:${{{self.source}}}}}"
+        return f"${{{self.source}}}"
 
+    def expected(self, source_value: Any) -> Any:
+        """The value `key` must have given `source_value`."""
+        return len(source_value) if self.length else source_value
 
-def _yaml_text_number(text: str) -> str | None:
-    """'1e-4' -> '1.0e-4': how to write a number YAML 1.1 read as text; None if not one."""
-    try:
-        float(text)
-    except ValueError:
-        return None
-    mantissa, sep, exponent = text.strip().lower().partition("e")
-    if sep and "." not in mantissa:
-        return f"{mantissa}.0e{exponent}"
-    return text.strip()
+    def agrees(self, value: Any, source_value: Any) -> bool:
+        """Whether `value` is what `key` derives to from `source_value`."""
+        want = self.expected(source_value)
+        if isinstance(want, float) or isinstance(value, float):
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            return ok and math.isclose(float(value), float(want))
+        return bool(value == want)
 
-
-def _coerce(value: Any, tp: Any, path: str) -> Any:
-    """Convert a YAML value to the annotated type, or raise ValueError naming `path`."""
-    base, optional = _strip_optional(tp)
-    if value is None:
-        if optional:
-            return None
-        raise ValueError(
-            f"{path}: null is not allowed (expected {getattr(base, '__name__', base)})"
+    def conflict(self, value: Any, source_value: Any) -> str:
+        """The error message for a `key` value that disagrees with `source_value`."""
+        what = f"the number of entries of {self.source}" if self.length else self.source
+        shown = (
+            f"{source_value!r} ({len(source_value)} entries)" if self.length else repr(source_value)
         )
-    origin = typing.get_origin(base)
-    if origin in (list, tuple):
-        if not isinstance(value, (list, tuple)):
-            raise ValueError(f"{path}: expected a list, got {value!r}")
-        args = typing.get_args(base)
-        if origin is tuple:
-            if len(args) != len(value):
-                raise ValueError(f"{path}: expected {len(args)} values, got {len(value)}")
-            pairs = enumerate(zip(value, args, strict=True))
-            return tuple(_coerce(v, a, f"{path}[{i}]") for i, (v, a) in pairs)
-        return [_coerce(v, args[0], f"{path}[{i}]") for i, v in enumerate(value)]
-    if base is bool:
-        if not isinstance(value, bool):
-            raise ValueError(f"{path}: expected true/false, got {value!r}")
-        return value
-    if base is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"{path}: expected an integer, got {value!r}")
-        return value
-    if base is float:
-        if isinstance(value, str) and _yaml_text_number(value) is not None:
-            raise ValueError(
-                f"{path}: expected a number, got {value!r} (YAML reads an exponent without a "
-                f"decimal point as text: write {_yaml_text_number(value)})"
-            )
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"{path}: expected a number, got {value!r}")
-        if not math.isfinite(float(value)):
-            raise ValueError(f"{path}: expected a finite number, got {value!r}")
-        return float(value)
-    if base is str:
-        if not isinstance(value, str):
-            raise ValueError(f"{path}: expected a string, got {value!r}")
-        return value
-    raise ValueError(f"{path}: unsupported type {base!r}")
-
-
-def _from_dict(cls: type, data: dict[str, Any], path: str) -> Any:
-    if not isinstance(data, dict):
-        raise ValueError(f"{path or '<root>'}: expected a mapping, got {type(data).__name__}")
-    hints = _field_types(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    unknown = sorted(set(data) - set(names))
-    if unknown:
-        where = f"{path}." if path else ""
-        raise ValueError(
-            f"unknown config key(s) {[where + str(k) for k in unknown]}; "
-            f"valid keys of {path or '<root>'}: {names}"
+        return (
+            f"{self.key}={value!r} disagrees with {self.source}={shown}: {self.key} is derived "
+            f"from {what}; set only {self.source} (or both to the same value)"
         )
-    kwargs: dict[str, Any] = {}
-    for name, value in data.items():
-        sub = f"{path}.{name}" if path else name
-        tp = hints[name]
-        if dataclasses.is_dataclass(tp):
-            kwargs[name] = _from_dict(tp, value if value is not None else {}, sub)
-        else:
-            kwargs[name] = _coerce(value, tp, sub)
-    return cls(**kwargs)
+
+    def check(self, cfg: Any) -> None:
+        """Raise ValueError (naming both keys) when `cfg` breaks the pair."""
+        value, source_value = get_path(cfg, self.key), get_path(cfg, self.source)
+        if not self.agrees(value, source_value):
+            raise ValueError(self.conflict(value, source_value))
+
+
+LENGTH_RESOLVER = "homae.len"
+"""Name of the OmegaConf resolver that derives a count from a list (registered by the loader)."""
+
+DERIVED: tuple[Derived, ...] = (
+    Derived("data.image_size", "model.encoder.img_size"),
+    Derived("data.num_hand_points", "model.points.num_hand"),
+    Derived("data.num_obj_points", "model.points.num_obj"),
+    Derived("loss.sdf_clamp_m", "data.sdf_clamp"),
+    Derived("model.decoder.num_stages", "model.decoder.stage_channels", length=True),
+)
+"""Keys that were kept equal by hand: each is stated once (`source`) and derived (`key`)."""
+
+
+def get_path(obj: Any, path: str) -> Any:
+    """The value at a dotted path of nested dataclasses (``"model.encoder.img_size"``)."""
+    for name in path.split("."):
+        obj = getattr(obj, name)
+    return obj
 
 
 def _check_value(value: Any, meta: dict[str, Any], bounds: dict[str, Any], path: str) -> None:
@@ -533,61 +489,27 @@ def _check_value(value: Any, meta: dict[str, Any], bounds: dict[str, Any], path:
             raise ValueError(f"{path}={value!r} out of range: must be <= {le}")
 
 
-def _validate_tree(obj: Any, path: str) -> None:
+def _leaves(obj: Any, path: str) -> list[tuple[str, Any, dict[str, Any], dict[str, Any]]]:
+    """(key path, value, metadata, bounds) of every leaf."""
+    out = []
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
         sub = f"{path}.{f.name}" if path else f.name
         if dataclasses.is_dataclass(value):
-            _validate_tree(value, sub)
+            out += _leaves(value, sub)
             continue
         meta = dict(f.metadata)
         bounds = _DATA_BOUNDS.get(f.name, {}) if isinstance(obj, DataConfig) else meta
+        out.append((sub, value, meta, bounds))
+    return out
+
+
+def _validate_tree(obj: Any, path: str) -> None:
+    """Range and choice checks of every leaf (the metadata OmegaConf does not read).
+
+    Derived keys come last, so that a bad source is named as such, not as its derived copy.
+    """
+    derived = {pair.key for pair in DERIVED}
+    leaves = _leaves(obj, path)
+    for sub, value, meta, bounds in sorted(leaves, key=lambda leaf: leaf[0] in derived):
         _check_value(value, meta, bounds, sub)
-
-
-def config_from_dict(data: dict[str, Any] | None) -> HomaeConfig:
-    """Build a validated config from a (partial) nested dict; missing keys keep the defaults.
-
-    Raises:
-        ValueError: unknown key (listing the valid ones), wrong type or out-of-range value.
-    """
-    cfg = _from_dict(HomaeConfig, data or {}, "")
-    cfg.validate()
-    return cfg
-
-
-def config_to_dict(cfg: HomaeConfig) -> dict[str, Any]:
-    """Nested plain dict (lists instead of tuples) suitable for YAML."""
-
-    def convert(v: Any) -> Any:
-        if isinstance(v, dict):
-            return {k: convert(x) for k, x in v.items()}
-        if isinstance(v, (list, tuple)):
-            return [convert(x) for x in v]
-        return v
-
-    return convert(dataclasses.asdict(cfg))
-
-
-def load_config(path: str | Path) -> HomaeConfig:
-    """Read a YAML override file on top of the defaults.
-
-    Raises:
-        FileNotFoundError: the file does not exist.
-        ValueError: bad YAML, unknown keys or out-of-range values (the message names the file).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"config file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-        return config_from_dict(data)
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: invalid YAML: {exc}") from exc
-    except ValueError as exc:
-        raise ValueError(f"{path}: {exc}") from exc
-
-
-def save_config(cfg: HomaeConfig, path: str | Path) -> None:
-    """Write the fully resolved config as YAML (every field, not only the overrides)."""
-    Path(path).write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
