@@ -44,9 +44,9 @@ from typing import Any
 import numpy as np
 
 from homae_model.bundled import demo_detector
+from homae_model.data.sources import OpenedSource, dataset_fingerprint, open_source
 from homae_model.detector.pairing import box_iou
 from homae_model.estimation.settings import DEFAULT_SETTINGS
-from homae_model.evaluation.sources import OpenedSource, dataset_fingerprint, open_source
 from homae_model.nn.encoder import encoder_init_note
 from homae_model.training.state import (
     CHECKPOINTS_DIR,

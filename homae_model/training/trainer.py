@@ -276,7 +276,7 @@ class Trainer:
     ) -> None:
         from homae_model.data.dataset import HandObjectDataset, worker_init_fn
         from homae_model.data.pipeline import SamplePipeline
-        from homae_model.evaluation.sources import open_source
+        from homae_model.data.sources import open_source
         from homae_model.model import HomaeModel
         from homae_model.training.sampling import VoxelPointSampler
 
@@ -419,7 +419,7 @@ class Trainer:
         return Path(RUNS_DIR) / datetime.now().strftime("homae-%Y%m%d-%H%M%S")
 
     def _val_loader(self, dataset_cls: Any, pipeline_cls: Any) -> DataLoader:
-        from homae_model.evaluation.sources import open_source
+        from homae_model.data.sources import open_source
 
         val = Path(self.options.val)
         if not val.exists():
