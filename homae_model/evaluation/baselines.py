@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from homae_model.evaluation.report import METRIC_NAMES, EvaluationResult, MetricAccumulator
+from homae_model.evaluation.accumulator import METRIC_NAMES, EvaluationResult, MetricAccumulator
 from homae_model.hand.constants import ROOT_JOINT
 from homae_model.metrics.baselines import (
     BaselineMeans,

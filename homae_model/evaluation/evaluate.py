@@ -24,7 +24,7 @@ The predicted joints' fingertips follow the data's label convention
 (`hand.constants.FINGERTIP_CONVENTION_BY_LAYOUT`: HO3D's tip vertices on HO3D, manopth's on
 DexYCB and synthetic sets).
 
-Metrics come from `homae_model.evaluation.report.MetricAccumulator`; the report (report.json,
+Metrics come from `homae_model.evaluation.accumulator.MetricAccumulator`; the report (report.json,
 report.md, pck_curves.png) from `write_report`, with the checkpoint's and the data's sha256, the
 resolved config, the written files and two baselines measured on the same frames
 (`homae_model.evaluation.baselines`) in it. HO3D's evaluation split has no labels: the
@@ -384,13 +384,10 @@ def evaluate(
     from tqdm import tqdm
 
     from homae_model.config import config_to_dict
+    from homae_model.evaluation.accumulator import METRIC_NAMES, MetricAccumulator
     from homae_model.evaluation.baselines import frame_from_raw
-    from homae_model.evaluation.report import (
-        METRIC_NAMES,
-        MetricAccumulator,
-        write_ho3d_submission,
-        write_report,
-    )
+    from homae_model.evaluation.report import write_report
+    from homae_model.evaluation.submission import write_ho3d_submission
     from homae_model.inference import Predictor
 
     if isinstance(protocols, str):

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 import homae_model.evaluation.evaluate as ev
-from homae_model.evaluation.report import OPENCV_TO_OPENGL, PROJECT_TO_HO3D
+from homae_model.evaluation.submission import OPENCV_TO_OPENGL, PROJECT_TO_HO3D
 from tests.train import TINY_CONFIG
 
 W, H = 128, 96
