@@ -16,11 +16,13 @@ The means come from the evaluated frames themselves by default, or from another 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from homae_model.data.sources import OpenedSource, open_source
 from homae_model.evaluation.accumulator import METRIC_NAMES, EvaluationResult, MetricAccumulator
 from homae_model.hand.constants import ROOT_JOINT
 from homae_model.metrics.baselines import (
@@ -42,6 +44,7 @@ __all__ = [
     "collect_frames",
     "frame_from_raw",
     "measure",
+    "measure_baselines",
     "procrustes_mean_hand",
 ]
 
@@ -184,3 +187,58 @@ def collect_frames(opened: Any, limit: int | None = None) -> list[GroundTruthFra
     if not frames:
         raise ValueError(f"baseline data {opened.root}: no right-hand frame with labels")
     return frames
+
+
+def measure_baselines(
+    gt_frames: list[Any],
+    frame_protocols: list[set[str]],
+    protocols: Sequence[str],
+    opened: OpenedSource,
+    model_points: dict[str, np.ndarray],
+    allow_reflection: bool,
+    baseline_data: str | Path | None,
+    baseline_split: str | None,
+    mano_dir: Path,
+    ycb_dir: str | Path | None,
+) -> dict[str, Any]:
+    """``report["baselines"]`` of an evaluation: the means measured on each protocol's frames.
+
+    Args:
+        gt_frames: the labels of the frames the model was scored on.
+        frame_protocols: for each of `gt_frames`, the protocols it was scored under.
+        protocols: the protocols evaluated.
+        opened: the evaluated source (its object library).
+        model_points: object name -> (N, 3) model points, metres (filled as needed).
+        allow_reflection: Procrustes variant of PA-MJE (as the model's rows).
+        baseline_data: take the means from this labelled folder instead of `gt_frames`.
+        baseline_split: split of `baseline_data`.
+        mano_dir: folder of the MANO files (DexYCB labels).
+        ycb_dir: YCB models folder.
+
+    Returns:
+        `baseline_section` of the measured baselines.
+    """
+    if baseline_data is None:
+        means = baseline_means(gt_frames)
+        source: dict[str, Any] = {"frames": "the evaluated frames", "count": means.frames}
+    else:
+        other = open_source(baseline_data, baseline_split, mano_dir=mano_dir, ycb_dir=ycb_dir)
+        means = baseline_means(collect_frames(other))
+        source = {
+            "data": str(baseline_data),
+            "split": other.split,
+            "layout": other.kind,
+            "count": means.frames,
+        }
+
+    def object_model(name: str) -> tuple[np.ndarray, np.ndarray]:
+        if name not in model_points:
+            model_points[name] = np.asarray(opened.objects.get(name).vertices, np.float64)
+        return model_points[name], np.asarray(opened.objects.get(name).corners, np.float64)
+
+    results = {}
+    for p in protocols:
+        frames = [f for f, used in zip(gt_frames, frame_protocols, strict=True) if p in used]
+        if frames:
+            results[p] = measure(means, frames, object_model, allow_reflection)
+    return baseline_section(means, results, source)

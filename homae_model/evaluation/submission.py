@@ -7,8 +7,10 @@ negated), metres; the project predicts in the OpenCV camera frame in its own joi
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -28,6 +30,10 @@ HO3D_TO_PROJECT: tuple[int, ...] = (
 # fmt: on
 #: OpenCV camera frame -> HO3D's OpenGL frame (y and z flipped).
 OPENCV_TO_OPENGL = np.diag([1.0, -1.0, -1.0])
+FALLBACK_SPLIT_BOXES = "split boxes"
+FALLBACK_PREVIOUS = "previous estimate"
+FALLBACK_NEXT = "next estimate"
+"""What a submission frame without a detected pair was answered with (in this order)."""
 
 
 def write_ho3d_submission(
@@ -77,3 +83,65 @@ def write_ho3d_submission(
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps([xyz_out, verts_out]))
     return out
+
+
+def submission_name(protocol: str, first: bool, frames: int, total: int) -> str:
+    """File name of a protocol's HO3D submission.
+
+    Args:
+        protocol: the protocol.
+        first: whether it is the first protocol evaluated (its file is ``pred.json``).
+        frames: frames answered.
+        total: frames in the split.
+
+    Returns:
+        ``pred.json`` / ``pred_<protocol>.json`` when every frame is answered, else
+        ``pred_partial_<N>of<TOTAL>.json`` / ``pred_<protocol>_partial_<N>of<TOTAL>.json``
+        (a server rejects a partial file; the name says so).
+    """
+    stem = "pred" if first else f"pred_{protocol}"
+    if frames < total:
+        stem += f"_partial_{frames}of{total}"
+    return stem + ".json"
+
+
+def fill_missing(
+    entries: list[Any],
+    frame_ids: Sequence[str],
+    protocol: str,
+    warn: Callable[[str], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Answer the frames without an estimate with the previous one (leading ones: the next).
+
+    Args:
+        entries: one estimate per frame of the split, None where there is none (filled in place).
+        frame_ids: the frames' ids, for the records and warnings.
+        protocol: the protocol the estimates come from.
+        warn: called with a message naming each filled frame (default: a UserWarning).
+
+    Returns:
+        ``{"index", "frame", "protocol", "used"}`` for each filled frame.
+
+    Raises:
+        ValueError: no frame has an estimate (nothing to submit).
+    """
+    filled: list[dict[str, Any]] = []
+    known = [i for i, e in enumerate(entries) if e is not None]
+    if not known:
+        raise ValueError(f"protocol {protocol}: no frame could be estimated; nothing to submit")
+    last = None
+    for i, entry in enumerate(entries):
+        if entry is not None:
+            last = entry
+            continue
+        if last is not None:
+            entries[i], used = last, FALLBACK_PREVIOUS
+        else:
+            entries[i], used = entries[known[0]], FALLBACK_NEXT
+        filled.append({"index": i, "frame": frame_ids[i], "protocol": protocol, "used": used})
+        message = f"{protocol}: frame {frame_ids[i]} (index {i}) answered with the {used}"
+        if warn is None:
+            warnings.warn(message, UserWarning, stacklevel=2)
+        else:
+            warn(message)
+    return filled

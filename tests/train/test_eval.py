@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from homae_model.data.sources import detect_layout, open_source
-from homae_model.evaluation.evaluate import resolve_checkpoint
+from homae_model.training.state import resolve_checkpoint
 from tests.train import synthetic_set, tiny_config
 
 METRICS = (

@@ -16,6 +16,8 @@ import pytest
 import torch
 
 import homae_model.evaluation.evaluate as ev
+import homae_model.evaluation.submission as submission
+from homae_model.evaluation.frames import FrameWarnings
 from homae_model.evaluation.submission import OPENCV_TO_OPENGL, PROJECT_TO_HO3D
 from tests.train import TINY_CONFIG
 
@@ -236,7 +238,7 @@ def test_fill_missing_uses_the_previous_then_the_next_estimate() -> None:
     entries = [None, a, None, None, b]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        filled = ev._fill_missing(entries, ["s/0", "s/1", "s/2", "s/3", "s/4"], "gt-free")
+        filled = submission.fill_missing(entries, ["s/0", "s/1", "s/2", "s/3", "s/4"], "gt-free")
     assert entries == [a, a, a, a, b]
     assert [(f["frame"], f["used"]) for f in filled] == [
         ("s/0", "next estimate"),
@@ -245,9 +247,9 @@ def test_fill_missing_uses_the_previous_then_the_next_estimate() -> None:
     ]
     assert len(caught) == 3 and "s/0" in str(caught[0].message)
     with pytest.raises(ValueError, match="nothing to submit"):
-        ev._fill_missing([None], ["s/0"], "gt-free")
-    assert ev.submission_name("gt-free", False, 5, 5) == "pred_gt-free.json"
-    assert ev.submission_name("gt-free", True, 2, 5) == "pred_partial_2of5.json"
+        submission.fill_missing([None], ["s/0"], "gt-free")
+    assert submission.submission_name("gt-free", False, 5, 5) == "pred_gt-free.json"
+    assert submission.submission_name("gt-free", True, 2, 5) == "pred_partial_2of5.json"
 
 
 def test_weights_folder_is_a_checkpoint(tmp_path, checkpoint) -> None:
@@ -346,7 +348,7 @@ def test_labelled_split_reports_baselines_beside_the_model(tmp_path, checkpoint,
 
 
 def test_frame_warnings_are_capped() -> None:
-    warner = ev._FrameWarnings(limit=2)
+    warner = FrameWarnings(limit=2)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for i in range(5):
