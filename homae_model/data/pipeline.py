@@ -128,11 +128,11 @@ FRUSTUM_ROUNDS = 4
 
 
 def _close_wrist():
-    """The hand module's wrist-capping function (mano.py or synthetic_hand.py)."""
+    """The hand module's wrist-capping function (mano.py or wrist.py)."""
     try:
         from homae_model.hand.mano import close_wrist  # type: ignore[attr-defined]
     except ImportError:
-        from homae_model.hand.synthetic_hand import close_wrist
+        from homae_model.hand.wrist import close_wrist
     return close_wrist
 
 
