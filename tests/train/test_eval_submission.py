@@ -144,20 +144,26 @@ def _ho3d(joints: np.ndarray) -> np.ndarray:
     return np.asarray(joints)[list(PROJECT_TO_HO3D)] @ OPENCV_TO_OPENGL
 
 
-@pytest.mark.slow
-def test_submission_answers_every_frame_in_evaluation_txt_order(
-    tmp_path, checkpoint, fake_detector, capsys
-) -> None:
+def _eval_submission_split(tmp_path: Path, checkpoint: Path, *options: str):
+    """homae-eval on a fresh HO3D evaluation split: (data, report folder, warning messages)."""
     from homae_model.cli.evaluate import main
-    from homae_model.data.ho3d import HO3DSource
-    from homae_model.inference import Predictor
 
     data = eval_split(tmp_path / "ho3d")
     out = tmp_path / "eval"
     argv = ["--checkpoint", str(checkpoint), "--data", str(data), "--out", str(out)]
     with pytest.warns(UserWarning) as record:
-        assert main([*argv, "--no-progress"]) == 0
-    messages = [str(w.message) for w in record]
+        assert main([*argv, *options, "--no-progress"]) == 0
+    return data, out, [str(w.message) for w in record]
+
+
+@pytest.mark.slow
+def test_submission_answers_every_frame_in_evaluation_txt_order(
+    tmp_path, checkpoint, fake_detector, capsys
+) -> None:
+    from homae_model.data.ho3d import HO3DSource
+    from homae_model.inference import Predictor
+
+    data, out, messages = _eval_submission_split(tmp_path, checkpoint)
     assert any("AP10/0000" in m and "split's own hand and object boxes" in m for m in messages)
     assert any("SM1/0001" in m and "previous estimate" in m for m in messages)
 
@@ -218,14 +224,10 @@ def test_submission_answers_every_frame_in_evaluation_txt_order(
 def test_limit_on_a_submission_split_writes_a_partial_file(
     tmp_path, checkpoint, fake_detector, capsys
 ) -> None:
-    from homae_model.cli.evaluate import main
-
-    data = eval_split(tmp_path / "ho3d")
-    out = tmp_path / "eval"
-    argv = ["--checkpoint", str(checkpoint), "--data", str(data), "--out", str(out)]
-    with pytest.warns(UserWarning) as record:
-        assert main([*argv, "--limit", "2", "--protocol", "gt-free", "--no-progress"]) == 0
-    assert any("pred_partial" in str(w.message) for w in record)
+    _, out, messages = _eval_submission_split(
+        tmp_path, checkpoint, "--limit", "2", "--protocol", "gt-free"
+    )
+    assert any("pred_partial" in m for m in messages)
     assert not (out / "pred.json").exists()
     partial = out / "pred_partial_2of5.json"
     assert len(json.loads(partial.read_text())[0]) == 2
