@@ -28,7 +28,7 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from homae_model.data.schema import RawSample
-from homae_model.data.sdf import SDF_SCALE, MeshSDF, mesh_sdf, prepare_mesh, sample_surface
+from homae_model.data.sdf import SDF_SCALE, MeshSDF, mesh_sdf, prepare_mesh
 from homae_model.data.transforms import (
     jitter_box,
     mirror_corners,
@@ -40,6 +40,7 @@ from homae_model.data.transforms import (
 )
 from homae_model.geometry.crop import crop_image, transform_box, union_crop_box
 from homae_model.geometry.rotations import rotvec_of_matrix
+from homae_model.geometry.surface import sample_surface
 
 if TYPE_CHECKING:
     from homae_model.config import DataConfig
