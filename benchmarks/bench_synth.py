@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from homae_model.cli.synth import parse_size
-from homae_model.data.synthetic import SceneGenerator, SynthConfig, write_dataset
+from homae_model.data.synth_scene import SceneGenerator, SynthConfig
+from homae_model.data.synth_writer import write_dataset
 
 OUT = Path(__file__).resolve().parent / "out" / "bench_synth.jsonl"
 

@@ -22,7 +22,7 @@ import torch
 
 from homae_model.data.sdf import mesh_sdf, prepare_mesh, sample_sdf_points
 from homae_model.geometry.crop import crop_image, transform_box, union_crop_box
-from homae_model.hand.synthetic_hand import close_wrist
+from homae_model.hand.wrist import close_wrist
 from homae_model.model import HomaeModel
 from homae_model.objects.library import ObjectLibrary
 

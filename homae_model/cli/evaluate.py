@@ -25,7 +25,7 @@ from typing import Any, TextIO
 
 from homae_model.cli.overrides import add_overrides_argument
 from homae_model.device import resolve_device
-from homae_model.estimation.settings import DEFAULT_SETTINGS
+from homae_model.estimation.cli_args import add_device_argument
 from homae_model.evaluation.evaluate import PROTOCOL_CHOICES
 
 SHOWN_METRICS = ("MJE", "PA-MJE", "OCE", "MCE", "ADD-S")
@@ -57,11 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="evaluate the first N samples only (a split without labels then writes "
         "pred_partial_<N>of<TOTAL>.json, not pred.json)",
     )
-    p.add_argument(
-        "--device",
-        default=DEFAULT_SETTINGS.device,
-        help=f"auto, cpu, cuda or cuda:N (default: {DEFAULT_SETTINGS.device})",
-    )
+    add_device_argument(p)
     p.add_argument(
         "--detector",
         type=Path,

@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _dataset(root: Path, split: str | None, cfg: Any, train: bool, limit: int | None) -> Any:
     from homae_model.data.dataset import HandObjectDataset
     from homae_model.data.pipeline import SamplePipeline
-    from homae_model.evaluation.sources import open_source
+    from homae_model.data.sources import open_source
 
     if not root.exists():
         raise FileNotFoundError(f"data folder not found: {root}")

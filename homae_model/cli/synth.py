@@ -54,12 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run the generator; returns the process exit code."""
     args = build_parser().parse_args(argv)
     from homae_model.data.contact_sheet import write_contact_sheet
-    from homae_model.data.synthetic import (
-        SynthConfig,
-        SyntheticSource,
-        write_dataset,
-        write_sequence,
-    )
+    from homae_model.data.synth_scene import SynthConfig
+    from homae_model.data.synth_writer import write_dataset, write_sequence
+    from homae_model.data.synthetic import SyntheticSource
     from homae_model.objects.library import ObjectLibrary
 
     config = SynthConfig(width=args.size[0], height=args.size[1], save_depth=args.depth)

@@ -28,7 +28,7 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from homae_model.data.schema import RawSample
-from homae_model.data.sdf import SDF_SCALE, MeshSDF, mesh_sdf, prepare_mesh, sample_surface
+from homae_model.data.sdf import SDF_SCALE, MeshSDF, mesh_sdf, prepare_mesh
 from homae_model.data.transforms import (
     jitter_box,
     mirror_corners,
@@ -40,6 +40,7 @@ from homae_model.data.transforms import (
 )
 from homae_model.geometry.crop import crop_image, transform_box, union_crop_box
 from homae_model.geometry.rotations import rotvec_of_matrix
+from homae_model.geometry.surface import sample_surface
 
 if TYPE_CHECKING:
     from homae_model.config import DataConfig
@@ -128,11 +129,11 @@ FRUSTUM_ROUNDS = 4
 
 
 def _close_wrist():
-    """The hand module's wrist-capping function (mano.py or synthetic_hand.py)."""
+    """The hand module's wrist-capping function (mano.py or wrist.py)."""
     try:
         from homae_model.hand.mano import close_wrist  # type: ignore[attr-defined]
     except ImportError:
-        from homae_model.hand.synthetic_hand import close_wrist
+        from homae_model.hand.wrist import close_wrist
     return close_wrist
 
 

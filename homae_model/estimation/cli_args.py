@@ -14,7 +14,23 @@ from homae_model.estimation.detection import BACKENDS, DetectionConfig
 from homae_model.estimation.estimator import FrameEstimator
 from homae_model.estimation.settings import DEFAULT_SETTINGS
 
-__all__ = ["add_estimator_arguments", "load_estimator"]
+__all__ = ["add_device_argument", "add_estimator_arguments", "load_estimator"]
+
+_LIMITS: tuple[tuple[str, type, str], ...] = (
+    ("score_threshold", float, "hand and object detections below this score do not pair"),
+    ("min_hand_score", float, "hands below this score are not reported"),
+    ("max_detections", int, "most detections kept per frame"),
+    ("max_pairs", int, "most hand-object pairs per frame"),
+)
+"""Numeric estimation settings exposed as --score-threshold etc.: (field, type, help)."""
+
+
+def add_device_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """Add --device (default: the estimation settings' device) to `parser`."""
+    device = DEFAULT_SETTINGS.device
+    parser.add_argument(
+        "--device", default=device, help=f"auto, cpu, cuda or cuda:N (default: {device})"
+    )
 
 
 def add_estimator_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,9 +38,7 @@ def add_estimator_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("model and detector")
     g.add_argument("--checkpoint", default="", help="HOMAE checkpoint (default: bundled demo)")
     s = DEFAULT_SETTINGS
-    g.add_argument(
-        "--device", default=s.device, help=f"auto, cpu, cuda or cuda:N (default: {s.device})"
-    )
+    add_device_argument(g)
     g.add_argument(
         "--detector",
         choices=BACKENDS,
@@ -32,31 +46,10 @@ def add_estimator_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"box source (default: roi when --roi is given, else {s.detector_backend})",
     )
     g.add_argument("--detector-weights", default="", help="detector weights (default: bundled)")
-    g.add_argument(
-        "--score-threshold",
-        type=float,
-        default=s.score_threshold,
-        help=f"hand and object detections below this score do not pair (default: "
-        f"{s.score_threshold})",
-    )
-    g.add_argument(
-        "--min-hand-score",
-        type=float,
-        default=s.min_hand_score,
-        help=f"hands below this score are not reported (default: {s.min_hand_score})",
-    )
-    g.add_argument(
-        "--max-detections",
-        type=int,
-        default=s.max_detections,
-        help=f"most detections kept per frame (default: {s.max_detections})",
-    )
-    g.add_argument(
-        "--max-pairs",
-        type=int,
-        default=s.max_pairs,
-        help=f"most hand-object pairs per frame (default: {s.max_pairs})",
-    )
+    for name, kind, text in _LIMITS:
+        default = getattr(s, name)
+        flag = "--" + name.replace("_", "-")
+        g.add_argument(flag, type=kind, default=default, help=f"{text} (default: {default})")
     g.add_argument(
         "--roi",
         nargs=4,

@@ -1,16 +1,17 @@
 """Evaluation: metric accumulation over a data set and the report / submission writers."""
 
-from homae_model.evaluation.report import (
-    HO3D_TO_PROJECT,
+from homae_model.evaluation.accumulator import (
     METRIC_NAMES,
     PERCENT_METRICS,
-    PROJECT_TO_HO3D,
     PROTOCOLS,
     EvaluationResult,
     MetricAccumulator,
-    ReportFiles,
+)
+from homae_model.evaluation.report import ReportFiles, write_report
+from homae_model.evaluation.submission import (
+    HO3D_TO_PROJECT,
+    PROJECT_TO_HO3D,
     write_ho3d_submission,
-    write_report,
 )
 
 __all__ = [

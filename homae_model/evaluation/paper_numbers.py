@@ -1,7 +1,7 @@
 """The HOMAE paper's Tables I-IV as data (Section IV; mm, AUC and F-scores in %).
 
 ``None`` stands for a "-" in the paper. Metric names use the report's spellings
-(:data:`homae_model.evaluation.report.METRIC_NAMES`). These are results on the real benchmarks
+(:data:`homae_model.evaluation.accumulator.METRIC_NAMES`). These are results on the real benchmarks
 (DexYCB S0 test split, HO3Dv2 evaluation server); a run on other data is not comparable number
 for number.
 """

@@ -141,7 +141,7 @@ FINGERTIP_CONVENTION_BY_LAYOUT: dict[str, str] = {
     "dexycb": "manopth",
     "ho3d": "ho3d",
 }
-"""Fingertip convention of each data layout's labels (`evaluation.sources.LAYOUTS`). Synthetic
+"""Fingertip convention of each data layout's labels (`data.sources.LAYOUTS`). Synthetic
 sets are labelled by `ManoLayer` itself, so any convention matches them; the project's synthetic
 hand stores its own tip ids, which always win over a named convention (its vertex ids are not
 MANO's)."""

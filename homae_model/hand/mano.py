@@ -50,7 +50,7 @@ from homae_model.hand.constants import (
     POSE_DIM,
 )
 from homae_model.hand.convert import load_mano_pickle, validate_mano_dict
-from homae_model.hand.synthetic_hand import close_wrist, wrist_boundary_loop
+from homae_model.hand.wrist import close_wrist, wrist_boundary_loop
 
 __all__ = [
     "ManoLayer",

@@ -13,7 +13,7 @@ Facts followed (HO3D / FreiHAND ``eval.py``):
   prediction (the toolkit's variable names are swapped; F is symmetric, so F is identical).
 * V-PE / F@ (non-PA) in the report are computed on root-aligned meshes (the predicted mesh is
   shifted by the joint-root offset), as the DexYCB hand-mesh protocol of HandOccNet / H2ONet;
-  that shift is applied by the caller (:mod:`homae_model.evaluation.report`).
+  that shift is applied by the caller (:mod:`homae_model.evaluation.accumulator`).
 """
 
 from __future__ import annotations

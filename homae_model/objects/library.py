@@ -95,7 +95,7 @@ class ObjectMesh:
         Returns:
             (n, 3) float64 points in the object frame, metres.
         """
-        from homae_model.data.sdf import sample_surface
+        from homae_model.geometry.surface import sample_surface
 
         return sample_surface(self.vertices, self.faces, n, rng)
 

@@ -11,7 +11,7 @@ the model's own anchor estimate (GT-free, GT boxes). It returns, in mm:
   network shrinks or inflates the hand (PA-MJE hides the scale, not the distortion);
 - `baseline MJE`, `baseline PA-MJE`: the mean root-relative hand of these crops placed at the
   true root; `baseline PA-MJE (articulation)`: their Procrustes-mean hand (the constant hand
-  shape, `evaluation.baselines.procrustes_mean_hand`), the honest bar for PA-MJE;
+  shape, `metrics.baselines.procrustes_mean_hand`), the honest bar for PA-MJE;
   `baseline ADD-S`: the mean object pose relative to the root (chordal-mean rotation, mean
   offset) placed at the true root. A run that learns from the image moves below
   these within its first thousand steps; one that does not stays at them. (`homae-eval` reports
@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from homae_model.evaluation.baselines import BaselineMeans, GroundTruthFrame, baseline_means
 from homae_model.hand.constants import SKELETON_EDGES
+from homae_model.metrics.baselines import BaselineMeans, GroundTruthFrame, baseline_means
 from homae_model.metrics.hand import mje, pa_mje
 from homae_model.metrics.objects import ObjectPose, add_s
 
@@ -58,7 +58,7 @@ class HeldOutMonitor:
         batch_size: int = 16,
     ) -> None:
         from homae_model.data.pipeline import SamplePipeline
-        from homae_model.evaluation.sources import open_source
+        from homae_model.data.sources import open_source
         from homae_model.geometry.rotations import axis_angle_to_matrix
 
         if not Path(data).exists():
@@ -104,7 +104,7 @@ class HeldOutMonitor:
         return out
 
     def _baselines(self, means: BaselineMeans) -> dict[str, float]:
-        """The evaluation's constant predictions (`evaluation.baselines`) on these crops."""
+        """The evaluation's constant predictions (`metrics.baselines`) on these crops."""
         root = self.gt_joints[:, :1]
         n = len(self.samples)
         trans = root[:, 0] + means.obj_offset

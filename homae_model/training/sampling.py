@@ -34,7 +34,7 @@ def _close_wrist() -> Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.nd
     try:
         from homae_model.hand.mano import close_wrist  # type: ignore[attr-defined]
     except ImportError:
-        from homae_model.hand.synthetic_hand import close_wrist
+        from homae_model.hand.wrist import close_wrist
     return close_wrist
 
 

@@ -16,24 +16,34 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import signal
 import sys
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
 
 from homae_model.checkpoint import init_weights
-from homae_model.config import HomaeConfig, config_to_dict, load_config, save_config
-from homae_model.data.collate import PackedBatch, pack_collate
+from homae_model.config import save_config
+from homae_model.data.collate import PackedBatch
+from homae_model.data.sources import OpenedSource
 from homae_model.nn.encoder import encoder_init_note
 from homae_model.training import distributed as ddp
+from homae_model.training.loaders import (
+    build_train_data,
+    build_val_loader,
+    describe_samples,
+    to_device,
+)
+from homae_model.training.options import (
+    RUNS_DIR,
+    TrainOptions,
+    TrainResult,
+    resolve_config,
+)
 from homae_model.training.schedule import (
     build_optimizer,
     build_scheduler,
@@ -54,217 +64,21 @@ from homae_model.training.state import (
     restore_rng_state,
     write_checkpoint,
 )
+from homae_model.training.stop import StopRequest
 
-RUNS_DIR = "runs"
-"""Default parent folder of new runs (relative to the working directory)."""
-CONFIG_MUST_MATCH = ("model", "data", "mano")
 HELDOUT_FILE = "heldout.jsonl"
 """Held-out metrics of a run, one JSON line per evaluation (step, then mm figures)."""
 CURVES_FILE = "learning_curves.png"
 """The held-out learning curves of a run (`homae_model.training.curves`), redrawn each check."""
-"""Config sections a resumed run must share with its checkpoint."""
 
 
 class NonFiniteLossError(RuntimeError):
     """The loss became NaN/inf; the message names the step and the batch's samples."""
 
 
-@dataclass
-class TrainOptions:
-    """Everything `homae-train` takes.
-
-    Attributes:
-        config: config YAML (required for a new run; optional with `resume`).
-        data: training data folder (synthetic / DexYCB / HO3D layout).
-        out: run folder (default runs/homae-<time>; with `resume` the resumed run folder).
-        resume: run folder (or checkpoint folder) to continue.
-        init: checkpoint (folder or weights file) whose weights start a new run (fine-tuning):
-            the optimiser, schedule and data position start fresh; the weights must match
-            --config's model section.
-        device: "cpu", "cuda" or None (CUDA when available).
-        max_steps: stop after this many optimiser steps in total (a checkpoint is written).
-        overrides: dotted ``KEY=VALUE`` config overrides applied after `config` (or, on resume,
-            after the checkpoint's config), e.g. ``("model.masking.enabled=false",)``.
-        epochs: overrides train.epochs.
-        batch_size: overrides train.batch_size (per process).
-        val: optional validation data folder (mean loss per epoch, eval mode, TensorBoard).
-        eval_data: optional held-out data folder: every `eval_every` steps the model is evaluated
-            on its first `eval_samples` samples (MJE, PA-MJE, ADD-S, GT-anchored and GT-free)
-            beside the constant baselines (`homae_model.training.monitor`); printed, written to
-            TensorBoard (`heldout/*`) and to RUN/heldout.jsonl.
-        eval_every: steps between held-out evaluations (0: only at the start and the end).
-        eval_samples: held-out samples evaluated.
-        ckpt_every_steps: checkpoint every N steps (and at the end); 0: every
-            `train.ckpt_every` epochs instead.
-        keep_last: checkpoints kept.
-        log_every: steps between TensorBoard scalars.
-        preview_every: steps between preview PNGs (0: off).
-        progress: show the tqdm bar (rank 0).
-        split: split of the training data to read.
-    """
-
-    data: Path
-    config: Path | None = None
-    out: Path | None = None
-    resume: Path | None = None
-    init: Path | None = None
-    device: str | None = None
-    max_steps: int | None = None
-    overrides: tuple[str, ...] = ()
-    epochs: int | None = None
-    batch_size: int | None = None
-    val: Path | None = None
-    eval_data: Path | None = None
-    eval_every: int = 500
-    eval_samples: int = 64
-    ckpt_every_steps: int = 1000
-    keep_last: int = 3
-    log_every: int = 10
-    preview_every: int = 500
-    progress: bool = True
-    split: str = "train"
-
-
-@dataclass
-class TrainResult:
-    """Outcome of `train` (on every rank).
-
-    Attributes:
-        run_dir: the run folder.
-        checkpoint: the last checkpoint written (None on ranks other than 0).
-        progress: final epoch / step / position.
-        losses: total loss of every step of this process (this invocation only).
-        resumed_from: checkpoint folder resumed from, if any.
-        skipped_checkpoints: corrupt checkpoints skipped on resume, with reasons.
-    """
-
-    run_dir: Path
-    checkpoint: Path | None
-    progress: TrainProgress
-    losses: list[float] = field(default_factory=list)
-    resumed_from: Path | None = None
-    skipped_checkpoints: list[tuple[Path, str]] = field(default_factory=list)
-
-
 def _log(info: ddp.DistInfo, msg: str) -> None:
     if info.is_main:
         print(f"[homae-train] {msg}", file=sys.stderr, flush=True)
-
-
-def _config_diff(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[str]:
-    diffs = []
-    for key in sorted(set(a) | set(b)):
-        path = f"{prefix}.{key}" if prefix else key
-        va, vb = a.get(key), b.get(key)
-        if isinstance(va, dict) and isinstance(vb, dict):
-            diffs += _config_diff(va, vb, path)
-        elif va != vb:
-            diffs.append(f"{path}: checkpoint {va!r} vs config {vb!r}")
-    return diffs
-
-
-def resolve_config(options: TrainOptions, resume: ResumeInfo | None) -> HomaeConfig:
-    """The run's config: the checkpoint's on resume (checked against --config), else --config.
-
-    `options.overrides` apply on top of --config (on resume without --config: of the
-    checkpoint's config).
-
-    Raises:
-        ValueError: no config given for a new run, a bad override, or --config / the overrides
-            differ from the checkpoint in the model / data / mano sections (differences listed).
-    """
-    overrides = tuple(options.overrides)
-    if resume is None:
-        if options.config is None:
-            raise ValueError("a new run needs --config (e.g. config/model/tiny.yaml)")
-        cfg = load_config(options.config, overrides)
-    else:
-        cfg = load_config(resume.path / CONFIG_FILE)
-        if options.config is not None or overrides:
-            given = load_config(options.config or resume.path / CONFIG_FILE, overrides)
-            a, b = config_to_dict(cfg), config_to_dict(given)
-            diffs = [d for s in CONFIG_MUST_MATCH for d in _config_diff(a[s], b[s], s)]
-            if diffs:
-                given_by = f"--config {options.config}" if options.config is not None else ""
-                given_by += f" overrides {list(overrides)}" if overrides else ""
-                raise ValueError(
-                    f"{given_by.strip()} does not match checkpoint {resume.path}: "
-                    + "; ".join(diffs[:12])
-                )
-            cfg = dataclasses.replace(cfg, train=given.train, loss=given.loss)
-    train = cfg.train
-    if options.epochs is not None:
-        train = dataclasses.replace(train, epochs=int(options.epochs))
-    if options.batch_size is not None:
-        train = dataclasses.replace(train, batch_size=int(options.batch_size))
-    cfg = dataclasses.replace(cfg, train=train)
-    cfg.validate()
-    return cfg
-
-
-class _Indexed(Dataset):
-    """Adds the dataset position `index` to every training dict (for error messages)."""
-
-    def __init__(self, dataset: Any) -> None:
-        self.dataset = dataset
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        item = dict(self.dataset[i])
-        item["index"] = torch.tensor(i, dtype=torch.int64)
-        return item
-
-
-def describe_samples(dataset: Any, indices: list[int]) -> list[str]:
-    """`source` strings of dataset positions (labels only where the source allows it)."""
-    out = []
-    for i in indices:
-        try:
-            src_index = dataset.indices[i]
-            load = getattr(dataset.source, "load", None)
-            raw = load(src_index, image=False) if callable(load) else dataset.source[src_index]
-            out.append(f"#{i} {raw.source}")
-        except Exception as exc:  # best effort inside an error message
-            out.append(f"#{i} <source unavailable: {exc}>")
-    return out
-
-
-class _StopRequest:
-    """SIGINT / SIGTERM set a flag; the loop checkpoints between steps and stops."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._previous: dict[int, Any] = {}
-
-    def __enter__(self) -> _StopRequest:
-        import threading
-
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        del frame
-        if self.requested:  # second signal: give up immediately
-            raise KeyboardInterrupt(f"signal {signum}")
-        self.requested = True
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-
-
-def _to_device(
-    batch: PackedBatch | dict[str, torch.Tensor], device: torch.device
-) -> dict[str, torch.Tensor]:
-    """The batch dict on `device`; a PackedBatch moves as one copy per buffer."""
-    nb = device.type == "cuda"
-    if isinstance(batch, PackedBatch):
-        return batch.to(device, non_blocking=nb).unpack()
-    return {k: v.to(device, non_blocking=nb) for k, v in batch.items()}
 
 
 class Trainer:
@@ -283,12 +97,6 @@ class Trainer:
         info: ddp.DistInfo,
         loss_fn: Callable[..., tuple[torch.Tensor, dict[str, torch.Tensor]]] | None = None,
     ) -> None:
-        from homae_model.data.dataset import HandObjectDataset, worker_init_fn
-        from homae_model.data.pipeline import SamplePipeline
-        from homae_model.evaluation.sources import open_source
-        from homae_model.model import HomaeModel
-        from homae_model.training.sampling import VoxelPointSampler
-
         self.options = options
         self.info = info
         if loss_fn is None:
@@ -296,7 +104,42 @@ class Trainer:
 
             loss_fn = total_loss
         self.loss_fn = loss_fn
+        init = self._find_start()
+        self.cfg = cfg = resolve_config(options, self.resume)
+        self.run_dir = self._run_dir()
+        seed_everything(cfg.train.seed, info.rank)
+        opened = self._setup_data()
+        self.val_loader = build_val_loader(cfg, Path(options.val)) if options.val else None
+        self._setup_model(init, opened)
+        self._setup_optimisation()
+        self.total_steps = cfg.train.epochs * self.steps_per_epoch
+        if options.max_steps is not None:
+            self.total_steps = min(self.total_steps, int(options.max_steps))
+        self.last_checkpoint: Path | None = self.resume.path if self.resume else None
+        self.logger: Any = None
+        self.monitor = None
+        self._evaluated_at = -1
+        if options.eval_data is not None and info.is_main:
+            from homae_model.training.monitor import HeldOutMonitor
 
+            self.monitor = HeldOutMonitor(
+                cfg,
+                Path(options.eval_data),
+                options.eval_samples,
+                info.device,
+                cfg.train.batch_size,
+            )
+        if info.is_main:
+            self._write_run_files()
+
+    # ------------------------------------------------------------------ setup steps
+
+    def _find_start(self) -> Path | None:
+        """Check the data folder and --resume / --init; sets `resume`, returns the --init path.
+
+        Both are resolved before the data scan, so a wrong path fails at once.
+        """
+        options, info = self.options, self.info
         data = Path(options.data)
         if not data.exists():
             raise FileNotFoundError(f"training data folder not found: {data}")
@@ -306,7 +149,6 @@ class Trainer:
                 "--init starts a new run from a checkpoint's weights and --resume continues a "
                 "run; give one of them"
             )
-        # resolved before the data scan, so a wrong path fails at once
         init = None if options.init is None else resolve_checkpoint(options.init, "--init")
         if options.resume is not None:
             self.resume = find_resume_checkpoint(options.resume)
@@ -314,53 +156,29 @@ class Trainer:
                 _log(info, f"WARNING: skipping corrupt checkpoint {path}: {reason}")
             if self.resume.skipped:
                 _log(info, f"falling back to the previous good checkpoint {self.resume.path}")
-        self.cfg = cfg = resolve_config(options, self.resume)
-        self.run_dir = self._run_dir()
+        return init
 
-        seed_everything(cfg.train.seed, info.rank)
-        mano_path = cfg.mano.resolved_path()
-        # DexYCB's PCA hand poses are expanded with the configured MANO file's components.
-        opened = open_source(data, split=options.split, mano_dir=mano_path.parent, load_masks=False)
-        self.objects = opened.objects
-        self.pipeline = SamplePipeline(
-            cfg.data,
-            mano_path,
-            self.objects,
-            train=True,
-            cube_half_size=1.0 / cfg.model.points.sdf_scale,
-            grid_res=cfg.model.inference.voxel_res,
+    def _setup_data(self) -> OpenedSource:
+        """Open the training data and build its dataset, resumable sampler and loader."""
+        data = Path(self.options.data)
+        train_data = build_train_data(
+            self.cfg, data, self.options.split, self.info, lambda msg: _log(self.info, msg)
         )
-        dataset, report = HandObjectDataset.scanned(
-            opened.source, self.pipeline, cfg.train.seed, self.objects
-        )
-        if report.bad:
-            _log(info, f"data scan of {data}: {report.summary()}")
-        self.dataset = dataset
-        self.sampler = ddp.ResumableSampler(len(dataset), info, cfg.train.seed, shuffle=True)
-        per_rank = self.sampler.full_length
-        bs = cfg.train.batch_size
-        self.drop_last = per_rank >= bs
-        self.steps_per_epoch = per_rank // bs if self.drop_last else 1
-        if per_rank == 0:
-            raise ValueError(
-                f"training data {data} has {len(dataset)} samples, fewer than the "
-                f"{info.world_size} processes"
-            )
-        self.loader = DataLoader(
-            _Indexed(dataset),
-            batch_size=bs,
-            sampler=self.sampler,
-            num_workers=cfg.train.num_workers,
-            drop_last=self.drop_last,
-            pin_memory=info.device.type == "cuda",
-            worker_init_fn=worker_init_fn,
-            collate_fn=pack_collate,
-            generator=torch.Generator().manual_seed(cfg.train.seed),
-        )
-        self.val_loader = (
-            self._val_loader(HandObjectDataset, SamplePipeline) if options.val else None
-        )
+        self.objects = train_data.opened.objects
+        self.pipeline = train_data.pipeline
+        self.dataset = train_data.dataset
+        self.sampler = train_data.sampler
+        self.loader = train_data.loader
+        self.drop_last = train_data.drop_last
+        self.steps_per_epoch = train_data.steps_per_epoch
+        return train_data.opened
 
+    def _setup_model(self, init: Path | None, opened: OpenedSource) -> None:
+        """Build the model (fingertips of the labels, --init weights, frozen parts) on device."""
+        from homae_model.model import HomaeModel
+        from homae_model.training.sampling import VoxelPointSampler
+
+        cfg, info = self.cfg, self.info
         self.encoder_init = encoder_init_note(cfg.model.encoder)
         if not cfg.model.encoder.pretrained_path and init is None and self.resume is None:
             _log(info, f"WARNING: the image encoder starts {self.encoder_init}")
@@ -380,6 +198,10 @@ class Trainer:
         faces = self.pipeline.mano.faces
         faces = faces.cpu().numpy() if isinstance(faces, torch.Tensor) else np.asarray(faces)
         self.point_sampler = VoxelPointSampler(cfg, self.objects, faces.astype(np.int64))
+
+    def _setup_optimisation(self) -> None:
+        """Optimizer, schedule, AMP scaler and progress (restored on resume); the DDP wrapper."""
+        cfg, info = self.cfg, self.info
         self.optimizer = build_optimizer(self.model, cfg.train)
         self.scheduler = build_scheduler(self.optimizer, cfg.train)
         self.amp_dtype = self._amp_dtype()
@@ -395,25 +217,14 @@ class Trainer:
             )
         else:
             self.ddp_model = self.model
-        self.total_steps = cfg.train.epochs * self.steps_per_epoch
-        if options.max_steps is not None:
-            self.total_steps = min(self.total_steps, int(options.max_steps))
-        self.last_checkpoint: Path | None = self.resume.path if self.resume else None
-        self.logger: Any = None
-        self.monitor = None
-        self._evaluated_at = -1
-        if options.eval_data is not None and info.is_main:
-            from homae_model.training.monitor import HeldOutMonitor
 
-            self.monitor = HeldOutMonitor(
-                cfg, Path(options.eval_data), options.eval_samples, info.device, bs
-            )
-        if info.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            save_config(cfg, self.run_dir / CONFIG_FILE)
-            args = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(options).items()}
-            args["encoder_init"] = self.encoder_init
-            (self.run_dir / "train_args.json").write_text(json.dumps(args, indent=1))
+    def _write_run_files(self) -> None:
+        """config.yaml (resolved) and train_args.json in the run folder (rank 0)."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(self.cfg, self.run_dir / CONFIG_FILE)
+        args = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(self.options).items()}
+        args["encoder_init"] = self.encoder_init
+        (self.run_dir / "train_args.json").write_text(json.dumps(args, indent=1))
 
     # ------------------------------------------------------------------ setup helpers
 
@@ -426,19 +237,6 @@ class Trainer:
             # A checkpoint folder given directly: RUN/checkpoints/step_X -> RUN.
             return r.parent.parent if r.parent.name == "checkpoints" else r
         return Path(RUNS_DIR) / datetime.now().strftime("homae-%Y%m%d-%H%M%S")
-
-    def _val_loader(self, dataset_cls: Any, pipeline_cls: Any) -> DataLoader:
-        from homae_model.evaluation.sources import open_source
-
-        val = Path(self.options.val)
-        if not val.exists():
-            raise FileNotFoundError(f"validation data folder not found: {val}")
-        mano_path = self.cfg.mano.resolved_path()
-        split = "val" if (val / "val").is_dir() else None
-        opened = open_source(val, split=split, mano_dir=mano_path.parent)
-        pipe = pipeline_cls(self.cfg.data, mano_path, opened.objects, False)
-        ds, _ = dataset_cls.scanned(opened.source, pipe, self.cfg.train.seed, opened.objects)
-        return DataLoader(ds, batch_size=self.cfg.train.batch_size, shuffle=False)
 
     def _amp_dtype(self) -> torch.dtype | None:
         if not self.cfg.train.amp or self.info.device.type != "cuda":
@@ -543,7 +341,7 @@ class Trainer:
     def _step(
         self, batch: PackedBatch | dict[str, torch.Tensor], stop_requested: bool
     ) -> tuple[float, dict[str, float], Any, bool]:
-        batch = _to_device(batch, self.info.device)
+        batch = to_device(batch, self.info.device)
         index = batch.pop("index")
         p = self.progress
         prob = self.cfg.model.anchor.train_on_predicted
@@ -607,7 +405,7 @@ class Trainer:
         try:
             if self.resume is None:
                 self.evaluate_heldout()
-            with _StopRequest() as stop:
+            with StopRequest() as stop:
                 while p.epoch < cfg.train.epochs and p.step < self.total_steps and not stopped:
                     stopped = self._run_epoch(stop, losses, on_step)
             if self._saved_at != p.step:
@@ -630,7 +428,7 @@ class Trainer:
 
     def _run_epoch(
         self,
-        stop: _StopRequest,
+        stop: StopRequest,
         losses: list[float],
         on_step: Callable[[int], None] | None,
     ) -> bool:
@@ -688,7 +486,7 @@ class Trainer:
         try:
             with torch.random.fork_rng(devices=[]):
                 for batch in self.val_loader:
-                    batch = _to_device(batch, self.info.device)
+                    batch = to_device(batch, self.info.device)
                     with self._autocast():
                         out = self.model(batch, anchor=batch["anchor"])
                         loss, _ = self.loss_fn(out, batch, self.cfg.loss)

@@ -60,7 +60,7 @@ def compare_rows(
 
 def clip_fingerprint(clip: Path, count: int) -> str:
     """`homae-eval`'s data hash of the first `count` frames of a clip folder."""
-    from homae_model.evaluation.sources import dataset_fingerprint, open_source
+    from homae_model.data.sources import dataset_fingerprint, open_source
 
     opened = open_source(clip, None)
     return str(dataset_fingerprint(opened, list(range(count)))["sha256"])

@@ -1,14 +1,21 @@
-"""Input plumbing of the node: the newest-frame mailbox and a stamp pairer (no model code).
+"""Input plumbing: the newest-frame mailbox and the image / camera_info pairing rule (no model).
 
 `LatestFrame` is how the node keeps latency bounded: one slot, the newest frame replaces an
-unprocessed older one (counted as dropped). `StampPairer` pairs image and camera_info by stamp
-where message_filters is not installed (ROS 2 from PyPI wheels).
+unprocessed older one (counted as dropped).
+
+Image and camera_info are paired by ONE rule, `nearest_stamp`: the camera_info whose header
+stamp is nearest the image's, if it lies within the slop (0 = equal stamps only). The node
+applies it live with `StampPairer` (where message_filters is not installed: ROS 2 from PyPI
+wheels); `homae-bag` applies it to a whole recording with `StampIndex`, which also offers the
+bag tool's loose fallback (the latest camera_info logged before the image), reported as such.
 """
 
 from __future__ import annotations
 
 import threading
+from bisect import bisect_left, bisect_right
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,6 +67,23 @@ def stamp_ns(header: Any) -> int:
     return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
 
 
+def nearest_stamp(stamps: Sequence[int], t: int, slop_ns: int) -> int | None:
+    """The pairing rule: index of the stamp nearest `t` if within `slop_ns`, else None.
+
+    Args:
+        stamps: candidate stamps (ns), in any order; on a tie the first one wins.
+        t: the stamp to pair (ns).
+        slop_ns: largest |stamp - t| accepted (ns); 0 pairs equal stamps only.
+
+    Returns:
+        The index into `stamps`, or None when no stamp is close enough.
+    """
+    best = min(range(len(stamps)), key=lambda i: abs(stamps[i] - t), default=None)
+    if best is None or abs(stamps[best] - t) > slop_ns:
+        return None
+    return best
+
+
 class StampPairer:
     """Pairs each image with the camera_info of the same stamp (within `slop_s`).
 
@@ -93,11 +117,12 @@ class StampPairer:
     def _add(self, kind: str, other: str, msg: Any) -> None:
         t = stamp_ns(msg.header)
         with self._lock:
-            candidates = self._waiting[other]
-            best = min(candidates, key=lambda m: abs(stamp_ns(m.header) - t), default=None)
-            if best is None or abs(stamp_ns(best.header) - t) > self._slop_ns:
+            candidates = list(self._waiting[other])
+            i = nearest_stamp([stamp_ns(m.header) for m in candidates], t, self._slop_ns)
+            if i is None:
                 self._waiting[kind].append(msg)
                 return
+            best = candidates[i]
             newest = max(t, stamp_ns(best.header))
             for queue in self._waiting.values():  # forget the match and everything older
                 kept = [m for m in queue if stamp_ns(m.header) > newest]
@@ -105,3 +130,45 @@ class StampPairer:
                 queue.extend(kept)
         image, info = (msg, best) if kind == "image" else (best, msg)
         self._callback(image, info)
+
+
+class StampIndex:
+    """Messages of a whole recording by header stamp and log time, paired by `nearest_stamp`.
+
+    The offline counterpart of `StampPairer` (homae-bag): `match` gives the message the node's
+    rule pairs with an image ("exact" for an equal stamp, "nearest" within the tolerance);
+    failing that, the latest one logged before the image ("latest": a loose pairing, which the
+    caller reports).
+    """
+
+    def __init__(self, entries: Sequence[tuple[int, int, Any]], tolerance_ns: int) -> None:
+        """Index (stamp_ns, log_time_ns, msg) entries; `tolerance_ns` is the rule's slop."""
+        by_stamp = sorted(entries, key=lambda e: e[0])
+        self._stamps = [e[0] for e in by_stamp]
+        self._by_stamp = [e[2] for e in by_stamp]
+        by_log = sorted(entries, key=lambda e: e[1])
+        self._logs = [e[1] for e in by_log]
+        self._by_log = [e[2] for e in by_log]
+        self.tolerance_ns = tolerance_ns
+
+    def __len__(self) -> int:
+        """Number of indexed messages."""
+        return len(self._stamps)
+
+    def match(self, stamp_ns: int, log_ns: int) -> tuple[Any, str] | None:
+        """(message, "exact" | "nearest" | "latest") for an image stamped `stamp_ns`, or None.
+
+        Args:
+            stamp_ns: the image's header stamp (ns).
+            log_ns: the image's log (receive) time in the recording (ns).
+        """
+        i = bisect_left(self._stamps, stamp_ns)
+        near = [j for j in (i - 1, i) if 0 <= j < len(self._stamps)]  # sorted: the neighbours
+        k = nearest_stamp([self._stamps[j] for j in near], stamp_ns, self.tolerance_ns)
+        if k is not None:
+            j = near[k]
+            return self._by_stamp[j], "exact" if self._stamps[j] == stamp_ns else "nearest"
+        k = bisect_right(self._logs, log_ns) - 1
+        if k >= 0:
+            return self._by_log[k], "latest"
+        return None

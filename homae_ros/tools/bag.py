@@ -14,8 +14,10 @@ image's header stamp and the image's log time:
 - optionally `/homae_node/debug_image` (sensor_msgs/msg/Image overlay),
 
 and every input topic is copied through unchanged (input topics named like an output topic,
-other than /tf, are dropped). Camera info is matched to each image by header stamp: exact, else
-the nearest within --sync-tolerance, else the latest one logged before the image. A frame that
+other than /tf, are dropped). Camera info is paired with each image by the node's rule
+(`homae_ros.messages.stamps.nearest_stamp`): the nearest header stamp within --sync-tolerance
+(the node's `sync_slop_s`). An image without such a camera_info is paired loosely with the
+latest camera_info logged before it: a warning names it and the summary counts it. A frame that
 cannot be processed (corrupt message, unknown encoding, no camera info, ...) gets a warning
 naming the topic and its message index on that topic, and is skipped; the summary at the end
 counts frames processed and skipped by reason.
@@ -46,8 +48,8 @@ from homae_ros.messages.outputs import (
     build_frame_messages,
     overlay_image,
 )
+from homae_ros.messages.stamps import StampIndex
 from homae_ros.tools.bag_input import (
-    CameraInfoIndex,
     check_bag,
     decode_image,
     read_camera_infos,
@@ -59,8 +61,8 @@ from homae_ros.tools.bag_types import BagWriter, make_typestore, message_class, 
 __all__ = [
     "BagOptions",
     "BagSummary",
-    "CameraInfoIndex",
     "SkippedFrame",
+    "StampIndex",
     "check_bag",
     "main",
     "process_bag",
@@ -124,7 +126,17 @@ class SkippedFrame:
 
 @dataclass
 class BagSummary:
-    """What `process_bag` did (printed by `format`)."""
+    """What `process_bag` did (printed by `format`).
+
+    Attributes:
+        image_topic, camera_info_topic: the topics read.
+        frames, processed, no_detection: image counts.
+        skipped: the images that gave no result, with reasons.
+        sync: how each processed image got its camera_info: {"exact" | "nearest" | "latest": n}.
+        loose: message indices of the images paired loosely ("latest": no camera_info within
+            the sync tolerance).
+        copied: input messages copied; seconds: wall time.
+    """
 
     image_topic: str = ""
     camera_info_topic: str = ""
@@ -133,6 +145,7 @@ class BagSummary:
     no_detection: int = 0
     skipped: list[SkippedFrame] = field(default_factory=list)
     sync: Counter = field(default_factory=Counter)
+    loose: list[int] = field(default_factory=list)
     copied: int = 0
     seconds: float = 0.0
 
@@ -148,6 +161,12 @@ class BagSummary:
             f"camera_info from {self.camera_info_topic}: "
             + (", ".join(f"{k} {v}" for k, v in sorted(self.sync.items())) or "none matched"),
         ]
+        if self.loose:
+            shown = ", ".join(map(str, self.loose[:10])) + (", ..." if len(self.loose) > 10 else "")
+            lines.append(
+                f"  paired loosely (latest camera_info, none within the sync tolerance): "
+                f"{len(self.loose)} (message index {shown})"
+            )
         for reason, n in sorted(self.skipped_by_reason().items()):
             idx = [s.index for s in self.skipped if s.reason == reason]
             shown = ", ".join(map(str, idx[:10])) + (", ..." if len(idx) > 10 else "")
@@ -234,6 +253,7 @@ class _Frame:
     estimates: list
     messages: FrameMessages
     sync: str
+    info_offset_ns: int
 
 
 def _process(
@@ -242,7 +262,7 @@ def _process(
     raw: bytes,
     log_ns: int,
     estimator: FrameEstimator,
-    infos: CameraInfoIndex,
+    infos: StampIndex,
     options: BagOptions,
     summary: BagSummary,
 ) -> _Frame:
@@ -287,14 +307,15 @@ def _process(
         raise
     except Exception as err:  # one bad frame must not stop the bag
         raise skip_reason(err) from err
-    return _Frame(rgb, K, header, estimates, built, matched[1])
+    offset = stamp_ns(matched[0].header) - stamp
+    return _Frame(rgb, K, header, estimates, built, matched[1], offset)
 
 
 def _run(
     reader: Reader,
     out: BagWriter,
     estimator: FrameEstimator,
-    infos: CameraInfoIndex,
+    infos: StampIndex,
     options: BagOptions,
     summary: BagSummary,
     warn: Callable[[str], None],
@@ -326,6 +347,13 @@ def _run(
             )
             continue
         summary.sync[f.sync] += 1
+        if f.sync == "latest":
+            summary.loose.append(index)
+            warn(
+                f"{topic} message #{index} (log time {log_ns * 1e-9:.3f} s): paired loosely with "
+                f"the latest camera_info logged before it ({f.info_offset_ns * 1e-9:+.3f} s from "
+                f"the image stamp; none within --sync-tolerance {options.sync_tolerance_s} s)"
+            )
         summary.processed += 1
         summary.no_detection += int(not f.estimates)
         out.write(options.result_topic, RESULT_TYPE, f.messages.result, log_ns)

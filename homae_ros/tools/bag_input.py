@@ -1,4 +1,4 @@
-"""Input side of `homae-bag`: topics of a bag, camera_info matching, image decoding.
+"""Input side of `homae-bag`: topics of a bag, its camera_infos indexed, image decoding.
 
 No ROS imports: bags are read with `rosbags`; messages are the typestore's dataclasses, which
 `homae_ros.messages.conversions` reads by field name like rclpy messages.
@@ -6,8 +6,7 @@ No ROS imports: bags are read with `rosbags`; messages are the typestore's datac
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +15,12 @@ from rosbags.rosbag2 import Reader
 from rosbags.typesys.store import Typestore
 
 from homae_ros.messages import conversions
-from homae_ros.messages.stamps import stamp_ns
+from homae_ros.messages.stamps import StampIndex, stamp_ns
 
 __all__ = [
     "COMPRESSED_TYPE",
     "IMAGE_TYPE",
     "INFO_TYPE",
-    "CameraInfoIndex",
     "check_bag",
     "decode_image",
     "read_camera_infos",
@@ -33,39 +31,6 @@ __all__ = [
 IMAGE_TYPE = "sensor_msgs/msg/Image"
 COMPRESSED_TYPE = "sensor_msgs/msg/CompressedImage"
 INFO_TYPE = "sensor_msgs/msg/CameraInfo"
-
-
-class CameraInfoIndex:
-    """Camera info messages by header stamp and log time, for matching images."""
-
-    def __init__(self, entries: Sequence[tuple[int, int, Any]], tolerance_ns: int) -> None:
-        """Index (stamp_ns, log_time_ns, msg) entries."""
-        by_stamp = sorted(entries, key=lambda e: e[0])
-        self._stamps = [e[0] for e in by_stamp]
-        self._by_stamp = [e[2] for e in by_stamp]
-        by_log = sorted(entries, key=lambda e: e[1])
-        self._logs = [e[1] for e in by_log]
-        self._by_log = [e[2] for e in by_log]
-        self.tolerance_ns = tolerance_ns
-
-    def __len__(self) -> int:
-        """Number of camera info messages."""
-        return len(self._stamps)
-
-    def match(self, stamp_ns: int, log_ns: int) -> tuple[Any, str] | None:
-        """(camera info, "exact" | "nearest" | "latest") for an image, or None."""
-        i = bisect_left(self._stamps, stamp_ns)
-        if i < len(self._stamps) and self._stamps[i] == stamp_ns:
-            return self._by_stamp[i], "exact"
-        near = [j for j in (i - 1, i) if 0 <= j < len(self._stamps)]
-        if near:
-            j = min(near, key=lambda k: abs(self._stamps[k] - stamp_ns))
-            if abs(self._stamps[j] - stamp_ns) <= self.tolerance_ns:
-                return self._by_stamp[j], "nearest"
-        k = bisect_right(self._logs, log_ns) - 1
-        if k >= 0:
-            return self._by_log[k], "latest"
-        return None
 
 
 def _topics_of(reader: Reader, types: tuple[str, ...]) -> list[str]:
@@ -157,7 +122,7 @@ def decode_image(msg: Any, msgtype: str) -> np.ndarray:
 
 def read_camera_infos(
     reader: Reader, topic: str, store: Typestore, tolerance_s: float, warn: Callable[[str], None]
-) -> CameraInfoIndex:
+) -> StampIndex:
     """Index every CameraInfo on `topic`; corrupt ones are reported to `warn` and left out."""
     entries = []
     conns = [c for c in reader.connections if c.topic == topic]
@@ -168,4 +133,4 @@ def read_camera_infos(
             warn(f"{topic} message #{index}: corrupt CameraInfo, ignored ({err!r})")
             continue
         entries.append((stamp_ns(msg.header), log_ns, msg))
-    return CameraInfoIndex(entries, round(tolerance_s * 1e9))
+    return StampIndex(entries, round(tolerance_s * 1e9))

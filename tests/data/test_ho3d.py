@@ -205,7 +205,7 @@ def test_ho3d_fingertip_convention_reproduces_the_loaders_joints(tmp_path):
     """
     import torch
 
-    from homae_model.evaluation.sources import open_source
+    from homae_model.data.sources import open_source
     from homae_model.hand import BUNDLED_MODEL_PATH
     from homae_model.hand.constants import FINGERTIP_IDS_HO3D, MANO_TO_PROJECT
     from homae_model.hand.mano import ManoLayer, load_mano_dict

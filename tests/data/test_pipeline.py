@@ -11,7 +11,7 @@ from homae_model.data.pipeline import GRID_KEYS, TRAINING_KEYS, SamplePipeline, 
 from homae_model.data.schema import RawSample
 from homae_model.data.sdf import merge_duplicate_vertices, mesh_sdf, prepare_mesh
 from homae_model.data.transforms import mirror_sample
-from homae_model.hand.synthetic_hand import close_wrist
+from homae_model.hand.wrist import close_wrist
 from homae_model.objects.library import ObjectLibrary
 
 REPO = Path(__file__).resolve().parents[2]

@@ -6,9 +6,9 @@ from homae_model.data.sdf import (
     mesh_sdf,
     prepare_mesh,
     sample_sdf_points,
-    sample_surface,
     winding_number,
 )
+from homae_model.geometry.surface import sample_surface
 
 
 def box_mesh(half: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

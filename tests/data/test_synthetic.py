@@ -13,16 +13,10 @@ import yaml
 
 from homae_model.cli.synth import main as synth_main
 from homae_model.data.grasp import SurfaceSDF
-from homae_model.data.synthetic import (
-    DEFAULT_MANO_PATH,
-    SceneGenerator,
-    SynthConfig,
-    SyntheticSource,
-    read_npz,
-    write_dataset,
-    write_npz,
-    write_sequence,
-)
+from homae_model.data.npz import read_npz, write_npz
+from homae_model.data.synth_scene import DEFAULT_MANO_PATH, SceneGenerator, SynthConfig
+from homae_model.data.synth_writer import write_dataset, write_sequence
+from homae_model.data.synthetic import SyntheticSource
 from homae_model.geometry.camera import project_points
 from homae_model.objects.library import ObjectLibrary
 

@@ -17,10 +17,8 @@ from homae_model.hand.mano import (
     mirror_points,
     mirror_pose,
 )
-from homae_model.hand.synthetic_hand import (
-    save_mano_pickle,
-    wrist_boundary_loop,
-)
+from homae_model.hand.synthetic_hand import save_mano_pickle
+from homae_model.hand.wrist import wrist_boundary_loop
 
 F64 = torch.float64
 

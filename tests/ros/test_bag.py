@@ -12,7 +12,7 @@ from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.serde import SerdeError
 
 from homae_ros.tools import bag_types
-from homae_ros.tools.bag import BagOptions, CameraInfoIndex, main, process_bag
+from homae_ros.tools.bag import BagOptions, StampIndex, main, process_bag
 
 W, H = 160, 120
 IMAGE = "/cam/image_raw"
@@ -367,13 +367,47 @@ def test_standins_give_the_same_messages_as_real_classes(
         assert [_cdr(store, m) for _, m in a[key]] == [_cdr(store, m) for _, m in b[key]], key
 
 
-def test_camera_info_index_exact_nearest_latest():
-    idx = CameraInfoIndex([(100, 100, "a"), (200, 210, "b"), (300, 290, "c")], tolerance_ns=15)
+def test_stamp_index_exact_nearest_latest():
+    idx = StampIndex([(100, 100, "a"), (200, 210, "b"), (300, 290, "c")], tolerance_ns=15)
     assert idx.match(200, 500) == ("b", "exact")
     assert idx.match(290, 500) == ("c", "nearest")
     assert idx.match(250, 250) == ("b", "latest")  # 50 ns off both: latest logged before
     assert idx.match(50, 99) is None  # nothing logged yet, nothing near
-    assert len(CameraInfoIndex([], 10)) == 0
+    assert len(StampIndex([], 10)) == 0
+
+
+def test_bag_pairs_by_the_nodes_rule_and_names_loose_pairs(in_bag, tmp_path, estimator):
+    """StampIndex and the node's StampPairer pair the same stamps; a loose pair is named."""
+    from homae_ros.messages.stamps import StampPairer
+
+    class Msg:
+        def __init__(self, t: int) -> None:
+            self.header = type("H", (), {"stamp": type("S", (), {"sec": 0, "nanosec": t})()})()
+
+    infos = [100, 180, 260, 400]
+    index = StampIndex([(t, t, t) for t in infos], tolerance_ns=30)
+    for image in (100, 150, 175, 230, 300, 390, 500):
+        pairs: list = []
+        pairer = StampPairer(30e-9, lambda img, info, pairs=pairs: pairs.append(info))
+        for t in infos:
+            pairer.add_info(Msg(t))
+        pairer.add_image(Msg(image))
+        live = pairs[0].header.stamp.nanosec if pairs else None
+        got = index.match(image, image)
+        offline = got[0] if got is not None and got[1] != "latest" else None
+        assert live == offline, image
+
+    warnings: list[str] = []
+    summary = process_bag(
+        in_bag,
+        tmp_path / "loose.mcap",
+        estimator,
+        BagOptions(image_topic=IMAGE, progress=False),
+        warnings.append,
+    )
+    assert summary.loose == [5] and summary.sync["latest"] == 1
+    assert any(f"{IMAGE} message #5" in w and "paired loosely" in w for w in warnings), warnings
+    assert "paired loosely" in summary.format() and "(message index 5)" in summary.format()
 
 
 def test_to_rosbags_converts_and_names_bad_fields(store):

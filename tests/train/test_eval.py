@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from homae_model.evaluation.evaluate import resolve_checkpoint
-from homae_model.evaluation.sources import detect_layout, open_source
+from homae_model.data.sources import detect_layout, open_source
+from homae_model.training.state import resolve_checkpoint
 from tests.train import synthetic_set, tiny_config
 
 METRICS = (

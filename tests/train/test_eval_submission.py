@@ -16,7 +16,9 @@ import pytest
 import torch
 
 import homae_model.evaluation.evaluate as ev
-from homae_model.evaluation.report import OPENCV_TO_OPENGL, PROJECT_TO_HO3D
+import homae_model.evaluation.submission as submission
+from homae_model.evaluation.frames import FrameWarnings
+from homae_model.evaluation.submission import OPENCV_TO_OPENGL, PROJECT_TO_HO3D
 from tests.train import TINY_CONFIG
 
 W, H = 128, 96
@@ -142,20 +144,26 @@ def _ho3d(joints: np.ndarray) -> np.ndarray:
     return np.asarray(joints)[list(PROJECT_TO_HO3D)] @ OPENCV_TO_OPENGL
 
 
-@pytest.mark.slow
-def test_submission_answers_every_frame_in_evaluation_txt_order(
-    tmp_path, checkpoint, fake_detector, capsys
-) -> None:
+def _eval_submission_split(tmp_path: Path, checkpoint: Path, *options: str):
+    """homae-eval on a fresh HO3D evaluation split: (data, report folder, warning messages)."""
     from homae_model.cli.evaluate import main
-    from homae_model.data.ho3d import HO3DSource
-    from homae_model.inference import Predictor
 
     data = eval_split(tmp_path / "ho3d")
     out = tmp_path / "eval"
     argv = ["--checkpoint", str(checkpoint), "--data", str(data), "--out", str(out)]
     with pytest.warns(UserWarning) as record:
-        assert main([*argv, "--no-progress"]) == 0
-    messages = [str(w.message) for w in record]
+        assert main([*argv, *options, "--no-progress"]) == 0
+    return data, out, [str(w.message) for w in record]
+
+
+@pytest.mark.slow
+def test_submission_answers_every_frame_in_evaluation_txt_order(
+    tmp_path, checkpoint, fake_detector, capsys
+) -> None:
+    from homae_model.data.ho3d import HO3DSource
+    from homae_model.inference import Predictor
+
+    data, out, messages = _eval_submission_split(tmp_path, checkpoint)
     assert any("AP10/0000" in m and "split's own hand and object boxes" in m for m in messages)
     assert any("SM1/0001" in m and "previous estimate" in m for m in messages)
 
@@ -216,14 +224,10 @@ def test_submission_answers_every_frame_in_evaluation_txt_order(
 def test_limit_on_a_submission_split_writes_a_partial_file(
     tmp_path, checkpoint, fake_detector, capsys
 ) -> None:
-    from homae_model.cli.evaluate import main
-
-    data = eval_split(tmp_path / "ho3d")
-    out = tmp_path / "eval"
-    argv = ["--checkpoint", str(checkpoint), "--data", str(data), "--out", str(out)]
-    with pytest.warns(UserWarning) as record:
-        assert main([*argv, "--limit", "2", "--protocol", "gt-free", "--no-progress"]) == 0
-    assert any("pred_partial" in str(w.message) for w in record)
+    _, out, messages = _eval_submission_split(
+        tmp_path, checkpoint, "--limit", "2", "--protocol", "gt-free"
+    )
+    assert any("pred_partial" in m for m in messages)
     assert not (out / "pred.json").exists()
     partial = out / "pred_partial_2of5.json"
     assert len(json.loads(partial.read_text())[0]) == 2
@@ -236,7 +240,7 @@ def test_fill_missing_uses_the_previous_then_the_next_estimate() -> None:
     entries = [None, a, None, None, b]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        filled = ev._fill_missing(entries, ["s/0", "s/1", "s/2", "s/3", "s/4"], "gt-free")
+        filled = submission.fill_missing(entries, ["s/0", "s/1", "s/2", "s/3", "s/4"], "gt-free")
     assert entries == [a, a, a, a, b]
     assert [(f["frame"], f["used"]) for f in filled] == [
         ("s/0", "next estimate"),
@@ -245,9 +249,9 @@ def test_fill_missing_uses_the_previous_then_the_next_estimate() -> None:
     ]
     assert len(caught) == 3 and "s/0" in str(caught[0].message)
     with pytest.raises(ValueError, match="nothing to submit"):
-        ev._fill_missing([None], ["s/0"], "gt-free")
-    assert ev.submission_name("gt-free", False, 5, 5) == "pred_gt-free.json"
-    assert ev.submission_name("gt-free", True, 2, 5) == "pred_partial_2of5.json"
+        submission.fill_missing([None], ["s/0"], "gt-free")
+    assert submission.submission_name("gt-free", False, 5, 5) == "pred_gt-free.json"
+    assert submission.submission_name("gt-free", True, 2, 5) == "pred_partial_2of5.json"
 
 
 def test_weights_folder_is_a_checkpoint(tmp_path, checkpoint) -> None:
@@ -346,7 +350,7 @@ def test_labelled_split_reports_baselines_beside_the_model(tmp_path, checkpoint,
 
 
 def test_frame_warnings_are_capped() -> None:
-    warner = ev._FrameWarnings(limit=2)
+    warner = FrameWarnings(limit=2)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for i in range(5):
