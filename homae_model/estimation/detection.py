@@ -37,6 +37,7 @@ from homae_model.detector.pairing import (
     Pair,
     pair_detections,
 )
+from homae_model.estimation.errors import parameter_error
 from homae_model.estimation.settings import DEFAULT_SETTINGS, DETECTOR_BACKENDS
 from homae_model.geometry.camera import MIN_DEPTH_M, project_points, validate_intrinsics
 
@@ -207,10 +208,12 @@ class TorchvisionBackend(DetectionBackend):
 
         path = Path(config.weights) if config.weights else DEFAULT_DETECTOR_WEIGHTS
         if not path.is_file():
-            raise FileNotFoundError(
+            raise parameter_error(
+                FileNotFoundError,
+                "detector.weights",
                 f"detector weights {path} not found (parameter 'detector.weights'"
                 + ("" if config.weights else ", empty = bundled demo detector")
-                + "); train one with homae-train-detector"
+                + "); train one with homae-train-detector",
             )
         threshold = min(config.score_threshold, OBJECT_HINT_MIN_SCORE)
         detector = Detector(path, config.device, threshold, config.max_detections)

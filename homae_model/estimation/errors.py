@@ -11,7 +11,7 @@ type, never by its message text. The reason codes key the node's diagnostics cou
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch
@@ -29,6 +29,7 @@ __all__ = [
     "OUT_OF_MEMORY_ERRORS",
     "TF_LOOKUP_FAILED",
     "FrameSkipped",
+    "parameter_error",
     "skip_reason",
 ]
 
@@ -204,3 +205,22 @@ def check_intrinsics(K: Any, name: str = "K") -> np.ndarray:
     except IntrinsicsError as err:
         raise BadIntrinsicsError(str(err)) from err
     return K
+
+
+E = TypeVar("E", bound=Exception)
+
+
+def parameter_error(kind: type[E], parameter: str, message: str) -> E:
+    """An exception of type `kind` whose message names a setting, marked with `.parameter`.
+
+    Code that wraps errors to add the setting's name (`estimator._named`) checks the mark, not
+    the message text, to avoid naming it twice.
+
+    Args:
+        kind: exception type taking one message argument (FileNotFoundError, ValueError).
+        parameter: the setting's name (e.g. "detector.weights").
+        message: the full message (it should name `parameter`).
+    """
+    err = kind(message)
+    err.parameter = parameter  # type: ignore[attr-defined]
+    return err

@@ -22,7 +22,12 @@ from homae_model.bundled import DEMO_CHECKPOINT_NAME, DEMO_DETECTOR_NAME, bundle
 from homae_model.detector.pairing import Pair
 from homae_model.device import resolve_device
 from homae_model.estimation.detection import DetectionBackend, DetectionConfig, create_backend
-from homae_model.estimation.errors import OUT_OF_MEMORY_ERRORS, FrameSkipped, check_intrinsics
+from homae_model.estimation.errors import (
+    OUT_OF_MEMORY_ERRORS,
+    FrameSkipped,
+    check_intrinsics,
+    parameter_error,
+)
 from homae_model.estimation.settings import DEFAULT_SETTINGS
 from homae_model.inference import PairPrediction, Predictor
 from homae_model.objects.library import ObjectLibrary, ObjectMesh
@@ -69,9 +74,10 @@ def _named(parameter: str, value: str, path: Path, load: Callable[[], T]) -> T:
     try:
         return load()
     except (FileNotFoundError, ValueError) as err:
-        if f"'{parameter}'" in str(err):
-            raise
-        raise type(err)(f"parameter '{parameter}' = '{value or path}' ({path}): {err}") from err
+        if getattr(err, "parameter", None) is not None:
+            raise  # an inner `_named` already said which parameter
+        text = f"parameter '{parameter}' = '{value or path}' ({path}): {err}"
+        raise parameter_error(type(err), parameter, text) from err
     except (SafetensorError, pickle.UnpicklingError) as err:
         raise ValueError(
             f"parameter '{parameter}' = '{value or path}' ({path}): cannot be read safely: {err}"
