@@ -52,8 +52,10 @@ def predictors(demo_onnx_dir) -> tuple[Predictor, Predictor]:
 
 
 def _rot_deg(a: np.ndarray, b: np.ndarray) -> float:
-    cos = (np.trace(a.T @ b) - 1.0) / 2.0
-    return float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
+    """Rotation angle between a and b: ||a - b||_F = 2 sqrt(2) sin(angle / 2) (exact for small
+    angles, where arccos of the trace has a float32 floor of about 0.02 degree)."""
+    chord = float(np.linalg.norm(a - b)) / (2.0 * np.sqrt(2.0))
+    return float(np.degrees(2.0 * np.arcsin(min(1.0, chord))))
 
 
 def test_export_writes_graphs_and_manifest(demo_onnx_dir: Path) -> None:
