@@ -15,6 +15,7 @@ CONSOLE_SCRIPTS = [
     "homae-eval=homae_model.cli.evaluate:main",
     "homae-train-detector=homae_model.cli.train_detector:main",
     "homae-fit-anchor=homae_model.cli.fit_anchor:main",
+    "homae-export=homae_model.cli.export:main",
     "homae-bag=homae_ros.tools.bag:main",
     "homae-infer=homae_ros.tools.infer:main",
 ]
@@ -42,6 +43,8 @@ setup(
         "moderngl",
         "matplotlib",
         "rosbags",
+        "onnx",
+        "onnxruntime",
     ],
     entry_points={"console_scripts": CONSOLE_SCRIPTS},
 )

@@ -53,7 +53,11 @@ def markdown(res: dict[str, Any]) -> str:
         if key in st:
             lines.append(f"| {label} | {_ms(st[key])} |")
     side = res.get("side_by_side_ms", {})
-    for key, label in (("predictor", "whole Predictor (1 pair)"), ("batch4", "Predictor, 4 pairs")):
+    for key, label in (
+        ("predictor", "whole Predictor (1 pair)"),
+        ("predictor_onnxruntime", "whole Predictor, onnxruntime (1 pair)"),
+        ("batch4", "Predictor, 4 pairs"),
+    ):
         if key in side:
             lines.append(f"| {label} | {_ms(side[key])} |")
     lines += ["", "## Ratios", "", "| ratio | value | goal | met |", "|---|---|---|---|"]
@@ -81,6 +85,7 @@ def markdown(res: dict[str, Any]) -> str:
         f"mm, object translation {pdiff['obj_trans_mm']:.3f} mm, rotation "
         f"{pdiff['obj_rot_deg']:.3f} deg.",
         "",
+        *_onnx_lines(res.get("onnxruntime")),
         "## Memory and training",
         "",
     ]
@@ -98,3 +103,22 @@ def markdown(res: dict[str, Any]) -> str:
             lines.append(f"- training {name}: {t}")
     lines.append("")
     return "\n".join(lines)
+
+
+def _onnx_lines(info: Any) -> list[str]:
+    """The ONNX export / onnxruntime section (empty when the run has none)."""
+    if not isinstance(info, dict):
+        return []
+    eq = info["equivalence"]
+    return [
+        "## ONNX export and onnxruntime",
+        "",
+        f"Export (opset {info['opset']}) {info['export_seconds']} s, sessions "
+        f"{info['session_seconds']} s; graphs {info['graph_mb']} MB; {info['provider']}, "
+        f"{info['threads']} thread(s). onnxruntime vs torch on the scene ({eq['pairs']} pairs): "
+        f"hand joints {eq['hand_joints_max_mm']:.4f} mm (max), object translation "
+        f"{eq['obj_trans_mm']:.4f} mm, rotation {eq['obj_rot_deg']:.4f} deg, anchor "
+        f"{eq['anchor_mm']:.4f} mm; same SDF evaluations: {eq['same_sdf_evaluations']} "
+        "(goals: 0.5 mm, 0.5 mm, 0.1 deg).",
+        "",
+    ]

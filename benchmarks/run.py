@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from benchmarks.node_bench import peak_rss_mb
+from benchmarks.onnx_bench import equivalence, onnx_predictor
 from benchmarks.scene import aim_anchor_head, crop_inputs, fit_sdf_heads, make_scene
 from benchmarks.stages import Timing, interleaved, measure, model_stages, ros_stages
 from homae_model.config import HomaeConfig, load_config
@@ -43,6 +44,7 @@ GOALS = {
     "sampling_coarse_over_dense": 0.10,
     "node_over_predictor": 1.15,
     "batch4_over_4x_batch1": 2.5 / 4.0,
+    "onnxruntime_over_torch": 0.75,
 }
 
 
@@ -301,6 +303,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"[bench] SDF heads fitted in {time.perf_counter() - t0:.0f}s: {fit_err}", flush=True)
     predictor = Predictor(model, cfg, device)
     pair = (scene.hand_box, scene.obj_box)
+    onnx_tmp = tempfile.TemporaryDirectory(prefix="homae_bench_onnx_")
+    ort_predictor, onnx_info = onnx_predictor(predictor, Path(onnx_tmp.name), args.threads)
+    print(f"[bench] exported to ONNX in {onnx_info['export_seconds']}s", flush=True)
 
     # 1. stages
     stages = {k: v.as_dict() for k, v in model_stages(model, scene, device, args.repeats).items()}
@@ -323,6 +328,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "encoder": lambda: model.encoder(ci.image),
                 "predictor": lambda: predictor.predict(scene.image, scene.K, [pair]),
                 "batch4": lambda: predictor.predict(scene.image, scene.K, pairs4),
+                "predictor_onnxruntime": lambda: ort_predictor.predict(
+                    scene.image, scene.K, [pair]
+                ),
             },
             args.repeats,
             device,
@@ -330,6 +338,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     enc_ms = side["encoder"].median_ms
     pred_ms = side["predictor"].median_ms
     res["side_by_side_ms"] = {k: v.as_dict() for k, v in side.items()}
+    shifted = (scene.hand_box + 4.0, scene.obj_box - 3.0)
+    onnx_info["equivalence"] = equivalence(
+        predictor, ort_predictor, scene.image, scene.K, [pair, shifted]
+    )
+    res["onnxruntime"] = onnx_info
+    onnx_tmp.cleanup()
     sampling_ms = stages["point_sampling"]["median_ms"]
     samp = sampling_comparison(model, scene, device, args.repeats)
     res["sampling"] = samp
@@ -370,7 +384,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             GOALS["batch4_over_4x_batch1"],
             "goal: batch of 4 <= 2.5 x single",
         ),
+        "onnxruntime_over_torch": _ratio_entry(
+            side["predictor_onnxruntime"].median_ms / pred_ms,
+            GOALS["onnxruntime_over_torch"],
+            "whole Predictor.predict, onnxruntime (CPU provider, exported graphs) / torch, "
+            "same loop, same image and pair",
+        ),
     }
+    ratios["batch4_over_4x_batch1"]["gpu_goal"] = True
     ratios["predictor_over_encoder"]["note"] = (
         "median whole Predictor.predict (crop to poses, 1 pair) / median encoder, same loop; "
         "stage shares under stages_over_encoder"

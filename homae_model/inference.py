@@ -7,6 +7,11 @@ encode -> anchor (the anchor head, or the caller's anchors for the gt-anchored p
 voxel search for the hand / object query points inside the boxes (dense or coarse-to-fine, per
 `config.model.inference.sampling`) -> SDF + fusion -> heads -> MANO. Outputs are in the
 camera frame of the FULL image, metres.
+
+The network calls (encode + anchor, the SDF the search evaluates, fusion + heads) go through
+`homae_model.stages.NetworkStages`: PyTorch (`runtime="torch"`, the default) or the graphs of
+`homae-export` run by onnxruntime (`runtime="onnxruntime"`). The crop, the voxel search and the
+post-processing (MANO, axis-angle, scores) are this module's, the same for both.
 """
 
 from __future__ import annotations
@@ -21,10 +26,12 @@ import torch
 from homae_model.checkpoint import load_model
 from homae_model.config import HomaeConfig, load_config
 from homae_model.device import resolve_device
+from homae_model.estimation.settings import RUNTIMES
 from homae_model.geometry.camera import validate_intrinsics
 from homae_model.geometry.crop import crop_image, transform_box, union_crop_box
 from homae_model.geometry.rotations import matrix_to_axis_angle
-from homae_model.model import HomaeModel
+from homae_model.model import HomaeModel, search_points
+from homae_model.stages import NetworkStages, TorchStages
 
 Box = Sequence[float] | np.ndarray
 
@@ -90,12 +97,28 @@ def _validate_box(box: Box, name: str) -> np.ndarray:
 class Predictor:
     """Runs a trained `HomaeModel` on full images."""
 
-    def __init__(self, model: HomaeModel, cfg: HomaeConfig, device: str | torch.device = "cpu"):
-        """Wrap a model (put in eval mode on `device`: a torch device or "auto")."""
+    def __init__(
+        self,
+        model: HomaeModel,
+        cfg: HomaeConfig,
+        device: str | torch.device = "cpu",
+        stages: NetworkStages | None = None,
+    ):
+        """Wrap a model (put in eval mode on `device`: a torch device or "auto").
+
+        `stages` runs the network (default: `TorchStages(model)`); `model` still provides the
+        hand layer (MANO) of the post-processing, whatever the runtime.
+        """
         self.device = torch.device(resolve_device(device, "device"))
         self.model = model.to(self.device).eval()
         self.cfg = cfg
         self.image_size = cfg.model.encoder.img_size
+        self.stages: NetworkStages = stages if stages is not None else TorchStages(self.model)
+
+    @property
+    def runtime(self) -> str:
+        """What runs the network: "torch" or "onnxruntime"."""
+        return self.stages.runtime
 
     @classmethod
     def from_checkpoint(
@@ -105,18 +128,34 @@ class Predictor:
         mano_path: str | Path | None = None,
         fingertips: str | Sequence[int] | None = None,
         overrides: Sequence[str] = (),
+        *,
+        runtime: str = "torch",
+        provider: str = "cpu",
+        onnx_dir: str | Path | None = None,
     ) -> Predictor:
         """Load a checkpoint folder (or its weights file).
 
         Args:
             path: checkpoint folder or `model.safetensors`.
-            device: torch device or "auto".
+            device: torch device or "auto" (the crop, voxel search and MANO run there).
             mano_path: hand model file overriding the checkpoint config's `mano.model_path`.
             fingertips: fingertip convention of the predicted joints (see `set_fingertips`);
                 None keeps the hand layer's default ("manopth", or the model file's own ids).
             overrides: dotted ``KEY=VALUE`` overrides of the checkpoint's config (e.g.
                 ``model.inference.voxel_res=32``); the weights must still match it.
+            runtime: one of `RUNTIMES`.
+            provider: onnxruntime execution provider ("cpu", "cuda", "tensorrt"), read with
+                `runtime="onnxruntime"` only.
+            onnx_dir: graphs written by `homae-export` for this checkpoint; None: exported
+                on first use into the cache (`homae_model.export.runtime.cache_dir`).
+
+        Raises:
+            FileNotFoundError: missing checkpoint or ONNX files.
+            ValueError: bad checkpoint, runtime or provider; graphs of another checkpoint.
+            homae_model.export.runtime.ProviderUnavailableError: the provider is not installed.
         """
+        if runtime not in RUNTIMES:
+            raise ValueError(f"runtime '{runtime}'; valid: {', '.join(RUNTIMES)}")
         cfg = None
         if mano_path is not None or overrides:
             p = Path(path)
@@ -125,7 +164,12 @@ class Predictor:
             cfg.mano.model_path = str(Path(mano_path).expanduser().resolve())
         dev = torch.device(resolve_device(device, "device"))
         model, cfg = load_model(path, dev, cfg)
-        predictor = cls(model, cfg, dev)
+        stages = None
+        if runtime == "onnxruntime":
+            from homae_model.export.runtime import onnx_stages_for_checkpoint
+
+            stages = onnx_stages_for_checkpoint(path, model, cfg, provider, onnx_dir)
+        predictor = cls(model, cfg, dev, stages)
         if fingertips is not None:
             predictor.set_fingertips(fingertips)
         return predictor
@@ -203,24 +247,27 @@ class Predictor:
         hb_t = torch.as_tensor(np.stack(hand_boxes), dtype=torch.float32, device=dev)
         ob_t = torch.as_tensor(np.stack(obj_boxes), dtype=torch.float32, device=dev)
 
-        model = self.model
-        enc = model.encode(img)
+        model, stages = self.model, self.stages
+        feats = stages.encode(img, kc, hb_t, ob_t)
         if given is not None:
             anchor = torch.as_tensor(given, dtype=torch.float32, device=dev)
         else:
-            anchor = model.predict_anchor(enc, kc, hb_t, ob_t).anchor
-        hand_sel = model.sample_points(enc, kc, anchor, hb_t, "hand")
-        obj_sel = model.sample_points(enc, kc, anchor, ob_t, "obj")
-        # the voxel search already evaluated the SDF at the selected points: reuse it
-        hand = model.sdf(enc, kc, hand_sel.points, anchor, "hand", sdf_m=hand_sel.sdf)
-        obj = model.sdf(enc, kc, obj_sel.points, anchor, "obj", sdf_m=obj_sel.sdf)
-        hand_layers, obj_layers = model.heads(hand, obj)
-        mesh = model.hand_mesh(hand_layers[-1], anchor)
-        obj_out = obj_layers[-1]
-        obj_rot = matrix_to_axis_angle(obj_out.rotmat)
+            anchor = feats.anchor
+        cfg = self.cfg
+        hand_sel = search_points(
+            cfg, stages.sdf_fn(feats, kc, anchor, "hand"), anchor, kc, hb_t, "hand"
+        )
+        obj_sel = search_points(
+            cfg, stages.sdf_fn(feats, kc, anchor, "obj"), anchor, kc, ob_t, "obj"
+        )
+        # the voxel search already evaluated the SDF at the selected points: the heads reuse it
+        heads = stages.heads(feats, kc, anchor, hand_sel, obj_sel)
+        mesh = model.hand_mesh(heads.hand, anchor)
+        obj_rotmat, obj_trans = heads.obj_rotmat, heads.obj_trans
+        obj_rot = matrix_to_axis_angle(obj_rotmat)
         clamp = self.cfg.loss.sdf_clamp_m
-        hand_abs = (hand.sdf.abs() / model.sdf_scale).mean(dim=1)
-        obj_abs = (obj.sdf.abs() / model.sdf_scale).mean(dim=1)
+        hand_abs = hand_sel.sdf.abs().mean(dim=1)
+        obj_abs = obj_sel.sdf.abs().mean(dim=1)
         evals = float(hand_sel.num_evals + obj_sel.num_evals)
 
         def np_(t: torch.Tensor) -> np.ndarray:
@@ -236,8 +283,8 @@ class Predictor:
                     mano_shape=np_(mesh.shape[i]),
                     hand_transl=np_(mesh.transl[i]),
                     obj_rot=np_(obj_rot[i]),
-                    obj_trans=np_(obj_out.trans[i]),
-                    obj_rot_matrix=np_(obj_out.rotmat[i]),
+                    obj_trans=np_(obj_trans[i]),
+                    obj_rot_matrix=np_(obj_rotmat[i]),
                     crop_box=boxes[i],
                     anchor=np_(anchor[i]),
                     anchor_source="given" if given is not None else "predicted",

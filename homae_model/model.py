@@ -332,16 +332,7 @@ class HomaeModel(nn.Module):
         Returns:
             `VoxelSelection` (points, SDF in metres, evaluation count).
         """
-        inf = self.cfg.model.inference
-        pts = self.cfg.model.points
-        k = pts.num_hand if branch == "hand" else pts.num_obj
-        fn = self.sdf_fn(enc, K, anchor, branch)
-        common = {"res": inf.voxel_res, "sdf_scale": self.sdf_scale, "chunk": inf.chunk_points}
-        if inf.sampling == "dense":
-            return dense_select(fn, anchor, K, box, k, **common)
-        return coarse_to_fine_select(
-            fn, anchor, K, box, k, coarse_res=inf.coarse_res, margin=inf.refine_margin, **common
-        )
+        return search_points(self.cfg, self.sdf_fn(enc, K, anchor, branch), anchor, K, box, branch)
 
     def heads(
         self, hand: PointBranch, obj: PointBranch
@@ -449,6 +440,44 @@ class HomaeModel(nn.Module):
             sdf_extra=sdf_extra,
             aux=aux,
         )
+
+
+def search_points(
+    cfg: HomaeConfig,
+    sdf_fn: Callable[[torch.Tensor], torch.Tensor],
+    anchor: torch.Tensor,
+    K: torch.Tensor,
+    box: torch.Tensor,
+    branch: str,
+) -> VoxelSelection:
+    """The inference voxel search of one branch with the config's settings, any SDF function.
+
+    Dense or coarse-to-fine per `cfg.model.inference.sampling`; keeps `cfg.model.points`'
+    num_hand (num_obj) points. Every runtime of the Predictor calls this with its own SDF
+    function (`HomaeModel.sdf_fn`, or an exported graph's), so the search is the same.
+
+    Args:
+        cfg: the model's config.
+        sdf_fn: (B,M,3) camera-frame points -> (B,M) SDF in metres (`voxels.SdfFn`).
+        anchor: (B,3) grid centre, camera frame, metres.
+        K: (B,3,3) crop intrinsics.
+        box: (B,4) the branch's box, xyxy crop pixels.
+        branch: "hand" or "obj".
+
+    Returns:
+        `VoxelSelection` (points, SDF in metres, evaluation count).
+    """
+    if branch not in BRANCHES:
+        raise ValueError(f"branch={branch!r}; valid: {list(BRANCHES)}")
+    inf = cfg.model.inference
+    pts = cfg.model.points
+    k = pts.num_hand if branch == "hand" else pts.num_obj
+    common = {"res": inf.voxel_res, "sdf_scale": pts.sdf_scale, "chunk": inf.chunk_points}
+    if inf.sampling == "dense":
+        return dense_select(sdf_fn, anchor, K, box, k, **common)
+    return coarse_to_fine_select(
+        sdf_fn, anchor, K, box, k, coarse_res=inf.coarse_res, margin=inf.refine_margin, **common
+    )
 
 
 class _BranchSdf:

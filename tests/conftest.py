@@ -1,4 +1,4 @@
-"""Test-wide setup: import paths, an isolated ROS graph, CPU threads."""
+"""Test-wide setup: import paths, an isolated ROS graph, CPU threads, the demo's ONNX export."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import random
 import sys
 import tempfile
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 STUBS = REPO / "tests" / "stubs" / "python"
@@ -27,3 +29,18 @@ os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 os.environ.setdefault("ROS_DOMAIN_ID", str(random.Random(os.getpid()).randint(1, 100)))
 os.environ.setdefault("ROS_LOG_DIR", tempfile.mkdtemp(prefix="homae_roslog_"))
 os.environ.setdefault("OMP_NUM_THREADS", "2")
+# Graphs the onnxruntime runtime exports on first use go to a temporary cache, not ~/.cache.
+os.environ.setdefault("HOMAE_ONNX_CACHE", tempfile.mkdtemp(prefix="homae_onnx_cache_"))
+
+
+@pytest.fixture(scope="session")
+def demo_onnx_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled demo model exported by `homae-export` (once per test session)."""
+    from homae_model.bundled import demo_checkpoint
+    from homae_model.cli.export import main as export_main
+
+    if not demo_checkpoint().is_file():
+        pytest.skip(f"no bundled demo weights: {demo_checkpoint()}")
+    out = tmp_path_factory.mktemp("onnx") / "demo"
+    assert export_main(["--checkpoint", str(demo_checkpoint().parent), "--out", str(out)]) == 0
+    return out

@@ -12,7 +12,7 @@ import argparse
 from homae_model.device import resolve_device
 from homae_model.estimation.detection import BACKENDS, DetectionConfig
 from homae_model.estimation.estimator import FrameEstimator
-from homae_model.estimation.settings import DEFAULT_SETTINGS
+from homae_model.estimation.settings import DEFAULT_SETTINGS, RUNTIME_PROVIDERS, RUNTIMES
 
 __all__ = ["add_device_argument", "add_estimator_arguments", "load_estimator"]
 
@@ -34,11 +34,31 @@ def add_device_argument(parser: argparse.ArgumentParser | argparse._ArgumentGrou
 
 
 def add_estimator_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add --checkpoint, --device, --detector, --roi, --object and friends to `parser`."""
+    """Add --checkpoint, --device, --runtime, --detector, --roi, --object and friends."""
     g = parser.add_argument_group("model and detector")
     g.add_argument("--checkpoint", default="", help="HOMAE checkpoint (default: bundled demo)")
     s = DEFAULT_SETTINGS
     add_device_argument(g)
+    g.add_argument(
+        "--runtime",
+        choices=RUNTIMES,
+        default=s.runtime,
+        help=f"what runs the network: PyTorch, or the exported ONNX graphs with onnxruntime "
+        f"(default: {s.runtime})",
+    )
+    g.add_argument(
+        "--runtime-provider",
+        choices=RUNTIME_PROVIDERS,
+        default=s.runtime_provider,
+        help="onnxruntime provider for --runtime onnxruntime; cuda and tensorrt need "
+        f"onnxruntime-gpu (default: {s.runtime_provider})",
+    )
+    g.add_argument(
+        "--onnx-dir",
+        default="",
+        help="homae-export folder of --checkpoint for --runtime onnxruntime (default: exported "
+        "once into the cache, $HOMAE_ONNX_CACHE or ~/.cache/homae_ros/onnx)",
+    )
     g.add_argument(
         "--detector",
         choices=BACKENDS,
@@ -74,6 +94,8 @@ def load_estimator(args: argparse.Namespace) -> FrameEstimator:
         FileNotFoundError: a file is missing (bundled demo weights included; names the path).
         ValueError: bad option values (names the option).
         RuntimeError: CUDA requested but not available.
+        homae_model.export.runtime.ProviderUnavailableError: --runtime-provider not installed
+            (a ValueError).
     """
     backend = args.detector or (
         "roi" if args.roi is not None else DEFAULT_SETTINGS.detector_backend
@@ -110,6 +132,9 @@ def load_estimator(args: argparse.Namespace) -> FrameEstimator:
         backend=backend,
         max_pairs=args.max_pairs,
         min_hand_score=args.min_hand_score,
+        runtime=args.runtime,
+        runtime_provider=args.runtime_provider,
+        onnx_dir=args.onnx_dir,
     )
     if args.object and args.object not in estimator.objects:
         raise ValueError(

@@ -28,7 +28,7 @@ from homae_model.estimation.errors import (
     check_intrinsics,
     parameter_error,
 )
-from homae_model.estimation.settings import DEFAULT_SETTINGS
+from homae_model.estimation.settings import DEFAULT_SETTINGS, RUNTIMES
 from homae_model.inference import PairPrediction, Predictor
 from homae_model.objects.library import ObjectLibrary, ObjectMesh
 
@@ -82,6 +82,30 @@ def _named(parameter: str, value: str, path: Path, load: Callable[[], T]) -> T:
         raise ValueError(
             f"parameter '{parameter}' = '{value or path}' ({path}): cannot be read safely: {err}"
         ) from err
+
+
+def _check_runtime(runtime: str, provider: str, onnx_dir: str) -> None:
+    """Reject a runtime, provider or ONNX folder before anything is loaded (names the parameter).
+
+    Raises:
+        ValueError: unknown runtime or provider, a provider that is not installed
+            (`ProviderUnavailableError`), or a bad `onnx_dir` manifest.
+        FileNotFoundError: `onnx_dir` holds no manifest or lacks a graph file.
+    """
+    if runtime not in RUNTIMES:
+        raise ValueError(f"parameter 'runtime' = '{runtime}'; valid: {', '.join(RUNTIMES)}")
+    if runtime != "onnxruntime":
+        return
+    from homae_model.export.manifest import read_manifest
+    from homae_model.export.runtime import resolve_providers
+
+    try:
+        resolve_providers(provider)
+    except ValueError as err:
+        raise type(err)(f"parameter 'runtime_provider' = '{provider}': {err}") from err
+    if onnx_dir:
+        folder = Path(onnx_dir).expanduser()
+        _named("onnx_dir", onnx_dir, folder, lambda: read_manifest(folder))
 
 
 class NonFiniteOutputError(FrameSkipped):
@@ -163,10 +187,16 @@ class FrameEstimator:
         backend: str = DEFAULT_SETTINGS.detector_backend,
         max_pairs: int = DEFAULT_SETTINGS.max_pairs,
         min_hand_score: float = DEFAULT_SETTINGS.min_hand_score,
+        runtime: str = DEFAULT_SETTINGS.runtime,
+        runtime_provider: str = DEFAULT_SETTINGS.runtime_provider,
+        onnx_dir: str = "",
     ) -> FrameEstimator:
         """Load everything from paths ("" = the bundled defaults).
 
-        The defaults of `backend`, `max_pairs` and `min_hand_score` are `DEFAULT_SETTINGS`'.
+        The defaults of `backend`, `max_pairs`, `min_hand_score`, `runtime` and
+        `runtime_provider` are `DEFAULT_SETTINGS`'. With `runtime="onnxruntime"` the network
+        runs as ONNX graphs: those of `onnx_dir` (a `homae-export` folder of this checkpoint),
+        or, when empty, exported once into the cache (`homae_model.export.runtime.cache_dir`).
 
         Every file is read without running code (safetensors, YAML, the safe MANO unpickler).
 
@@ -175,6 +205,7 @@ class FrameEstimator:
             ValueError: a file does not match what it should hold, or cannot be read safely
                 (names the parameter and the path).
         """
+        _check_runtime(runtime, runtime_provider, onnx_dir)
         weights = bundled_weights_dir()
         ckpt = resolve_path(checkpoint, weights / DEMO_CHECKPOINT_NAME, "checkpoint")
         mano = resolve_path(mano_model_path, Path(), "mano_model_path") if mano_model_path else None
@@ -186,7 +217,14 @@ class FrameEstimator:
             "checkpoint",
             checkpoint,
             ckpt,
-            lambda: Predictor.from_checkpoint(ckpt, device, mano_path=mano),
+            lambda: Predictor.from_checkpoint(
+                ckpt,
+                device,
+                mano_path=mano,
+                runtime=runtime,
+                provider=runtime_provider,
+                onnx_dir=onnx_dir or None,
+            ),
         )
         if object_library:
             lib_dir = resolve_path(object_library, Path(), "object_library")

@@ -10,18 +10,33 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["DEFAULT_SETTINGS", "DETECTOR_BACKENDS", "EstimationSettings"]
+__all__ = [
+    "DEFAULT_SETTINGS",
+    "DETECTOR_BACKENDS",
+    "RUNTIMES",
+    "RUNTIME_PROVIDERS",
+    "EstimationSettings",
+]
 
 DETECTOR_BACKENDS: tuple[str, ...] = ("torchvision", "track", "roi")
 """Box sources: the detector network, tracking the previous boxes, one fixed region."""
+RUNTIMES: tuple[str, ...] = ("torch", "onnxruntime")
+"""What runs the HOMAE network (`homae_model.inference.RUNTIMES`)."""
+RUNTIME_PROVIDERS: tuple[str, ...] = ("cpu", "cuda", "tensorrt")
+"""onnxruntime execution providers (`homae_model.export.runtime.PROVIDERS`); "cuda" and
+"tensorrt" need the onnxruntime-gpu package."""
 
 
 @dataclass(frozen=True)
 class EstimationSettings:
-    """Thresholds, pair limits, detector choice and device of the per-image estimation.
+    """Thresholds, pair limits, detector choice, device and runtime of the per-image estimation.
 
     Attributes:
         device: "auto" (cuda when available, else cpu), "cpu", "cuda" or "cuda:N".
+        runtime: one of `RUNTIMES`: PyTorch, or the exported ONNX graphs run by onnxruntime
+            (same crop, voxel search and outputs).
+        runtime_provider: onnxruntime provider, one of `RUNTIME_PROVIDERS` (read with
+            runtime "onnxruntime" only).
         detector_backend: one of `DETECTOR_BACKENDS`.
         score_threshold: hand and object detections below this score do not pair.
         max_detections: most detections kept per image (highest scores).
@@ -30,6 +45,8 @@ class EstimationSettings:
     """
 
     device: str = "auto"
+    runtime: str = "torch"
+    runtime_provider: str = "cpu"
     detector_backend: str = "torchvision"
     score_threshold: float = 0.3
     max_detections: int = 10
@@ -41,6 +58,12 @@ class EstimationSettings:
         if self.detector_backend not in DETECTOR_BACKENDS:
             raise ValueError(
                 f"detector_backend '{self.detector_backend}'; valid: {', '.join(DETECTOR_BACKENDS)}"
+            )
+        if self.runtime not in RUNTIMES:
+            raise ValueError(f"runtime '{self.runtime}'; valid: {', '.join(RUNTIMES)}")
+        if self.runtime_provider not in RUNTIME_PROVIDERS:
+            raise ValueError(
+                f"runtime_provider '{self.runtime_provider}'; valid: {', '.join(RUNTIME_PROVIDERS)}"
             )
         for name in ("score_threshold", "min_hand_score"):
             value = getattr(self, name)

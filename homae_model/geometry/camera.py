@@ -100,6 +100,25 @@ def project_points(points: Array, K: Array) -> Array:
     return uv[..., :2]
 
 
+def _cross(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Cross product of (..., 3) vectors, written out (exportable to ONNX)."""
+    ax, ay, az = a[..., 0], a[..., 1], a[..., 2]
+    bx, by, bz = b[..., 0], b[..., 1], b[..., 2]
+    return torch.stack([ay * bz - az * by, az * bx - ax * bz, ax * by - ay * bx], dim=-1)
+
+
+def inverse_3x3(m: torch.Tensor) -> torch.Tensor:
+    """Inverse of (..., 3, 3) matrices by the adjugate (no `linalg.inv`: ONNX has no inverse op).
+
+    Rows r0, r1, r2: the inverse's columns are r1 x r2, r2 x r0, r0 x r1 over det = r0 . (r1 x r2).
+    Meant for well-conditioned matrices such as intrinsics; singular input gives inf/NaN.
+    """
+    r0, r1, r2 = m[..., 0, :], m[..., 1, :], m[..., 2, :]
+    c0, c1, c2 = _cross(r1, r2), _cross(r2, r0), _cross(r0, r1)
+    det = (r0 * c0).sum(dim=-1)
+    return torch.stack([c0, c1, c2], dim=-1) / det[..., None, None]
+
+
 def backproject(uv: Array, depth: Array, K: Array) -> Array:
     """Lift pixels with known depth to camera-frame points (inverse of `project_points`).
 
@@ -115,7 +134,7 @@ def backproject(uv: Array, depth: Array, K: Array) -> Array:
         K = torch.as_tensor(K, dtype=uv.dtype, device=uv.device)
         depth = torch.as_tensor(depth, dtype=uv.dtype, device=uv.device)
         uv1 = torch.cat([uv, torch.ones_like(uv[..., :1])], dim=-1)
-        rays = uv1 @ torch.linalg.inv(K).transpose(-1, -2)
+        rays = uv1 @ inverse_3x3(K).transpose(-1, -2)
         return rays * depth[..., None]
     uvn = np.asarray(uv, dtype=np.float64)
     Kn = np.asarray(K, dtype=np.float64)

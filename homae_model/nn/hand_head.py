@@ -60,6 +60,48 @@ def encoder_layer(layer: nn.TransformerEncoderLayer, x: torch.Tensor) -> torch.T
     return x + layer.linear2(layer.activation(layer.linear1(layer.norm2(x))))
 
 
+def _attention(
+    attn: nn.MultiheadAttention, q_in: torch.Tensor, kv_in: torch.Tensor
+) -> torch.Tensor:
+    """`attn(q_in, kv_in, kv_in)` (no mask, no dropout) through `F.scaled_dot_product_attention`.
+
+    Args:
+        attn: batch-first multi-head attention whose packed in-projection is used.
+        q_in: (B,Nq,D) queries.
+        kv_in: (B,Nk,D) keys and values.
+
+    Returns:
+        (B,Nq,D) attended values after the output projection.
+    """
+    b, nq, d = q_in.shape
+    heads = attn.num_heads
+    w, bias = attn.in_proj_weight, attn.in_proj_bias
+    q = F.linear(q_in, w[:d], bias[:d] if bias is not None else None)
+    kv = F.linear(kv_in, w[d:], bias[d:] if bias is not None else None)
+    q = q.view(b, nq, heads, d // heads).transpose(1, 2)
+    kv = kv.view(b, kv_in.shape[1], 2, heads, d // heads).permute(2, 0, 3, 1, 4)
+    o = F.scaled_dot_product_attention(q, kv[0], kv[1])
+    return attn.out_proj(o.transpose(1, 2).reshape(b, nq, d))
+
+
+def decoder_layer(
+    layer: nn.TransformerDecoderLayer, x: torch.Tensor, memory: torch.Tensor
+) -> torch.Tensor:
+    """Run a pre-norm `nn.TransformerDecoderLayer` (batch first, no masks) on (B,N,D) queries.
+
+    In eval mode self- and cross-attention go through `F.scaled_dot_product_attention` (as
+    `encoder_layer`; PyTorch's `nn.MultiheadAttention` inference fast path is a fused op that
+    neither ONNX nor shape-generic tracing can express); the maths is the layer's own. In
+    training mode (or post-norm) it is simply `layer(x, memory)`.
+    """
+    if layer.training or not layer.norm_first:
+        return layer(x, memory)
+    y = layer.norm1(x)
+    x = x + _attention(layer.self_attn, y, y)
+    x = x + _attention(layer.multihead_attn, layer.norm2(x), memory)
+    return x + layer.linear2(layer.activation(layer.linear1(layer.norm3(x))))
+
+
 def _small_linear(d_in: int, d_out: int) -> nn.Linear:
     lin = nn.Linear(d_in, d_out)
     nn.init.normal_(lin.weight, std=HEAD_INIT_STD)
@@ -118,7 +160,7 @@ class HandHead(nn.Module):
         q = self.queries[None].expand(x.shape[0], -1, -1)
         outs = []
         for layer in self.decoder:
-            q = layer(q, memory)
+            q = decoder_layer(layer, q, memory)
             h = self.out_norm(q)
             rot = self.rot_out(h[:, :NUM_ROT_QUERIES]) + self.identity6d + self.rot_bias
             shape = self.shape_out(h[:, NUM_ROT_QUERIES])

@@ -1,0 +1,1 @@
+"""ONNX export of the network stages and their onnxruntime runtime."""

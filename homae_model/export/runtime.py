@@ -1,0 +1,299 @@
+"""onnxruntime as the Predictor's network runtime: `OnnxStages` runs the `homae-export` graphs.
+
+`OnnxStages` implements `homae_model.stages.NetworkStages` with one onnxruntime session per
+graph; the Predictor keeps its crop, voxel search and post-processing (torch), so only the
+network calls change. Providers: "cpu" (onnxruntime's CPU provider, the default), "cuda"
+and "tensorrt" (need the onnxruntime-gpu package; asking for one that is not installed is an
+error, never a silent fallback). CPU threads: torch's (`torch.get_num_threads()`), so both
+runtimes use the same number.
+
+`onnx_stages_for_checkpoint` finds the graphs of a checkpoint: a folder the user exported
+(checked against the checkpoint's sha256), or the cache, where they are exported on first use:
+`$HOMAE_ONNX_CACHE`, else `$XDG_CACHE_HOME/homae_ros/onnx`, else `~/.cache/homae_ros/onnx`, one
+folder per (weights sha256, config sha256, opset).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from homae_model.config import HomaeConfig
+from homae_model.export.manifest import ExportManifest, file_sha256, read_manifest
+from homae_model.geometry.voxels import VoxelSelection
+from homae_model.model import HomaeModel
+from homae_model.nn.hand_head import HandLayerOutput
+from homae_model.stages import HeadOutputs, StageFeatures
+
+__all__ = [
+    "PROVIDERS",
+    "OnnxStages",
+    "ProviderUnavailableError",
+    "cache_dir",
+    "onnx_stages_for_checkpoint",
+    "resolve_providers",
+]
+
+PROVIDERS: dict[str, tuple[str, ...]] = {
+    "cpu": ("CPUExecutionProvider",),
+    "cuda": ("CUDAExecutionProvider", "CPUExecutionProvider"),
+    "tensorrt": ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"),
+}
+"""Provider choice -> onnxruntime execution providers, in priority order (the first one is
+required; the later ones run what it does not support)."""
+
+
+class ProviderUnavailableError(ValueError):
+    """The onnxruntime provider asked for is not part of the installed onnxruntime."""
+
+
+def _onnxruntime() -> Any:
+    try:
+        import onnxruntime
+    except ImportError as err:  # pragma: no cover - pinned in requirements/core.txt
+        raise RuntimeError(
+            "runtime 'onnxruntime' needs the onnxruntime package (requirements/core.txt; "
+            "run make setup)"
+        ) from err
+    return onnxruntime
+
+
+def resolve_providers(provider: str) -> list[str]:
+    """Onnxruntime providers for a choice of `PROVIDERS`.
+
+    Raises:
+        ValueError: unknown choice.
+        ProviderUnavailableError: the provider is not in this onnxruntime build (names what
+            is installed and what to install).
+    """
+    if provider not in PROVIDERS:
+        raise ValueError(f"runtime provider '{provider}'; valid: {', '.join(PROVIDERS)}")
+    ort = _onnxruntime()
+    available = list(ort.get_available_providers())
+    wanted = PROVIDERS[provider]
+    if wanted[0] not in available:
+        raise ProviderUnavailableError(
+            f"runtime provider '{provider}' ({wanted[0]}) is not installed: onnxruntime "
+            f"{ort.__version__} offers {available}. The CUDA and TensorRT providers come with "
+            "the onnxruntime-gpu package (installed instead of onnxruntime, matching the CUDA "
+            "version; TensorRT also needs the TensorRT libraries)"
+        )
+    return [p for p in wanted if p in available]
+
+
+def _session(path: Path, providers: list[str], threads: int) -> Any:
+    ort = _onnxruntime()
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3  # errors only
+    return ort.InferenceSession(str(path), opts, providers=providers)
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    """float32 C-contiguous host copy (or view) of a tensor."""
+    return np.ascontiguousarray(t.detach().to("cpu", torch.float32).numpy())
+
+
+class _OnnxSdf:
+    """One branch's SDF graph as a voxel-search function (see `geometry.voxels.SdfFn`)."""
+
+    supports_row = True
+
+    def __init__(self, session: Any, fmap: np.ndarray, K: np.ndarray, anchor: np.ndarray) -> None:
+        self.session, self.fmap, self.K, self.anchor = session, fmap, K, anchor
+
+    def __call__(self, points: torch.Tensor, row: int | None = None) -> torch.Tensor:
+        """(B,M,3) points (or (1,M,3) of image `row`) -> (B,M) SDF in metres."""
+        sl = slice(None) if row is None else slice(row, row + 1)
+        feeds = {
+            "fmap": self.fmap[sl],
+            "K": self.K[sl],
+            "anchor": self.anchor[sl],
+            "points": _np(points),
+        }
+        (sdf,) = self.session.run(["sdf"], feeds)
+        return torch.from_numpy(sdf).to(points.device)
+
+
+class OnnxStages:
+    """`NetworkStages` running the exported graphs with onnxruntime."""
+
+    runtime = "onnxruntime"
+
+    def __init__(self, folder: str | Path, provider: str = "cpu", threads: int | None = None):
+        """Open the four graphs of a `homae-export` folder.
+
+        Args:
+            folder: export folder (`onnx_manifest.json` + graphs).
+            provider: one of `PROVIDERS`.
+            threads: CPU threads per session (default: `torch.get_num_threads()`).
+
+        Raises:
+            FileNotFoundError: no manifest or a graph file missing.
+            ValueError: bad manifest or provider choice.
+            ProviderUnavailableError: provider not installed.
+        """
+        self.folder = Path(folder).expanduser()
+        self.manifest: ExportManifest = read_manifest(self.folder)
+        self.provider = provider
+        self.providers = resolve_providers(provider)
+        n = int(threads or torch.get_num_threads())
+        self.sessions = {
+            name: _session(self.folder / g.file, self.providers, n)
+            for name, g in self.manifest.graphs.items()
+        }
+        # inputs the graph reads (the tracer drops unused ones, e.g. boxes of an anchor head
+        # without `use_boxes`)
+        self._inputs = {
+            name: {i.name for i in sess.get_inputs()} for name, sess in self.sessions.items()
+        }
+
+    def _run(self, name: str, outputs: list[str] | None, feeds: dict[str, Any]) -> list[Any]:
+        used = self._inputs[name]
+        return self.sessions[name].run(outputs, {k: v for k, v in feeds.items() if k in used})
+
+    def check_model(self, cfg: HomaeConfig) -> None:
+        """Raise ValueError when the graphs were exported for another crop size or point count."""
+        m = self.manifest.model
+        want = {
+            "image_size": int(cfg.model.encoder.img_size),
+            "sdf_scale": float(cfg.model.points.sdf_scale),
+            "num_hand": int(cfg.model.points.num_hand),
+            "num_obj": int(cfg.model.points.num_obj),
+        }
+        wrong = {k: (m.get(k), v) for k, v in want.items() if m.get(k) != v}
+        if wrong:
+            raise ValueError(
+                f"{self.folder}: graphs exported for another model (exported, config): {wrong}"
+            )
+
+    def encode(
+        self, image: torch.Tensor, K: torch.Tensor, hand_box: torch.Tensor, obj_box: torch.Tensor
+    ) -> StageFeatures:
+        """Encoder graph: feature map (kept as an array) and the anchor estimate."""
+        feeds = {
+            "image": _np(image),
+            "K": _np(K),
+            "hand_box": _np(hand_box),
+            "obj_box": _np(obj_box),
+        }
+        fmap, anchor = self._run("encoder", ["fmap", "anchor"], feeds)
+        return StageFeatures(fmap, torch.from_numpy(anchor).to(image.device))
+
+    def sdf_fn(
+        self, feats: StageFeatures, K: torch.Tensor, anchor: torch.Tensor, branch: str
+    ) -> _OnnxSdf:
+        """The branch's SDF graph bound to these features, K and anchor."""
+        if branch not in ("hand", "obj"):
+            raise ValueError(f"branch={branch!r}; valid: ['hand', 'obj']")
+        return _OnnxSdf(self.sessions[f"sdf_{branch}"], feats.features, _np(K), _np(anchor))
+
+    def heads(
+        self,
+        feats: StageFeatures,
+        K: torch.Tensor,
+        anchor: torch.Tensor,
+        hand: VoxelSelection,
+        obj: VoxelSelection,
+    ) -> HeadOutputs:
+        """Heads graph on the selected points and their SDF."""
+        feeds = {
+            "fmap": feats.features,
+            "K": _np(K),
+            "anchor": _np(anchor),
+            "hand_points": _np(hand.points),
+            "hand_sdf": _np(hand.sdf),
+            "obj_points": _np(obj.points),
+            "obj_sdf": _np(obj.sdf),
+        }
+        outs = self._run("heads", None, feeds)
+        rot6d, shape, offset, rotmat, trans = (torch.from_numpy(o).to(anchor.device) for o in outs)
+        return HeadOutputs(HandLayerOutput(rot6d, shape, offset), rotmat, trans)
+
+
+def cache_dir() -> Path:
+    """Root of the exported-graph cache (see the module docstring)."""
+    env = os.environ.get("HOMAE_ONNX_CACHE")
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "homae_ros" / "onnx"
+
+
+def _check_source(manifest: ExportManifest, folder: Path, weights: Path, config: Path) -> None:
+    """ValueError unless `folder` was exported from exactly these weights and config."""
+    src = manifest.source
+    have = {"sha256": file_sha256(weights), "config_sha256": file_sha256(config)}
+    wrong = [k for k, v in have.items() if src.get(k) != v]
+    if wrong:
+        raise ValueError(
+            f"onnx_dir {folder} was exported from checkpoint {src.get('checkpoint')} "
+            f"(sha256 {str(src.get('sha256'))[:12]}...), not from {weights} "
+            f"(sha256 {have['sha256'][:12]}...; differs: {wrong}): run "
+            f"homae-export --checkpoint {weights} --out {folder}"
+        )
+
+
+def onnx_stages_for_checkpoint(
+    checkpoint: str | Path,
+    model: HomaeModel,
+    cfg: HomaeConfig,
+    provider: str = "cpu",
+    onnx_dir: str | Path | None = None,
+) -> OnnxStages:
+    """`OnnxStages` for a loaded checkpoint: its export folder, or the cache (exported once).
+
+    Args:
+        checkpoint: the checkpoint folder or weights file `model` was loaded from.
+        model: the loaded network (exported from when the cache lacks the graphs).
+        cfg: its config.
+        provider: one of `PROVIDERS`.
+        onnx_dir: a `homae-export` folder of this checkpoint, or None (the cache).
+
+    Raises:
+        ValueError: the folder's graphs come from another checkpoint or model.
+        ProviderUnavailableError: provider not installed.
+        homae_model.export.onnx_export.ExportError: the checkpoint cannot be exported.
+    """
+    from homae_model.checkpoint import weights_file
+    from homae_model.export.onnx_export import DEFAULT_OPSET, export_model
+
+    resolve_providers(provider)  # fail before any export work
+    weights = weights_file(checkpoint)
+    config = weights.parent / "config.yaml"
+    if onnx_dir:
+        folder = Path(onnx_dir).expanduser()
+        _check_source(read_manifest(folder), folder, weights, config)
+    else:
+        key = f"{file_sha256(weights)[:16]}-{file_sha256(config)[:8]}-opset{DEFAULT_OPSET}"
+        folder = cache_dir() / key
+        try:
+            read_manifest(folder)
+        except (FileNotFoundError, ValueError):
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=folder.parent))
+            try:
+                source = {
+                    "checkpoint": str(checkpoint),
+                    "sha256": file_sha256(weights),
+                    "config_sha256": file_sha256(config),
+                }
+                export_model(model, cfg, tmp, source=source)
+                shutil.rmtree(folder, ignore_errors=True)  # an incomplete earlier export
+                try:
+                    tmp.rename(folder)
+                except OSError:  # another process finished the same export first
+                    pass
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+    stages = OnnxStages(folder, provider)
+    stages.check_model(cfg)
+    return stages
