@@ -89,3 +89,25 @@ def viewing_ray(T: np.ndarray, point_world: np.ndarray) -> tuple[np.ndarray, flo
     norm = float(np.linalg.norm(offset))
     d = offset / norm if norm > 1e-9 else T[:3, 2].copy()
     return d, float(offset @ T[:3, 2])
+
+
+def look_at(centre: np.ndarray, target: np.ndarray, up: np.ndarray | None = None) -> np.ndarray:
+    """T_world_cam of an optical frame at `centre` whose +z axis looks at `target`.
+
+    The image's y axis (down) points as far against `up` (default world +z) as it can, so
+    the world's up is up in the image.
+
+    Raises:
+        ValueError: target at the centre, or looking straight along `up`.
+    """
+    c = np.asarray(centre, dtype=np.float64)
+    z = np.asarray(target, dtype=np.float64) - c
+    u = np.array([0.0, 0.0, 1.0]) if up is None else np.asarray(up, dtype=np.float64)
+    if np.linalg.norm(z) < 1e-9:
+        raise ValueError("look_at: target coincides with the camera centre")
+    z /= np.linalg.norm(z)
+    x = np.cross(-u, z)
+    if np.linalg.norm(x) < 1e-6:
+        raise ValueError("look_at: viewing direction parallel to the up vector")
+    x /= np.linalg.norm(x)
+    return make_transform(np.stack([x, np.cross(z, x), z], axis=1), c)

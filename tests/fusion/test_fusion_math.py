@@ -9,6 +9,7 @@ from scipy.spatial.transform import Rotation
 from homae_model.fusion.frames import (
     check_extrinsics,
     invert,
+    look_at,
     make_transform,
     transform_points,
     viewing_ray,
@@ -26,17 +27,6 @@ from homae_model.fusion.views import hand_view, object_view
 from homae_model.fusion.weights import ray_discount, view_weight
 
 BOX = np.array([0.0, 0.0, 100.0, 100.0])
-
-
-def look_at(centre, target) -> np.ndarray:
-    """T_world_cam of an optical frame at `centre` whose +z looks at `target` (y down-ish)."""
-    z = np.asarray(target, float) - np.asarray(centre, float)
-    z /= np.linalg.norm(z)
-    up = np.array([0.0, 0.0, 1.0]) if abs(z[2]) < 0.9 else np.array([0.0, 1.0, 0.0])
-    x = np.cross(-up, z)
-    x /= np.linalg.norm(x)
-    y = np.cross(z, x)
-    return make_transform(np.stack([x, y, z], axis=1), centre)
 
 
 def test_transform_round_trip_and_ray():
