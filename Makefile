@@ -10,7 +10,7 @@ ROSENV  := set +u; export VIRTUAL_ENV=$(CURDIR)/$(VENV) PATH=$(CURDIR)/$(VENV)/b
            source install/setup.bash; set -u;
 PYTEST_ARGS ?=
 
-.PHONY: help setup test lint format demo bench clean
+.PHONY: help setup test lint format demo demo-multicam bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 10
@@ -30,8 +30,11 @@ format: setup  ## apply ruff's formatting and safe fixes
 demo: setup  ## run the main job on the bundled default (see README)
 	@$(ROSENV) python -m homae_ros.demo
 
+demo-multicam: setup  ## two cameras, two nodes and homae_fusion; writes demo_out_multicam/
+	@$(ROSENV) python -m homae_ros.demo.multicam
+
 bench: setup  ## measure speed and memory, write benchmarks/results.json
 	@$(ROSENV) python -m benchmarks.run
 
 clean:  ## remove build outputs (keeps .venv)
-	rm -rf build install log demo_out .pytest_cache
+	rm -rf build install log demo_out demo_out_multicam .pytest_cache

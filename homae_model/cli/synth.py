@@ -4,8 +4,10 @@ Examples::
 
     homae-synth --out data/synth_train --num 10000 --seed 0 --size 256x256 --workers 2
     homae-synth --out data/synth_clip --seed 3 --size 640x480 --sequence
+    homae-synth --out data/multicam_clip --seed 3 --size 320x240 --cameras 2 --occlude
 
-The format is described in `homae_model.data.synthetic` and docs/data_format.md.
+The format is described in `homae_model.data.synthetic` and docs/data_format.md; a clip from
+several calibrated cameras (`--cameras N`) in `homae_model.data.synth_multicam`.
 """
 
 from __future__ import annotations
@@ -40,6 +42,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sequence", action="store_true", help="write an approach-grasp-lift clip")
     p.add_argument("--frames", type=int, default=60, help="clip length (with --sequence)")
     p.add_argument("--fps", type=float, default=15.0, help="clip frame rate (with --sequence)")
+    p.add_argument(
+        "--cameras", type=int, default=0,
+        help="write one clip seen by N calibrated cameras (camK/ folders + extrinsics.yaml)",
+    )  # fmt: skip
+    p.add_argument(
+        "--occlude", action="store_true",
+        help="with --cameras >= 2: camera 1 stands behind the object (it hides the hand)",
+    )  # fmt: skip
     p.add_argument("--workers", type=int, default=1, help="generator processes (default 1)")
     p.add_argument("--ycb", type=Path, default=None, help="YCB models folder (default: procedural)")
     p.add_argument("--mano", type=Path, default=None, help="MANO-format model file")
@@ -64,7 +74,16 @@ def main(argv: list[str] | None = None) -> int:
         config.distractor_prob = args.distractor_prob
     try:
         library = ObjectLibrary.from_ycb(args.ycb) if args.ycb else ObjectLibrary.procedural()
-        if args.sequence:
+        if args.cameras:
+            from homae_model.data.synth_multicam import write_multicam_sequence
+
+            root = write_multicam_sequence(
+                args.out, args.seed, args.cameras, args.frames, args.fps, config, library,
+                args.mano, occlude=args.occlude,
+            )  # fmt: skip
+        elif args.occlude:
+            raise ValueError("--occlude needs --cameras 2 or more")
+        elif args.sequence:
             root = write_sequence(
                 args.out, args.seed, args.frames, args.fps, config, library, args.mano
             )
@@ -74,10 +93,14 @@ def main(argv: list[str] | None = None) -> int:
                 args.mano, progress=not args.quiet,
             )  # fmt: skip
         if not args.no_contact_sheet:
-            source = SyntheticSource(root)
-            step = max(1, len(source) // CONTACT_SHEET_SAMPLES)
-            samples = [source[i] for i in range(0, len(source), step)][:CONTACT_SHEET_SAMPLES]
-            write_contact_sheet(root / "contact_sheet.png", samples, library)
+            folders = [root / f"cam{k}" for k in range(args.cameras)] if args.cameras else [root]
+            for folder in folders:
+                source = SyntheticSource(folder)
+                step = max(1, len(source) // CONTACT_SHEET_SAMPLES)
+                samples = [source[i] for i in range(0, len(source), step)]
+                write_contact_sheet(
+                    folder / "contact_sheet.png", samples[:CONTACT_SHEET_SAMPLES], library
+                )
     except (FileNotFoundError, ValueError, RuntimeError) as err:
         print(f"homae-synth: error: {err}", file=sys.stderr)
         return 1
