@@ -10,7 +10,8 @@ import yaml
 
 from homae_model.cli.synth import main as synth_main
 from homae_model.data.synth_multicam import open_multicam, write_multicam_sequence
-from homae_model.data.synthetic import DEFAULT_MANO_PATH, SynthConfig, SyntheticSource
+from homae_model.data.synth_scene import DEFAULT_MANO_PATH, SynthConfig
+from homae_model.data.synthetic import SyntheticSource
 from homae_model.fusion.frames import transform_points
 from homae_model.geometry.camera import project_points
 from homae_ros.messages.intrinsics import load_intrinsics
