@@ -28,7 +28,7 @@ from scipy.spatial.transform import Rotation
 
 from homae_model.estimation.estimator import PairEstimate
 from homae_model.tracking.smoothing import OneEuroConfig, PointFilter, RotationFilter
-from homae_model.tracking.tracks import Observation, Tracker, TrackerConfig
+from homae_model.tracking.tracks import LabelVote, Observation, Tracker, TrackerConfig
 
 __all__ = ["FrameTracker", "TrackedFrame", "TrackedPair", "TrackingSettings", "hand_side"]
 
@@ -142,6 +142,12 @@ class FrameTracker:
         self.settings = settings
         self.hands.config = settings.tracker
         self.objects.config = settings.tracker
+
+    def forget_labels(self) -> None:
+        """Restart the name vote of every object track (e.g. the allowed names changed)."""
+        for track in self.objects.tracks.values():
+            track.vote = LabelVote()
+        self._object_child.clear()
 
     def reset(self) -> tuple[list[int], list[int]]:
         """End every track; returns the ended (hand ids, object ids)."""

@@ -253,6 +253,8 @@ class HomaeNode(Node):
             det = DetectionConfig.from_params(new, device=self.device)
             self.estimator.configure(det, new.max_batch_pairs, new.min_hand_score)
         self._tracker.configure(tracking_settings(new))
+        if new.objects_allowed != old.objects_allowed:
+            self._tracker.forget_labels()  # votes for names no longer allowed do not count
         self._marker_options = marker_options(new)
         if new.publish_tf and self._tf is None:
             self._tf = tf_broadcaster(self)

@@ -519,9 +519,10 @@ def check_ros_type(p: ParamSpec, value: Any) -> None:
     """
     if p.type == "double" and type(value) is int:
         raise _type_error(p, value)
-    if p.type == "double_array" and isinstance(value, (list, tuple)):
-        if any(type(v) is int for v in value):
-            raise _type_error(p, list(value))
+    if p.type == "double_array" and isinstance(value, Iterable) and not isinstance(value, str):
+        items = list(value)  # rclpy gives arrays as list or array.array
+        if any(type(v) is int for v in items):
+            raise _type_error(p, items)
     validate_value(p, value)
 
 
