@@ -163,7 +163,7 @@ def test_track_memory_and_ended_tracks_delete_their_markers(live) -> None:
     ids = sorted(x.track_id for x in res.hands)
     assert len(ids) == 2
     h.detector.visible = False
-    res, mk, tf = _frame(h)  # one miss: within the memory (default 5 frames)
+    res, mk, _ = _frame(h)  # one miss: within the memory (default 5 frames)
     assert not res.hands and not any(m.action == 2 for a in mk for m in a.markers)
     h.detector.visible = True
     res = _frame(h)[0]

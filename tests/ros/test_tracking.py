@@ -104,7 +104,7 @@ def test_smoothing_reduces_jitter_keeps_mano_consistent() -> None:
     ft = FrameTracker(TrackingSettings(smoothing=True))
     raw, smooth, stamps = [], [], []
     for i in range(40):
-        est = _estimate(100.0, rot=[0.1, 0.2, 0.3] + rng.normal(0, 0.02, 3))
+        est = _estimate(100.0, rot=np.array([0.1, 0.2, 0.3]) + rng.normal(0, 0.02, 3))
         est.prediction.joints[:] += rng.normal(0, 0.003, (21, 3))
         tp = ft.update([est], i / 30).pairs[0]
         raw.append(est.prediction.joints.copy())
@@ -123,7 +123,7 @@ def test_one_euro_points_and_rotations() -> None:
     f = PointFilter(cfg)
     x = np.ones((2, 3))
     assert np.array_equal(f(x, 0.1), x) and np.allclose(f(x, 0.1), x)  # constant stays
-    ramp = [f(x + [0.5 * k * 0.033, 0, 0], 0.033)[0, 0] for k in range(1, 60)]
+    ramp = [f(x + np.array([0.5 * k * 0.033, 0, 0]), 0.033)[0, 0] for k in range(1, 60)]
     assert abs(ramp[-1] - (1 + 0.5 * 59 * 0.033)) < 0.02  # fast motion: little lag (beta)
     r = RotationFilter(cfg)
     R0 = Rotation.from_rotvec([0.0, 0.0, 0.5]).as_matrix()
