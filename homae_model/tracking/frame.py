@@ -4,7 +4,8 @@
 
 - hands and objects are tracked separately (`Tracker`: box overlap and 3D position, memory for
   short misses); each gets an id that stays the same while it is seen;
-- the object's name is the vote over its track (`LabelVote`), not the frame's label;
+- the object's name is the vote over its track's first observations (`LabelVote`), then
+  kept, not the frame's label;
 - each track gets a TF child-frame name (without the prefix), kept for its life:
   `hand_<side>` / `<object name>`, or with `_<track id>` appended when another live track of
   the same kind already holds that name (an object whose voted name changes gets a new one);
@@ -146,7 +147,7 @@ class FrameTracker:
     def forget_labels(self) -> None:
         """Restart the name vote of every object track (e.g. the allowed names changed)."""
         for track in self.objects.tracks.values():
-            track.vote = LabelVote()
+            track.vote = LabelVote(self.settings.tracker.name_frames)
         self._object_child.clear()
 
     def reset(self) -> tuple[list[int], list[int]]:

@@ -21,12 +21,16 @@ class TrackerConfig:
         min_iou: box overlap that alone lets an observation continue a track.
         max_distance_m: 3D distance (metres) that alone lets an observation continue a track.
         max_misses: frames a track may go unobserved and keep its identity; one more miss
-            ends it.
+            ends it. After m misses the distance gate is (m + 1) * max_distance_m: the longer
+            a thing is unseen, the further it may have moved.
+        name_frames: a track's label is the vote over its first `name_frames` observations,
+            then kept for the track's life (a planner's object does not change its name).
     """
 
     min_iou: float = 0.3
     max_distance_m: float = 0.1
     max_misses: int = 5
+    name_frames: int = 5
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.min_iou <= 1.0:
@@ -35,6 +39,8 @@ class TrackerConfig:
             raise ValueError(f"tracking max_distance_m must be > 0, got {self.max_distance_m}")
         if self.max_misses < 0:
             raise ValueError(f"tracking max_misses must be >= 0, got {self.max_misses}")
+        if self.name_frames < 1:
+            raise ValueError(f"tracking name_frames must be >= 1, got {self.name_frames}")
 
 
 @dataclass(frozen=True)
@@ -55,23 +61,33 @@ class Observation:
 
 
 class LabelVote:
-    """The label of a track: the one with the largest summed score over its observations.
+    """The label of a track: the largest summed score over its first `decide_after` votes.
 
-    A tie keeps the current label, so the name does not flip back and forth between two
-    equally supported labels.
+    Until then the leader so far is the label (a tie keeps the current one); from then on the
+    label is fixed, so a thing keeps its name (and its TF child frame) while it is tracked.
+
+    Args:
+        decide_after: votes counted before the label is fixed (>= 1).
     """
 
-    def __init__(self) -> None:
-        """Start with no votes."""
+    def __init__(self, decide_after: int = 5) -> None:
+        self.decide_after = int(decide_after)
         self.totals: dict[str, float] = defaultdict(float)
+        self.votes = 0
         self.label = ""
 
+    @property
+    def decided(self) -> bool:
+        """True once the label is fixed."""
+        return self.votes >= self.decide_after
+
     def add(self, label: str, weight: float) -> str:
-        """Add one vote (weight >= 0; non-finite counts as 0) and return the winning label."""
-        if not label:
+        """Add one vote (weight >= 0; non-finite counts as 0) and return the label."""
+        if not label or self.decided:
             return self.label
         w = float(weight) if np.isfinite(weight) and weight > 0.0 else 0.0
         self.totals[label] += w
+        self.votes += 1
         if not self.label or self.totals[label] > self.totals[self.label]:
             self.label = label
         return self.label
@@ -93,7 +109,7 @@ class Track:
     track_id: int
     box: np.ndarray
     position: np.ndarray
-    vote: LabelVote = field(default_factory=LabelVote)
+    vote: LabelVote = field(default_factory=LabelVote)  # replaced with name_frames on creation
     age: int = 0
     misses: int = 0
 
@@ -133,9 +149,8 @@ class Tracker:
         for i, obs in enumerate(observations):
             for j, tid in enumerate(live):
                 t = self.tracks[tid]
-                c = match_cost(
-                    obs.box, obs.position, t.box, t.position, cfg.min_iou, cfg.max_distance_m
-                )
+                gate = cfg.max_distance_m * (1 + t.misses)
+                c = match_cost(obs.box, obs.position, t.box, t.position, cfg.min_iou, gate)
                 if c is not None:
                     costs[(i, j)] = c
         matched = greedy_match(costs)
@@ -145,7 +160,7 @@ class Tracker:
             if i in matched:
                 track = self.tracks[live[matched[i]]]
             else:
-                track = Track(self._next_id, obs.box, obs.position)
+                track = Track(self._next_id, obs.box, obs.position, LabelVote(cfg.name_frames))
                 self.tracks[track.track_id] = track
                 self._next_id += 1
             track.box = np.asarray(obs.box, dtype=np.float64)

@@ -28,7 +28,12 @@ __all__ = ["LiveParams", "marker_options", "tracking_settings"]
 def tracking_settings(p: NodeParams) -> TrackingSettings:
     """The tracker and smoothing settings of `p`."""
     return TrackingSettings(
-        tracker=TrackerConfig(p.tracking_min_iou, p.tracking_max_distance_m, p.tracking_max_misses),
+        tracker=TrackerConfig(
+            p.tracking_min_iou,
+            p.tracking_max_distance_m,
+            p.tracking_max_misses,
+            p.tracking_name_frames,
+        ),
         smoothing=p.smoothing_enabled,
         filter=OneEuroConfig(
             min_cutoff_hz=p.smoothing_min_cutoff_hz,

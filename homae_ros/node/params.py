@@ -211,6 +211,10 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               "Frames a hand or object may be missing and keep its track id; one more ends the "
               "track (its TF frame stops, its markers are deleted).",
               min_value=0, max_value=1000),
+    ParamSpec("tracking.name_frames", _I, 5,
+              "An object's name is the score-weighted vote over its track's first this many "
+              "detections, then kept while it is tracked (its TF frame keeps its name).",
+              min_value=1, max_value=1000),
     ParamSpec("smoothing.enabled", _B, False,
               "Filter joints, hand mesh, wrist and object poses over time (One-Euro, per track; "
               "restarted on a new track or a time jump)."),
@@ -300,6 +304,7 @@ class NodeParams:
     tracking_min_iou: float
     tracking_max_distance_m: float
     tracking_max_misses: int
+    tracking_name_frames: int
     smoothing_enabled: bool
     smoothing_min_cutoff_hz: float
     smoothing_beta: float

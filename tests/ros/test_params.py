@@ -37,6 +37,7 @@ def test_table_matches_dataclass_and_brief() -> None:
         "diagnostics_period_s", "log_throttle_s", "max_batch_pairs",
         # issue 17: threads, tracking, smoothing, diagnostics window
         "torch_threads", "tracking.min_iou", "tracking.max_distance_m", "tracking.max_misses",
+        "tracking.name_frames",
         "smoothing.enabled", "smoothing.min_cutoff_hz", "smoothing.beta", "smoothing.d_cutoff_hz",
         "smoothing.max_gap_s", "diagnostics_window_s",
     }  # fmt: skip

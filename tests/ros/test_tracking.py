@@ -59,13 +59,20 @@ def test_tracker_keeps_ids_through_short_misses_and_ends_after_memory() -> None:
     assert tr.reset() == [1, 3]
 
 
-def test_label_vote_resists_flicker() -> None:
-    vote = LabelVote()
-    for label in ["a", "a", "b", "a", "b", "b"]:
+def test_label_vote_resists_flicker_and_is_then_kept() -> None:
+    vote = LabelVote(decide_after=6)
+    for label in ["a", "b", "b", "a", "a"]:
         vote.add(label, 1.0)
-    assert vote.label == "a"  # a tie (3:3) keeps the current name
-    vote.add("b", 0.5)
-    assert vote.label == "b"
+        assert not vote.decided
+    assert vote.label == "a"
+    vote.add("b", 1.0)
+    assert vote.label == "a" and vote.decided  # a tie (3:3) keeps the current name
+    for _ in range(10):
+        vote.add("b", 1.0)
+    assert vote.label == "a", "decided: the name stays while the track lives"
+    early = LabelVote(decide_after=3)
+    early.add("a", 0.2)
+    assert early.add("b", 0.5) == "b"  # before the decision the leader may change
 
 
 def test_frame_tracker_names_children_and_votes_object_names() -> None:
