@@ -324,23 +324,12 @@ class NodeParams:
     log_throttle_s: float
 
 
-_TYPE_WORDS = {
-    "string": "a string",
-    "double": "a decimal number",
-    "integer": "a whole number",
-    "bool": "true or false",
-    "string_array": "a list of strings",
-    "double_array": "a list of decimal numbers",
-}
-_PY_WORDS = {
-    "str": "a string",
-    "float": "a decimal number",
-    "int": "a whole number",
-    "bool": "a bool",
-    "list": "a list",
-    "tuple": "a list",
-    "NoneType": "no value",
-}
+_TYPE_WORDS = {"string": "a string", "double": "a decimal number", "integer": "a whole number",
+               "bool": "true or false", "string_array": "a list of strings",
+               "double_array": "a list of decimal numbers"}  # fmt: skip
+_PY_WORDS = {"str": "a string", "float": "a decimal number", "int": "a whole number",
+             "bool": "a bool", "list": "a list", "tuple": "a list",
+             "NoneType": "no value"}  # fmt: skip
 
 
 def _type_error(p: ParamSpec, value: Any) -> ParameterError:
