@@ -171,6 +171,9 @@ class DetectionBackend(ABC):
     def reset(self) -> None:  # noqa: B027
         """Forget any state carried between frames."""
 
+    def configure(self, config: DetectionConfig) -> None:  # noqa: B027
+        """Take changed settings (thresholds, caps, names, ROI) from the next frame on."""
+
 
 class TorchvisionBackend(DetectionBackend):
     """Detector network on every frame, then `pair_detections` with the in-hand fallback.
@@ -218,6 +221,16 @@ class TorchvisionBackend(DetectionBackend):
         threshold = min(config.score_threshold, OBJECT_HINT_MIN_SCORE)
         detector = Detector(path, config.device, threshold, config.max_detections)
         return cls(detector, config.max_pairs, config.allowed_objects, config.score_threshold)
+
+    def configure(self, config: DetectionConfig) -> None:
+        """New score threshold, detection cap, pair cap and allowed names (next frame on)."""
+        self.max_pairs = int(config.max_pairs)
+        self.allowed_objects = tuple(config.allowed_objects)
+        self.min_score = float(config.score_threshold)
+        if hasattr(self.detector, "configure"):
+            self.detector.configure(
+                min(config.score_threshold, OBJECT_HINT_MIN_SCORE), config.max_detections
+            )
 
     def propose(self, image: np.ndarray, K: np.ndarray, stamp_s: float) -> list[Pair]:
         """Detect, then pair (see `DetectionBackend.propose`)."""
@@ -341,6 +354,10 @@ class TrackBackend(DetectionBackend):
         self.last_source = ""
         self.redetect.reset()
 
+    def configure(self, config: DetectionConfig) -> None:
+        """Pass the settings to the re-detecting backend."""
+        self.redetect.configure(config)
+
     def propose(self, image: np.ndarray, K: np.ndarray, stamp_s: float) -> list[Pair]:
         """Tracked pairs, or re-detected ones (`last_source` says which)."""
         h, w = _check_image(image)
@@ -418,6 +435,13 @@ class RoiBackend(DetectionBackend):
     name = "roi"
 
     def __init__(self, roi: Sequence[float], obj_name: str) -> None:
+        self._set(roi, obj_name)
+
+    def configure(self, config: DetectionConfig) -> None:
+        """New region and object name (next frame on); bad ones raise ValueError."""
+        self._set(config.roi, config.roi_object)
+
+    def _set(self, roi: Sequence[float], obj_name: str) -> None:
         roi_arr = np.asarray(roi, dtype=np.float64).reshape(-1)
         if roi_arr.shape != (4,) or not np.all(np.isfinite(roi_arr)):
             raise ValueError(f"parameter 'detector.roi' must be 4 finite numbers, got {roi}")

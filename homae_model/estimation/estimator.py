@@ -247,6 +247,16 @@ class FrameEstimator:
             box_source = create_backend(backend, det)
         return cls(predictor, box_source, objects, max_pairs, min_hand_score)
 
+    def configure(self, detection: DetectionConfig, max_pairs: int, min_hand_score: float) -> None:
+        """Change the detection settings and caps from the next `process` call on.
+
+        Raises:
+            ValueError: a setting the backend cannot take (e.g. a bad ROI).
+        """
+        self.backend.configure(detection)
+        self.max_pairs = int(max_pairs)
+        self.min_hand_score = float(min_hand_score)
+
     def reset(self) -> None:
         """Forget tracking state (e.g. time jumped backwards: a bag looped)."""
         self.backend.reset()

@@ -5,9 +5,14 @@
 2. the real `homae_node` starts as its own process (bundled synthetic-trained HOMAE and detector
    weights, the project's MANO-format hand, config/homae.yaml);
 3. a synthetic camera node plays the clip over loopback at its frame rate and records what the
-   node publishes;
+   node publishes (results, /tf child frames, /diagnostics); then it plays the clip twice more
+   one frame at a time (each frame sent once the previous result is back, so every frame is
+   estimated), first as configured, then after setting `smoothing.enabled := true` on the
+   running node;
 4. `demo_out/` gets summary.json (frames, drops, latency, MJE and ADD-S against the clip's
-   ground truth), overlay pictures, a 3D plot and a rosbag2 (MCAP) of inputs and outputs.
+   ground truth of the first play; `tracking`: identity switches, object name changes, TF
+   child frames, jitter and MJE raw vs filtered), overlay pictures, a 3D plot and a rosbag2
+   (MCAP) of inputs and outputs.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from homae_ros.messages.stamps import stamp_ns
 if TYPE_CHECKING:
     from homae_ros.messages.intrinsics import CameraInfoFields
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]  # homae_ros/demo/clip.py -> the repository
 DEFAULT_OUT = REPO / "demo_out"
 CLIP_FRAMES = 60
 CLIP_FPS = 10.0
@@ -41,6 +46,12 @@ IMAGE_TOPIC = "/demo_camera/image_raw"
 INFO_TOPIC = "/demo_camera/camera_info"
 RESULT_TOPIC = "/homae_node/hand_object"
 MARKER_TOPIC = "/homae_node/markers"
+SMOOTHING = {"smoothing.enabled": True}
+"""Set on the running node before the last play (the constants are config/homae.yaml's)."""
+LOCKSTEP_TIMEOUT_S = 10.0
+"""Longest wait for one frame's result in the lockstep plays."""
+PLAY_GAP_S = 2.0
+"""Stamp gap between plays (longer than smoothing.max_gap_s: the filters restart)."""
 
 
 def log(text: str) -> None:
@@ -87,19 +98,30 @@ def node_command(params_file: Path, extra: list[str]) -> list[str]:
 class Recording:
     """What the demo camera sent and what came back."""
 
-    sent: dict[int, float] = field(default_factory=dict)  # frame index -> send time
+    sent: dict[int, float] = field(default_factory=dict)  # stamp ns -> send time (play 1)
     results: list[tuple[float, Any]] = field(default_factory=list)  # (receive time, msg)
     raw: list[tuple[str, str, int, bytes]] = field(default_factory=list)  # topic, type, ns, cdr
+    raw_sent: dict[int, float] = field(default_factory=dict)  # the same for play 2 (lockstep)
+    raw_results: list[tuple[float, Any]] = field(default_factory=list)
+    filtered_sent: dict[int, float] = field(default_factory=dict)  # play 3 (smoothing on)
+    filtered_results: list[tuple[float, Any]] = field(default_factory=list)
+    tf_children: set[str] = field(default_factory=set)
+    diagnostics: dict[str, float] = field(default_factory=dict)  # the latest values
+    smoothing: dict[str, Any] = field(default_factory=dict)
 
 
 def play_clip(clip: Path, node_proc: subprocess.Popen) -> tuple[Recording, Any]:
     """Publish the clip at its frame rate and record the node's outputs."""
     import rclpy
+    from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.executors import SingleThreadedExecutor
+    from rclpy.parameter import Parameter
+    from rclpy.parameter_client import AsyncParameterClient
     from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
     from rclpy.serialization import serialize_message
     from sensor_msgs.msg import CameraInfo, Image
     from std_msgs.msg import Header
+    from tf2_msgs.msg import TFMessage
     from visualization_msgs.msg import MarkerArray
 
     from homae_model.data.synthetic import SyntheticSource
@@ -115,14 +137,28 @@ def play_clip(clip: Path, node_proc: subprocess.Popen) -> tuple[Recording, Any]:
     info_pub = node.create_publisher(CameraInfo, INFO_TOPIC, qos_profile_sensor_data)
     out_qos = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
 
+    phase = {"name": "live"}
+    by_phase = {"live": rec.results, "raw": rec.raw_results, "filtered": rec.filtered_results}
+
     def record(topic: str, type_name: str):
         def cb(msg: Any) -> None:
             now = time.monotonic()
             rec.raw.append((topic, type_name, time.time_ns(), bytes(serialize_message(msg))))
             if topic == RESULT_TOPIC:
-                rec.results.append((now, msg))
+                by_phase[phase["name"]].append((now, msg))
 
         return cb
+
+    def on_diagnostics(msg: Any) -> None:
+        for status in msg.status:
+            if status.name.startswith("homae_node"):
+                rec.diagnostics = {kv.key: float(kv.value) for kv in status.values}
+
+    node.create_subscription(
+        TFMessage, "/tf", lambda m: rec.tf_children.update(t.child_frame_id for t in m.transforms),
+        QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE),
+    )  # fmt: skip
+    node.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, out_qos)
 
     node.create_subscription(
         HandObjectResult, RESULT_TOPIC, record(RESULT_TOPIC, "homae_ros/msg/HandObjectResult"),
@@ -143,34 +179,72 @@ def play_clip(clip: Path, node_proc: subprocess.Popen) -> tuple[Recording, Any]:
             if time.monotonic() > deadline:
                 raise TimeoutError("homae_node did not come up in time")
             executor.spin_once(timeout_sec=0.1)
-        log(f"playing {len(source)} frames at {CLIP_FPS:g} fps")
-        t0 = time.monotonic()
         base = time.time_ns()
-        for i in range(len(source)):
-            target = t0 + i / CLIP_FPS
-            while time.monotonic() < target:
-                executor.spin_once(timeout_sec=max(0.0, min(0.01, target - time.monotonic())))
-            sample = source[i]
-            sent_ns = base + int(i * 1e9 / CLIP_FPS)
-            header = Header(frame_id=info_yaml.frame_id or "demo_camera_optical_frame")
-            header.stamp.sec, header.stamp.nanosec = divmod(sent_ns, 1_000_000_000)
-            img = rgb_to_image(sample.image, header, "rgb8")
-            info = _camera_info_msg(info_yaml, header)
-            rec.sent[sent_ns] = time.monotonic()
-            info_pub.publish(info)
-            image_pub.publish(img)
-            rec.raw.append(
-                (INFO_TOPIC, "sensor_msgs/msg/CameraInfo", sent_ns, bytes(serialize_message(info)))
+
+        def play(sent: dict[int, float], results: list, base_ns: int, lockstep: bool) -> None:
+            how = "one frame at a time" if lockstep else f"at {CLIP_FPS:g} fps"
+            log(f"playing {len(source)} frames {how}")
+            t0 = time.monotonic()
+            for i in range(len(source)):
+                target = t0 + i / CLIP_FPS
+                while time.monotonic() < target and not lockstep:
+                    executor.spin_once(timeout_sec=max(0.0, min(0.01, target - time.monotonic())))
+                sample = source[i]
+                sent_ns = base_ns + int(i * 1e9 / CLIP_FPS)
+                header = Header(frame_id=info_yaml.frame_id or "demo_camera_optical_frame")
+                header.stamp.sec, header.stamp.nanosec = divmod(sent_ns, 1_000_000_000)
+                img = rgb_to_image(sample.image, header, "rgb8")
+                info = _camera_info_msg(info_yaml, header)
+                sent[sent_ns] = time.monotonic()
+                info_pub.publish(info)
+                image_pub.publish(img)
+                rec.raw.append(
+                    (INFO_TOPIC, "sensor_msgs/msg/CameraInfo", sent_ns,
+                     bytes(serialize_message(info)))
+                )  # fmt: skip
+                rec.raw.append(
+                    (IMAGE_TOPIC, "sensor_msgs/msg/Image", sent_ns, bytes(serialize_message(img)))
+                )
+                deadline = time.monotonic() + LOCKSTEP_TIMEOUT_S
+                while lockstep and time.monotonic() < deadline:  # wait for this frame's result
+                    executor.spin_once(timeout_sec=0.02)
+                    if results and stamp_ns(results[-1][1].header) == sent_ns:
+                        break
+            # Let the last frames come back.
+            end = time.monotonic() + 5.0
+            while time.monotonic() < end:
+                executor.spin_once(timeout_sec=0.05)
+                if results and stamp_ns(results[-1][1].header) == max(sent):
+                    break
+
+        play(rec.sent, rec.results, base, lockstep=False)
+        # The temporal comparison needs every frame: two more plays, each frame sent once the
+        # previous result is back (stamps keep the clip's frame rate), first as configured
+        # (smoothing off), then with smoothing switched on in the running node.
+        gap_ns = int((len(source) / CLIP_FPS + PLAY_GAP_S) * 1e9)
+        phase["name"] = "raw"
+        play(rec.raw_sent, rec.raw_results, base + gap_ns, lockstep=True)
+        log("setting " + ", ".join(f"{k} := {v}" for k, v in SMOOTHING.items()))
+        client = AsyncParameterClient(node, "homae_node")
+        if not client.wait_for_services(timeout_sec=10.0):
+            raise RuntimeError("homae_node's parameter services did not come up")
+        future = client.set_parameters([Parameter(k, value=v) for k, v in SMOOTHING.items()])
+        executor.spin_until_future_complete(future, timeout_sec=10.0)
+        if not future.done() or not all(r.successful for r in future.result().results):
+            raise RuntimeError(f"setting {SMOOTHING} on homae_node failed: {future.result()}")
+        names = ["smoothing.min_cutoff_hz", "smoothing.beta", "smoothing.d_cutoff_hz"]
+        got = client.get_parameters(names)
+        executor.spin_until_future_complete(got, timeout_sec=10.0)
+        rec.smoothing = dict(SMOOTHING)
+        if got.done():
+            rec.smoothing.update(
+                {k: v.double_value for k, v in zip(names, got.result().values, strict=True)}
             )
-            rec.raw.append(
-                (IMAGE_TOPIC, "sensor_msgs/msg/Image", sent_ns, bytes(serialize_message(img)))
-            )
-        # Let the last frames come back.
-        end = time.monotonic() + 5.0
+        phase["name"] = "filtered"
+        play(rec.filtered_sent, rec.filtered_results, base + 2 * gap_ns, lockstep=True)
+        end = time.monotonic() + 2.5  # one more /diagnostics period
         while time.monotonic() < end:
             executor.spin_once(timeout_sec=0.05)
-            if rec.results and stamp_ns(rec.results[-1][1].header) == max(rec.sent):
-                break
     finally:
         executor.shutdown()
         node.destroy_node()
@@ -216,14 +290,15 @@ def evaluate(
 
     library = ObjectLibrary.procedural()
     index_of = {ns: i for i, ns in enumerate(sorted(rec.sent))}
-    mjes, addss, latencies, e2e, matches = [], [], [], [], []
+    mjes, addss, e2e, matches = [], [], [], []
+    processed = 0
     per_frame: dict[int, dict[str, float]] = {}
     for received, msg in rec.results:
         ns = stamp_ns(msg.header)
         if ns not in index_of:
             continue
         i = index_of[ns]
-        latencies.append(msg.latency_ms)
+        processed += 1
         e2e.append(1e3 * (received - rec.sent[ns]))
         if not msg.hands:
             continue
@@ -239,18 +314,31 @@ def evaluate(
             true = ObjectPose.create(gt.obj_rot, gt.obj_trans)
             addss.append(float(add_s(pred, true, points)))
             per_frame[i]["ADD-S"] = addss[-1]
-    last = rec.results[-1][1] if rec.results else None
+    diag = rec.diagnostics  # the node's own telemetry (both plays), from /diagnostics
     summary = {
         "frames_sent": len(rec.sent),
-        "frames_processed": len(latencies),
+        "frames_processed": processed,
         "frames_with_hand": len(matches),
-        "frames_dropped": int(last.dropped_frames) if last is not None else 0,
-        "latency_ms": _stats(latencies),
+        "frames_dropped": int(diag.get("frames_dropped", 0)),
+        "latency_ms": {
+            "median": diag.get("latency_ms_median"),
+            "max": diag.get("latency_ms_max"),
+        },
         "end_to_end_ms": _stats(e2e),
         "mje_mm": float(np.mean(mjes)) if mjes else None,
         "adds_mm": float(np.mean(addss)) if addss else None,
+        "tracking": _tracking(rec, source),
     }
     return summary, matches, per_frame
+
+
+def _tracking(rec: Recording, source: Any) -> dict[str, Any]:
+    from homae_ros.demo.temporal import play_series, tracking_summary
+
+    raw = play_series([m for _, m in rec.raw_results], sorted(rec.raw_sent))
+    filtered = play_series([m for _, m in rec.filtered_results], sorted(rec.filtered_sent))
+    gt = [source[i].hand_joints for i in range(len(source))]
+    return tracking_summary(raw, filtered, gt, rec.tf_children, rec.smoothing)
 
 
 def _stats(values: list[float]) -> dict[str, float | None]:
@@ -331,6 +419,13 @@ def main(argv: list[str] | None = None) -> int:
         )
     else:
         log(f"no comparison with the evaluation report: {cmp['status']}")
+    tr = summary["tracking"]
+    log(
+        f"tracking: {tr['hand_id_switches']} hand id switches, {tr['object_name_changes']} "
+        f"object name changes, TF child frames {tr['tf_child_frames']}; jitter raw "
+        f"{_fmt(tr['jitter_mm']['raw'])} -> filtered {_fmt(tr['jitter_mm']['filtered'])} mm, "
+        f"MJE raw {_fmt(tr['mje_mm']['raw'])} -> filtered {_fmt(tr['mje_mm']['filtered'])} mm"
+    )
     log(f"wrote {out / 'summary.json'}")
     for f in files:
         log(f"wrote {f}")

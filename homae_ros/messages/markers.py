@@ -1,9 +1,10 @@
 """visualization_msgs/MarkerArray builders for hands and objects (numpy in, no torch).
 
-Every array starts with one DELETEALL marker, then redraws everything with stable `ns` / `id`
-(id = pair index), lifetime 0: nothing blinks (no short lifetimes) and nothing lingers from a
-previous frame with more pairs. All markers carry the image header (stamp + optical frame), and
-all coordinates are metres in that frame.
+Every array starts with one DELETEALL marker, then one DELETE marker per namespace for each
+track that ended (for consumers that follow markers by ns/id), then redraws everything with
+stable `ns` / `id` (id = track id), lifetime 0: nothing blinks (no short lifetimes) and
+nothing lingers from a previous frame with more pairs. All markers carry the image header
+(stamp + optical frame), and all coordinates are metres in that frame.
 
 Namespaces: "hand_mesh" (TRIANGLE_LIST, 778 vertices / 1538 faces -> 4614 points, scale 1),
 "hand_skeleton" (LINE_LIST, 20 bones -> 40 points), "hand_joints" (SPHERE_LIST, 21 joints),
@@ -34,6 +35,7 @@ __all__ = [
     "ObjectDrawing",
     "build_marker_array",
     "delete_all_marker",
+    "delete_markers",
     "hand_mesh_marker",
     "object_axes_marker",
     "object_mesh_marker",
@@ -76,7 +78,7 @@ class HandDrawing:
     """One hand to draw, camera (image) frame, metres.
 
     Attributes:
-        pair_id: pair index (marker id).
+        pair_id: marker id (the track id, or the pair index when untracked).
         joints: (21, 3) joints in the project order.
         vertices: (778, 3) MANO mesh vertices, or None to skip the mesh.
         faces: (1538, 3) int triangle indices into `vertices` (None with no mesh).
@@ -95,7 +97,7 @@ class ObjectDrawing:
     """One object to draw.
 
     Attributes:
-        pair_id: pair index (marker id).
+        pair_id: marker id (the track id, or the pair index when untracked).
         R: (3, 3) rotation object -> camera frame.
         t: (3,) translation, metres, camera frame (X_cam = R @ X_obj + t).
         vertices: (V, 3) model vertices, metres, object frame, or None to skip the mesh.
@@ -164,6 +166,26 @@ def delete_all_marker(header: Any) -> Any:
     m.header = header
     m.action = Marker.DELETEALL
     return m
+
+
+def delete_markers(header: Any, hand_ids: Sequence[int], object_ids: Sequence[int]) -> list[Any]:
+    """DELETE markers (action 2) for every namespace of the given hand and object track ids."""
+    from visualization_msgs.msg import Marker
+
+    out = []
+    for ids, namespaces in (
+        (hand_ids, (NS_HAND_MESH, NS_HAND_SKELETON, NS_HAND_JOINTS)),
+        (object_ids, (NS_OBJECT_MESH, NS_OBJECT_AXES)),
+    ):
+        for tid in ids:
+            for ns in namespaces:
+                m = Marker()
+                m.header = header
+                m.ns = ns
+                m.id = int(tid)
+                m.action = Marker.DELETE
+                out.append(m)
+    return out
 
 
 def hand_mesh_marker(
@@ -280,18 +302,22 @@ def build_marker_array(
     hands: Sequence[HandDrawing] = (),
     objects: Sequence[ObjectDrawing] = (),
     options: MarkerOptions = MarkerOptions(),
+    ended_hands: Sequence[int] = (),
+    ended_objects: Sequence[int] = (),
 ) -> Any:
     """Build the MarkerArray of one frame.
 
-    Order: DELETEALL, then per hand (mesh, skeleton, joints), then per object (mesh, axes),
-    each enabled by `options`. Object model points are cached per (name, V, F), so a named
-    object costs only its pose after the first frame.
+    Order: DELETEALL, DELETE markers of the ended tracks, then per hand (mesh, skeleton,
+    joints), then per object (mesh, axes), each enabled by `options`. Object model points
+    are cached per (name, V, F), so a named object costs only its pose after the first frame.
 
     Args:
         header: std_msgs/Header of the image (stamp + optical frame).
-        hands: hands to draw (ids = pair_id).
-        objects: objects to draw (ids = pair_id).
+        hands: hands to draw (ids = `pair_id`, the hand's track id).
+        objects: objects to draw (ids = `pair_id`, the object's track id).
         options: what to draw.
+        ended_hands: hand track ids whose markers are deleted.
+        ended_objects: object track ids whose markers are deleted.
 
     Returns:
         visualization_msgs/MarkerArray.
@@ -299,6 +325,7 @@ def build_marker_array(
     from visualization_msgs.msg import MarkerArray
 
     markers = [delete_all_marker(header)]
+    markers.extend(delete_markers(header, ended_hands, ended_objects))
     for hand in hands:
         if options.hand_mesh and hand.vertices is not None and hand.faces is not None:
             markers.append(hand_mesh_marker(header, hand, options))

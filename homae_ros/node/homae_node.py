@@ -5,8 +5,13 @@ Data flow (see docs/design.md):
     image + camera_info (message_filters sync, or latest camera_info)
       -> LatestFrame slot (only the newest frame waits; replaced frames are counted as dropped)
       -> worker thread: conversions -> FrameEstimator (detector boxes -> Predictor)
+      -> FrameTracker (track ids, voted object names, TF child frames, optional smoothing)
       -> ~/hand_object (HandObjectResult), /tf (one sendTransform per image), ~/markers,
-         ~/debug_image (only while subscribed), /diagnostics
+         ~/debug_image (only while subscribed), /diagnostics (telemetry: rates, latency,
+         processed / dropped / skipped frames; level from a recent window)
+
+Parameters not marked read-only change while the node runs (`live.LiveParams`): a change is
+validated when it is set and applied by the worker before its next frame.
 
 Nothing a camera sends can kill the node: each bad frame gets a throttled warning naming the
 reason, a counter in diagnostics (`errors.<reason>`), and no output; the next good frame is
@@ -30,6 +35,7 @@ from typing import Any
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.duration import Duration
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
@@ -43,14 +49,17 @@ from homae_model.estimation.detection import DetectionConfig
 from homae_model.estimation.errors import OUT_OF_MEMORY, TF_LOOKUP_FAILED, FrameSkipped, skip_reason
 from homae_model.estimation.estimator import (
     FrameEstimator,
-    PairEstimate,
     empty_cuda_cache,
 )
+from homae_model.tracking.frame import FrameTracker, TrackedFrame
 from homae_ros.messages import build as messages
-from homae_ros.messages import conversions, markers
+from homae_ros.messages import conversions
 from homae_ros.messages.outputs import build_frame_messages, overlay_image
 from homae_ros.messages.stamps import Frame, LatestFrame, StampPairer
+from homae_ros.node.diagnostics import RecentErrors
+from homae_ros.node.live import LiveParams, marker_options, tracking_settings
 from homae_ros.node.params import CAMERA_INFO_TOPIC, IMAGE_TOPIC, NodeParams, declare_and_read
+from homae_ros.node.runtime import EXECUTOR_THREADS, configure_torch_threads
 from homae_ros.node.tf_output import tf_broadcaster
 
 OUTPUT_QOS_DEPTH = 10
@@ -72,6 +81,7 @@ class HomaeNode(Node):
         self.params: NodeParams = declare_and_read(self)
         p = self.params
         self.device = resolve_device(p.device)
+        self.torch_threads = configure_torch_threads(p.torch_threads)
         if estimator is None:
             det = DetectionConfig.from_params(p, device=self.device)
             estimator = FrameEstimator.load(
@@ -88,6 +98,10 @@ class HomaeNode(Node):
         self._slot = LatestFrame()
         self._stats = Counter()
         self._errors: Counter[str] = Counter()
+        self._recent_errors = RecentErrors()
+        self._tracker = FrameTracker(tracking_settings(p))
+        self._live = LiveParams(p)
+        self._input_group = MutuallyExclusiveCallbackGroup()
         self._latencies: deque[float] = deque(maxlen=200)
         self._arrivals: deque[float] = deque(maxlen=200)
         self._done_times: deque[float] = deque(maxlen=200)
@@ -119,14 +133,10 @@ class HomaeNode(Node):
             self._tf_buffer = Buffer()
             self._tf_errors = (TransformException,)
             self._tf_listener = TransformListener(self._tf_buffer, self)
-        self._marker_options = markers.MarkerOptions(
-            hand_mesh=p.markers_hand_mesh,
-            skeleton=p.markers_skeleton,
-            object_mesh=p.markers_object_mesh,
-            object_axes=p.markers_object_mesh,
-        )
+        self._marker_options = marker_options(p)
         self._subscribe()
-        self.create_timer(p.diagnostics_period_s, self._publish_diagnostics)
+        self._diag_timer = self.create_timer(p.diagnostics_period_s, self._publish_diagnostics)
+        self._live.attach(self)
         self._worker = threading.Thread(target=self._work, name="homae_worker", daemon=True)
         self._worker.start()
         # Last: whoever waits for this line finds the node ready.
@@ -144,24 +154,37 @@ class HomaeNode(Node):
 
     def _subscribe(self) -> None:
         qos = self._input_qos()
+        group = self._input_group
         if self.params.sync == "latest_camera_info":
-            self.create_subscription(CameraInfo, CAMERA_INFO_TOPIC, self._on_info, qos)
-            self.create_subscription(Image, IMAGE_TOPIC, self._on_image_only, qos)
+            self.create_subscription(
+                CameraInfo, CAMERA_INFO_TOPIC, self._on_info, qos, callback_group=group
+            )
+            self.create_subscription(
+                Image, IMAGE_TOPIC, self._on_image_only, qos, callback_group=group
+            )
             return
         try:
             import message_filters
         except ImportError:
             slop = 0.0 if self.params.sync == "exact" else self.params.sync_slop_s
             self._pairer = StampPairer(slop, self._on_frame)
-            self.create_subscription(Image, IMAGE_TOPIC, self._on_image_unsynced, qos)
-            self.create_subscription(CameraInfo, CAMERA_INFO_TOPIC, self._pairer.add_info, qos)
+            self.create_subscription(
+                Image, IMAGE_TOPIC, self._on_image_unsynced, qos, callback_group=group
+            )
+            self.create_subscription(
+                CameraInfo, CAMERA_INFO_TOPIC, self._pairer.add_info, qos, callback_group=group
+            )
             return
 
         # Depth above 1 so the synchroniser can pair stamps; the slot still keeps one frame.
         sync_qos = QoSProfile(depth=5, reliability=qos.reliability)
         subs = [
-            message_filters.Subscriber(self, Image, IMAGE_TOPIC, qos_profile=sync_qos),
-            message_filters.Subscriber(self, CameraInfo, CAMERA_INFO_TOPIC, qos_profile=sync_qos),
+            message_filters.Subscriber(
+                self, Image, IMAGE_TOPIC, qos_profile=sync_qos, callback_group=group
+            ),
+            message_filters.Subscriber(
+                self, CameraInfo, CAMERA_INFO_TOPIC, qos_profile=sync_qos, callback_group=group
+            ),
         ]
         if self.params.sync == "exact":
             self._sync = message_filters.TimeSynchronizer(subs, 10)
@@ -172,7 +195,7 @@ class HomaeNode(Node):
         self._sync.registerCallback(self._on_frame)
         self._sync_subs = subs
         # Seeing images without a synchronised pair means camera_info is missing or off.
-        self.create_subscription(Image, IMAGE_TOPIC, self._on_any_image, qos)
+        self.create_subscription(Image, IMAGE_TOPIC, self._on_any_image, qos, callback_group=group)
 
     def _on_any_image(self, _msg: Image) -> None:
         self._last_image_t = time.monotonic()
@@ -205,7 +228,10 @@ class HomaeNode(Node):
     def _work(self) -> None:
         while not self._stop.is_set():
             try:
+                self._apply_changes()
                 frame = self._slot.take(timeout=0.5)
+                if frame is not None:
+                    self._apply_changes()  # a change set while waiting counts for this frame
                 if frame is None:
                     self._check_camera_info_flow()
                 else:
@@ -216,6 +242,26 @@ class HomaeNode(Node):
                     self.get_logger().error(f"homae worker: {err!r}", throttle_duration_sec=5.0)
                 except Exception:
                     pass
+
+    def _apply_changes(self) -> None:
+        """Apply parameters accepted since the last frame, all in one step."""
+        new = self._live.take()
+        if new is None:
+            return
+        old, self.params = self.params, new
+        if self.estimator is not None:
+            det = DetectionConfig.from_params(new, device=self.device)
+            self.estimator.configure(det, new.max_batch_pairs, new.min_hand_score)
+        self._tracker.configure(tracking_settings(new))
+        if new.objects_allowed != old.objects_allowed:
+            self._tracker.forget_labels()  # votes for names no longer allowed do not count
+        self._marker_options = marker_options(new)
+        if new.publish_tf and self._tf is None:
+            self._tf = tf_broadcaster(self)
+        if new.diagnostics_period_s != old.diagnostics_period_s:
+            self._diag_timer.timer_period_ns = int(new.diagnostics_period_s * 1e9)
+            self._diag_timer.reset()
+        self.get_logger().info("parameters changed; in effect from this frame on")
 
     def handle_frame(self, frame: Frame) -> bool:
         """Process one frame; never raises (failures are counted and logged, throttled).
@@ -253,7 +299,10 @@ class HomaeNode(Node):
             self._stats["no_detection"] += 1
             self._warn("no_detection", "no hand-object pair detected")
         R_tf, t_tf, out_header = self._target_transform(header)
-        self._publish(frame, header, out_header, estimates, R_tf, t_tf, rgb, K)
+        tracked = self._tracker.update(estimates, stamp_s)
+        if tracked.reset:
+            self._stats[f"tracking_reset.{tracked.reset}"] += 1
+        self._publish(frame, header, out_header, tracked, R_tf, t_tf, rgb, K)
 
     def _target_transform(self, header: Any) -> tuple[np.ndarray, np.ndarray, Any]:
         """R, t from the image frame to target_frame at the image stamp (identity if none)."""
@@ -285,7 +334,7 @@ class HomaeNode(Node):
         frame: Frame,
         in_header: Any,
         header: Any,
-        estimates: list[PairEstimate],
+        tracked: TrackedFrame,
         R_tf: np.ndarray,
         t_tf: np.ndarray,
         rgb: np.ndarray,
@@ -294,27 +343,26 @@ class HomaeNode(Node):
         p = self.params
         self._stats["processed"] += 1
         out = build_frame_messages(
-            estimates,
+            tracked,
             header,
             self.estimator.hand_faces,
             R_tf=R_tf,
             t_tf=t_tf,
             frame_prefix=p.frame_prefix,
             marker_options=self._marker_options if p.publish_markers else None,
-            latency_ms=1e3 * (time.monotonic() - frame.received),
-            dropped_frames=self._slot.dropped,
-            processed_frames=self._stats["processed"],
         )
         self.result_pub.publish(out.result)
-        if self._tf is not None and out.transforms:
+        if p.publish_tf and self._tf is not None and out.transforms:
             self._tf.sendTransform(out.transforms)
         if out.markers is not None:
             self.marker_pub.publish(out.markers)
         if p.debug_image and self.debug_pub.get_subscription_count() > 0:
+            estimates = [tp.estimate for tp in tracked.pairs]
             overlay = overlay_image(rgb, K, estimates, self.estimator.hand_faces)
             self.debug_pub.publish(conversions.rgb_to_image(overlay, in_header, "rgb8"))
-        self._latencies.append(out.result.latency_ms)
-        self._done_times.append(time.monotonic())
+        done = time.monotonic()
+        self._latencies.append(1e3 * (done - frame.received))
+        self._done_times.append(done)
 
     # ---------------------------------------------------------------- logging, diagnostics
     def _warn(self, key: str, text: str) -> None:
@@ -325,6 +373,7 @@ class HomaeNode(Node):
 
     def _count_error(self, reason: str, text: str) -> None:
         self._errors[reason] += 1
+        self._recent_errors.add(time.monotonic(), reason)
         self._warn(reason, text)
 
     @staticmethod
@@ -344,7 +393,11 @@ class HomaeNode(Node):
             "frames_received": float(self._stats["received"]),
             "frames_processed": float(self._stats["processed"]),
             "frames_dropped": float(self._slot.dropped),
+            "frames_skipped": float(sum(self._errors.values())),
             "frames_without_detection": float(self._stats["no_detection"]),
+            "tracks_hands": float(len(self._tracker.hands.tracks)),
+            "tracks_objects": float(len(self._tracker.objects.tracks)),
+            "torch_threads": float(self.torch_threads),
             "latency_ms_median": float(np.median(lat)) if lat else 0.0,
             "latency_ms_max": float(lat[-1]) if lat else 0.0,
         }
@@ -352,11 +405,24 @@ class HomaeNode(Node):
             values[f"errors.{reason}"] = float(n)
         return values
 
+    def diagnostic_level(self) -> tuple[bytes, str]:
+        """The /diagnostics (level, message).
+
+        WARN while a frame was skipped within the last `diagnostics_window_s`, else OK.
+        """
+        window = self.params.diagnostics_window_s
+        recent = self._recent_errors.recent(time.monotonic(), window)
+        if recent:
+            listed = ", ".join(f"{k} x{n}" for k, n in sorted(recent.items()))
+            return DiagnosticStatus.WARN, f"frames skipped in the last {window:g} s: {listed}"
+        return DiagnosticStatus.OK, "ok"
+
     def _publish_diagnostics(self) -> None:
         values = self.diagnostics()
         status = DiagnosticStatus(name=f"{self.get_name()}: HOMAE", hardware_id=self.device)
-        status.level = DiagnosticStatus.WARN if self._errors else DiagnosticStatus.OK
-        status.message = "errors: " + ", ".join(self._errors) if self._errors else "ok"
+        level, message = self.diagnostic_level()
+        status.level = level
+        status.message = message
         status.values = [KeyValue(key=k, value=f"{v:.3f}") for k, v in values.items()]
         msg = DiagnosticArray(status=[status])
         msg.header.stamp = self.get_clock().now().to_msg()
@@ -376,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run homae_node until SIGINT/SIGTERM; exit code 1 when it cannot start."""
     rclpy.init(args=argv if argv is not None else sys.argv)
     # Made before the node, so a signal during the (slow) model load finds it ready to stop.
-    executor = MultiThreadedExecutor(num_threads=2)
+    executor = MultiThreadedExecutor(num_threads=EXECUTOR_THREADS)
     try:
         node = HomaeNode()
     except Exception as err:

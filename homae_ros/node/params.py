@@ -2,8 +2,11 @@
 
 `PARAMETERS` is pure data (usable without ROS, e.g. by scripts/gen_param_table.py);
 `declare_and_read(node)` declares them all on an rclpy node and returns a validated, typed
-`NodeParams`. config/homae.yaml must list exactly these parameters with these defaults
-(`scripts/gen_param_table.py --check`).
+`NodeParams`. Every parameter not marked read-only may change while the node runs:
+`check_change(current, changes)` validates a set of changes together (types with a readable
+message, ranges, lengths, choices, the ROI's ordering) and returns the new `NodeParams` that the
+node applies from the next frame on (homae_ros/node/live.py). config/homae.yaml must list
+exactly these parameters with these defaults (`scripts/gen_param_table.py --check`).
 
 Topics are not parameters: the node subscribes to the node-relative names `image` and
 `camera_info` (move them with a namespace or a remap).
@@ -26,6 +29,8 @@ __all__ = [
     "NodeParams",
     "ParamSpec",
     "ParameterError",
+    "check_change",
+    "check_ros_type",
     "declare_and_read",
     "declare_parameters",
     "default_values",
@@ -92,8 +97,13 @@ class ParamSpec:
             parts.append(f"exactly {self.length} values")
         return "; ".join(parts)
 
-    def descriptor(self) -> Any:
-        """The rcl_interfaces/ParameterDescriptor of this parameter."""
+    def descriptor(self, dynamic_typing: bool = False) -> Any:
+        """The rcl_interfaces/ParameterDescriptor of this parameter.
+
+        Args:
+            dynamic_typing: let rclpy accept any type (the node checks types itself, with a
+                clearer message than rclpy's).
+        """
         from rcl_interfaces.msg import (
             FloatingPointRange,
             IntegerRange,
@@ -115,6 +125,7 @@ class ParamSpec:
             description=self.description,
             additional_constraints=self.constraints(),
             read_only=self.read_only,
+            dynamic_typing=dynamic_typing,
         )
         if self.min_value is not None and self.max_value is not None:
             if self.type == "double":
@@ -162,6 +173,10 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("object_library", _S, "",
               "YCB models folder (<name>/textured_simple.obj); empty = procedural stand-ins.",
               read_only=True),
+    ParamSpec("torch_threads", _I, 0,
+              "CPU threads of torch's intra-op pool, set before the model loads; 0 = auto "
+              "(all cores but one, at least 1: a core stays free for the executor and the "
+              "camera callbacks).", min_value=0, max_value=256, read_only=True),
     ParamSpec("max_batch_pairs", _I, _E.max_pairs,
               "Hand-object pairs per image run through the model as one batch (more are "
               "dropped, highest scores kept).", min_value=1, max_value=64),
@@ -185,9 +200,41 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               "Object library names to report; [\"\"] (or empty) = all objects.",),
     ParamSpec("min_hand_score", _D, _E.min_hand_score,
               "Hands below this score are not reported.", min_value=0.0, max_value=1.0),
+    # Tracking and smoothing
+    ParamSpec("tracking.min_iou", _D, 0.3,
+              "A detection continues a track when its box overlaps the track's last box by "
+              "this IoU (or is within tracking.max_distance_m).", min_value=0.0, max_value=1.0),
+    ParamSpec("tracking.max_distance_m", _D, 0.1,
+              "A detection continues a track when its 3D position (wrist, object origin) is "
+              "this close to the track's last one (m).", min_value=0.001, max_value=10.0),
+    ParamSpec("tracking.max_misses", _I, 5,
+              "Frames a hand or object may be missing and keep its track id; one more ends the "
+              "track (its TF frame stops, its markers are deleted).",
+              min_value=0, max_value=1000),
+    ParamSpec("tracking.name_frames", _I, 5,
+              "An object's name is the score-weighted vote over its track's first this many "
+              "detections, then kept while it is tracked (its TF frame keeps its name).",
+              min_value=1, max_value=1000),
+    ParamSpec("smoothing.enabled", _B, False,
+              "Filter joints, hand mesh, wrist and object poses over time (One-Euro, per track; "
+              "restarted on a new track or a time jump)."),
+    ParamSpec("smoothing.min_cutoff_hz", _D, 1.0,
+              "One-Euro cutoff at rest (Hz): lower = smoother and more lag at low speed.",
+              min_value=0.01, max_value=100.0),
+    ParamSpec("smoothing.beta", _D, 10.0,
+              "One-Euro cutoff increase per m/s of speed: higher = less lag when moving fast.",
+              min_value=0.0, max_value=1000.0),
+    ParamSpec("smoothing.d_cutoff_hz", _D, 1.0,
+              "One-Euro cutoff of the speed estimate (Hz).", min_value=0.01, max_value=100.0),
+    ParamSpec("smoothing.max_gap_s", _D, 0.5,
+              "A stamp step larger than this (or a repeated stamp) restarts the filters; a "
+              "stamp going backwards also ends every track (s).",
+              min_value=0.001, max_value=60.0),
     # Output
     ParamSpec("frame_prefix", _S, "homae",
-              "TF child frames are <frame_prefix>/<object_name> (no leading slash).",
+              "TF child frames are <frame_prefix>/<object_name> and "
+              "<frame_prefix>/hand_right, with _<track id> appended while another track holds "
+              "the name (no leading slash).",
               read_only=True),
     ParamSpec("target_frame", _S, "",
               "Frame to express results in (TF looked up at the image stamp); empty = the "
@@ -206,6 +253,9 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("diagnostics_period_s", _D, 1.0,
               "Period of /diagnostics updates (rates, drops, latency) (s).",
               min_value=0.1, max_value=60.0),
+    ParamSpec("diagnostics_window_s", _D, 10.0,
+              "/diagnostics is WARN while a frame was skipped within this many recent seconds "
+              "(the counters stay cumulative) (s).", min_value=0.1, max_value=3600.0),
     ParamSpec("log_throttle_s", _D, 5.0,
               "Smallest interval between two repeated warnings of the same kind (s).",
               min_value=0.0, max_value=3600.0),
@@ -242,6 +292,7 @@ class NodeParams:
     checkpoint: str
     mano_model_path: str
     object_library: str
+    torch_threads: int
     max_batch_pairs: int
     detector_backend: str
     detector_weights: str
@@ -250,6 +301,15 @@ class NodeParams:
     detector_roi: tuple[float, float, float, float]
     objects_allowed: tuple[str, ...]  # empty = all objects
     min_hand_score: float
+    tracking_min_iou: float
+    tracking_max_distance_m: float
+    tracking_max_misses: int
+    tracking_name_frames: int
+    smoothing_enabled: bool
+    smoothing_min_cutoff_hz: float
+    smoothing_beta: float
+    smoothing_d_cutoff_hz: float
+    smoothing_max_gap_s: float
     frame_prefix: str
     target_frame: str
     tf_timeout_s: float
@@ -260,12 +320,28 @@ class NodeParams:
     markers_object_mesh: bool
     debug_image: bool
     diagnostics_period_s: float
+    diagnostics_window_s: float
     log_throttle_s: float
 
 
+_TYPE_WORDS = {"string": "a string", "double": "a decimal number", "integer": "a whole number",
+               "bool": "true or false", "string_array": "a list of strings",
+               "double_array": "a list of decimal numbers"}  # fmt: skip
+_PY_WORDS = {"str": "a string", "float": "a decimal number", "int": "a whole number",
+             "bool": "a bool", "list": "a list", "tuple": "a list",
+             "NoneType": "no value"}  # fmt: skip
+
+
 def _type_error(p: ParamSpec, value: Any) -> ParameterError:
+    got = _PY_WORDS.get(type(value).__name__, type(value).__name__)
+    hint = ""
+    if p.type in ("double", "double_array"):
+        hint = " (write a decimal point, e.g. 1.0)"
+    elif p.type == "bool":
+        hint = " (write true or false)"
     return ParameterError(
-        f"parameter '{p.name}' must be of type {p.type}, got {value!r} ({type(value).__name__})"
+        f"parameter '{p.name}' must be of type {p.type} ({_TYPE_WORDS[p.type]}), got {value!r} "
+        f"({got}){hint}"
     )
 
 
@@ -351,13 +427,51 @@ def params_from_values(values: Mapping[str, Any]) -> NodeParams:
     merged.update(values)
     out = {p.field: validate_value(p, merged[p.name]) for p in PARAMETERS}
     out["objects_allowed"] = tuple(n for n in out["objects_allowed"] if n)
-    roi = out["detector_roi"]
+    _check_roi(out["detector_roi"])
+    return NodeParams(**out)
+
+
+def _check_roi(roi: tuple[float, ...]) -> None:
     if any(roi) and (roi[2] <= roi[0] or roi[3] <= roi[1] or min(roi) < 0):
         raise ParameterError(
             f"parameter 'detector.roi' is {list(roi)}: need 0 <= x_min < x_max and "
             "0 <= y_min < y_max (pixels), or all zero for the whole image"
         )
-    return NodeParams(**out)
+
+
+def check_change(current: NodeParams, changes: Mapping[str, Any]) -> NodeParams:
+    """Validate a run-time change of some parameters, all together, against `current`.
+
+    Args:
+        current: the parameters in force.
+        changes: {parameter name: new value} (e.g. from `ros2 param set`).
+
+    Returns:
+        The new NodeParams (to apply from the next frame on).
+
+    Raises:
+        ParameterError: an unknown or read-only parameter, a wrong type, a value out of range
+            or of the wrong length, an ROI whose x_min >= x_max or y_min >= y_max, or
+            (backend roi) `objects.allowed` without exactly one name; the message names the
+            parameter, what was given and what is valid.
+    """
+    values = {p.name: getattr(current, p.field) for p in PARAMETERS}
+    for name, value in changes.items():
+        p = spec(name)
+        check_ros_type(p, value)
+        if p.read_only and value != values[name]:
+            raise ParameterError(
+                f"parameter '{name}' is read-only: it is used when the node starts "
+                "(restart the node with the new value)"
+            )
+        values[name] = validate_value(p, value)
+    new = params_from_values(values)
+    if new.detector_backend == "roi" and len(new.objects_allowed) != 1:
+        raise ParameterError(
+            f"parameter 'objects.allowed' is {list(new.objects_allowed)}: backend 'roi' needs "
+            "exactly one object name"
+        )
+    return new
 
 
 def declare_parameters(node: Any) -> None:
@@ -371,7 +485,9 @@ def declare_parameters(node: Any) -> None:
 
     for p in PARAMETERS:
         try:
-            node.declare_parameter(p.name, p.default, p.descriptor())
+            # dynamic typing: rclpy's own type check would answer "expected '3' got '4'";
+            # `validate_value` checks the type instead, with a readable message.
+            node.declare_parameter(p.name, p.default, p.descriptor(dynamic_typing=True))
         except InvalidParameterTypeException as e:
             hint = (
                 " (write a decimal point, e.g. 1.0)" if p.type in ("double", "double_array") else ""
@@ -385,9 +501,31 @@ def declare_parameters(node: Any) -> None:
             ) from None
 
 
+def check_ros_type(p: ParamSpec, value: Any) -> None:
+    """A value from ROS (YAML, -p, ros2 param set) must have the declared ROS type exactly.
+
+    Python code may pass 1 for 1.0 (`params_from_values`), but ROS stores a whole number as an
+    integer parameter, so a double parameter given `1` is refused with a hint.
+
+    Raises:
+        ParameterError: e.g. "parameter 'sync_slop_s' must be of type double (a decimal
+            number), got 1 (a whole number) (write a decimal point, e.g. 1.0)".
+    """
+    if p.type == "double" and type(value) is int:
+        raise _type_error(p, value)
+    if p.type == "double_array" and isinstance(value, Iterable) and not isinstance(value, str):
+        items = list(value)  # rclpy gives arrays as list or array.array
+        if any(type(v) is int for v in items):
+            raise _type_error(p, items)
+    validate_value(p, value)
+
+
 def read_params(node: Any) -> NodeParams:
     """Read every (declared) parameter from `node` and validate it into NodeParams."""
-    return params_from_values({p.name: node.get_parameter(p.name).value for p in PARAMETERS})
+    values = {p.name: node.get_parameter(p.name).value for p in PARAMETERS}
+    for p in PARAMETERS:
+        check_ros_type(p, values[p.name])
+    return params_from_values(values)
 
 
 def declare_and_read(node: Any) -> NodeParams:
@@ -403,8 +541,10 @@ def declare_and_read(node: Any) -> NodeParams:
 def validate_parameter_change(parameters: Iterable[Any]) -> Any:
     """`add_on_set_parameters_callback` hook: reject bad enum values / shapes at run time.
 
-    rclpy already enforces types, ranges and read_only; this adds the choices, lengths and
-    frame-name rules of `validate_value`.
+    rclpy enforces ranges and read_only (not types: the parameters are declared with dynamic
+    typing); this checks the types, choices, lengths, frame-name rules of `validate_value` and
+    the ROI's ordering, each parameter on its own. The node uses `check_change`, which also
+    checks parameters against each other.
 
     Args:
         parameters: rclpy.parameter.Parameter objects about to be set.
@@ -418,7 +558,10 @@ def validate_parameter_change(parameters: Iterable[Any]) -> Any:
         if param.name not in _BY_NAME:
             continue
         try:
-            validate_value(_BY_NAME[param.name], param.value)
+            check_ros_type(_BY_NAME[param.name], param.value)
+            value = validate_value(_BY_NAME[param.name], param.value)
+            if param.name == "detector.roi":
+                _check_roi(value)
         except ParameterError as e:
             return SetParametersResult(successful=False, reason=str(e))
     return SetParametersResult(successful=True)

@@ -41,6 +41,7 @@ from rosbags.typesys.store import Typestore
 
 from homae_model.estimation.errors import FrameSkipped, skip_reason
 from homae_model.estimation.estimator import FrameEstimator
+from homae_model.tracking.frame import FrameTracker
 from homae_ros.messages import conversions, markers
 from homae_ros.messages.outputs import (
     DEFAULT_FRAME_PREFIX,
@@ -265,6 +266,7 @@ def _process(
     infos: StampIndex,
     options: BagOptions,
     summary: BagSummary,
+    tracker: FrameTracker,
 ) -> _Frame:
     """Decode, match camera_info, estimate and build the messages of one image message.
 
@@ -285,7 +287,6 @@ def _process(
                 f"no camera_info on {summary.camera_info_topic} at or before this image",
             )
         K = conversions.check_camera_info(matched[0], rgb.shape)
-        t0 = time.monotonic()
         estimates = estimator.process(rgb, K, stamp * 1e-9)
         header = message_class("std_msgs/msg/Header")(
             stamp=message_class("builtin_interfaces/msg/Time")(
@@ -295,13 +296,11 @@ def _process(
         )
         options_m = markers.MarkerOptions(hand_mesh=options.hand_mesh) if options.markers else None
         built = build_frame_messages(
-            estimates,
+            tracker.update(estimates, stamp * 1e-9),
             header,
             estimator.hand_faces,
             frame_prefix=options.frame_prefix,
             marker_options=options_m,
-            latency_ms=1e3 * (time.monotonic() - t0),
-            processed_frames=summary.processed + 1,
         )
     except FrameSkipped:
         raise
@@ -323,6 +322,7 @@ def _run(
     from tqdm import tqdm
 
     topic, index = summary.image_topic, -1
+    tracker = FrameTracker()  # track ids and TF child frames as the node names them
     messages = reader.messages()
     bar = tqdm(
         messages,
@@ -338,7 +338,9 @@ def _run(
         index += 1
         summary.frames += 1
         try:
-            f = _process(out.store, conn.msgtype, raw, log_ns, estimator, infos, options, summary)
+            f = _process(
+                out.store, conn.msgtype, raw, log_ns, estimator, infos, options, summary, tracker
+            )
         except FrameSkipped as skip:
             summary.skipped.append(SkippedFrame(topic, index, log_ns, skip.reason, skip.detail))
             warn(

@@ -29,10 +29,12 @@ from typing import Any
 
 import cv2
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from homae_model.estimation.cli_args import add_estimator_arguments, load_estimator
 from homae_model.estimation.errors import skip_reason
 from homae_model.estimation.estimator import FrameEstimator, PairEstimate
+from homae_model.tracking.frame import hand_side
 from homae_ros.messages.intrinsics import Intrinsics, load_intrinsics
 from homae_ros.messages.outputs import overlay_image
 
@@ -69,7 +71,8 @@ def frame_record(
     Returns:
         {"image_size", "K", "pairs": [{"pair_id", "score", "crop_box", "anchor",
         "anchor_source", "scores", "hand": {"side", "score", "box", "joints" (21x3 m),
-        "joints_2d" (21x2 px), "mano_pose" (48), "mano_shape" (10), "mano_transl" (3)},
+        "joints_2d" (21x2 px), "mano_pose" (48), "mano_shape" (10), "mano_transl" (3),
+        "wrist_pose": {"position" (3, m), "rotation_matrix" (3x3, MANO global orientation)}},
         "object": {"name", "known", "score", "box", "rotation" (axis-angle 3),
         "rotation_matrix" (3x3), "translation" (3, m)}}]}.
     """
@@ -88,7 +91,7 @@ def frame_record(
                 "anchor_source": pred.anchor_source,
                 "scores": {k: float(v) for k, v in pred.scores.items()},
                 "hand": {
-                    "side": "right",
+                    "side": hand_side(est),
                     "score": float(pair.hand.score),
                     "box": _floats(pair.hand.box),
                     "joints": _floats(pred.joints),
@@ -99,6 +102,12 @@ def frame_record(
                     "mano_pose": _floats(pred.mano_pose),
                     "mano_shape": _floats(pred.mano_shape),
                     "mano_transl": _floats(pred.hand_transl),
+                    "wrist_pose": {
+                        "position": _floats(np.asarray(pred.joints)[0]),
+                        "rotation_matrix": _floats(
+                            Rotation.from_rotvec(np.asarray(pred.mano_pose)[:3]).as_matrix()
+                        ),
+                    },
                 },
                 "object": {
                     "name": pair.obj.label,

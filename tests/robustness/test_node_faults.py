@@ -437,7 +437,7 @@ def test_without_tf2_ros_and_message_filters_the_node_still_works(checkpoint, mo
         assert h.wait_for(lambda: len(h.results) >= 1 and len(h.tf) >= 1)
         assert h.results[0].header.stamp.sec in (70, 71)
         children = {t.child_frame_id for t in h.tf[0].transforms}
-        assert children == {f"homae/{OBJECT}", "homae/hand_0"}
+        assert children == {f"homae/{OBJECT}", "homae/hand_right"}
     finally:
         h.close()
 

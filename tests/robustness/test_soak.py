@@ -6,7 +6,14 @@ publishes far faster than the model runs (a few ms apart: just enough to let the
 threads have the GIL in between, else nearly every message is overwritten in the depth-1
 input queues before the node sees it). After a warm-up of 500 frames the remaining 1,500 must
 not grow the RSS by more than a few MB, nor add a thread, nor let any of the node's queues grow
-past its bound; latency stays that of about two model runs because only the newest frame waits.
+past its bound.
+
+Only what holds on any machine is asserted (issue 17: how many frames a 2-core machine gets
+through depends on how torch's threads, the executor and the worker share the cores): every
+frame the node received is accounted for as processed, dropped (a newer one replaced it) or
+skipped with a reason; each processed frame gave one result, in stamp order; the newest frame
+of each burst is processed; memory, threads and queues stay bounded. Rates and latencies are
+printed, not asserted.
 """
 
 from __future__ import annotations
@@ -69,17 +76,26 @@ def _count_only(h) -> None:
         return lambda _msg: h.counts.__setitem__(key, h.counts[key] + 1)
 
     h.camera.create_subscription(
-        HandObjectResult, "/homae_node/hand_object", lambda m: h.results.append(m.latency_ms), qos
+        HandObjectResult,
+        "/homae_node/hand_object",
+        lambda m: h.results.append((m.header.stamp.sec, m.header.stamp.nanosec, len(m.hands))),
+        qos,
     )
     h.camera.create_subscription(MarkerArray, "/homae_node/markers", count("markers"), qos)
     h.camera.create_subscription(TFMessage, "/tf", count("tf"), qos)
 
 
+def _stamp(i: int):
+    from tests.ros.nodeutil import stamp_of
+
+    return stamp_of(1000.0 + i / 30.0)
+
+
 def _publish(h, frames: range, images: list[np.ndarray]) -> None:
-    from tests.ros.nodeutil import camera_info, image_msg, stamp_of
+    from tests.ros.nodeutil import camera_info, image_msg
 
     for i in frames:
-        stamp = stamp_of(1000.0 + i / 30.0)
+        stamp = _stamp(i)
         h.info_pub.publish(camera_info(W, H, stamp))
         h.image_pub.publish(image_msg(images[i % len(images)], stamp))
         time.sleep(PERIOD_S)
@@ -94,7 +110,8 @@ def _settle(h, timeout_s: float = 30.0) -> dict[str, float]:
         if d["frames_received"] != last:
             last, since = d["frames_received"], time.monotonic()
         done = d["frames_processed"] + d["frames_dropped"] + _skipped(d) == d["frames_received"]
-        if done and time.monotonic() - since > 1.0:
+        delivered = len(h.results) == d["frames_processed"]
+        if done and delivered and time.monotonic() - since > 1.0:
             return d
         time.sleep(0.05)
     raise AssertionError(f"the node did not settle: {h.node.diagnostics()}")
@@ -109,6 +126,8 @@ def _check_bounded(node) -> None:
         q = getattr(node, name)
         assert q.maxlen is not None and len(q) <= q.maxlen, name
     assert len(node._last_warn) <= 20 and len(node._errors) <= 20
+    assert len(node._recent_errors) <= node._recent_errors.maxlen
+    assert len(node._tracker.hands.tracks) <= 1 and len(node._tracker.objects.tracks) <= 1
     if node._pairer is not None:
         assert node._pairer.waiting() <= 20
 
@@ -125,6 +144,7 @@ def test_two_thousand_frames_keep_memory_threads_and_latency_flat(harness) -> No
     rss_warm, threads_warm = rss_mb(), threading.active_count()
     results_warm = len(h.results)
     assert results_warm > 0
+    _check_newest_processed(h, WARMUP - 1)
 
     _publish(h, range(WARMUP, TOTAL), images)
     d = _settle(h)
@@ -132,25 +152,33 @@ def test_two_thousand_frames_keep_memory_threads_and_latency_flat(harness) -> No
     rss_end, threads_end = rss_mb(), threading.active_count()
     elapsed = time.monotonic() - start
 
-    assert TOTAL // 4 < d["frames_received"] <= TOTAL, d
-    assert d["frames_processed"] >= 100 and len(h.results) == d["frames_processed"], d
+    # Every received frame is accounted for; each processed one gave exactly one result.
+    assert 0 < d["frames_received"] <= TOTAL, d
+    assert d["frames_processed"] + d["frames_dropped"] + _skipped(d) == d["frames_received"], d
+    assert len(h.results) == d["frames_processed"] >= 2, d
     assert _skipped(d) == 0, d
-    assert d["frames_dropped"] > 0, "frames came faster than the model: the newest wins"
+    _check_newest_processed(h, TOTAL - 1)
+    stamps = [(sec, nsec) for sec, nsec, _ in h.results]
+    assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps), "order / duplicates"
+    assert all(n_hands == 1 for _, _, n_hands in h.results), "a result for each processed frame"
     growth = rss_end - rss_warm
+    latencies = np.asarray(h.node._latencies)
     print(
         f"soak: {d['frames_received']:.0f} received, {d['frames_processed']:.0f} processed, "
-        f"RSS {rss_warm:.1f} -> {rss_end:.1f} MB, threads {threads_warm} -> {threads_end}, "
-        f"{elapsed:.0f} s"
+        f"{d['frames_dropped']:.0f} dropped, RSS {rss_warm:.1f} -> {rss_end:.1f} MB, threads "
+        f"{threads_warm} -> {threads_end}, {elapsed:.0f} s, latency median of the last "
+        f"{latencies.size}: {np.median(latencies):.0f} ms, torch threads {h.node.torch_threads}"
     )
     assert growth < RSS_GROWTH_LIMIT_MB, (
         f"RSS grew {growth:.1f} MB ({rss_warm:.0f} -> {rss_end:.0f})"
     )
     assert threads_end <= threads_warm, (threads_warm, threading.enumerate())
     _check_bounded(h.node)
+    assert h.counts["markers"] > 0 and h.counts["tf"] > 0, h.counts
 
-    assert h.counts["markers"] > 0 and h.counts["tf"] > 0
-    latencies = np.array(h.results)
-    early, late = latencies[: max(results_warm, 20)], latencies[-50:]
-    # Only the newest frame waits: the latency of the last frames is that of the first ones.
-    assert np.median(late) < 3 * np.median(early) + 100.0, (np.median(early), np.median(late))
-    print(f"soak: {elapsed:.0f} s, latency p95 {np.percentile(latencies, 95):.0f} ms")
+
+def _check_newest_processed(h, index: int) -> None:
+    """The last frame of a burst is processed: nothing newer can replace it in the slot."""
+    stamp = _stamp(index)
+    sec, nsec, _ = h.results[-1]
+    assert (sec, nsec) == (stamp.sec, stamp.nanosec), "the newest frame must be processed"

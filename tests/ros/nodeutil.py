@@ -121,8 +121,13 @@ class Harness:
         rclpy.try_shutdown(context=self.context)
 
 
-def start_harness(checkpoint: Path, overrides: dict[str, Any] | None = None) -> Harness:
-    """Start homae_node (roi backend by default) and a camera/recorder node over loopback."""
+def start_harness(
+    checkpoint: Path, overrides: dict[str, Any] | None = None, estimator: Any = None
+) -> Harness:
+    """Start homae_node (roi backend by default) and a camera/recorder node over loopback.
+
+    `estimator`: a ready FrameEstimator for the node (None = load from the parameters).
+    """
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.executors import MultiThreadedExecutor
@@ -149,6 +154,7 @@ def start_harness(checkpoint: Path, overrides: dict[str, Any] | None = None) -> 
     context = rclpy.Context()
     rclpy.init(context=context)
     node = HomaeNode(
+        estimator,
         context=context,
         parameter_overrides=[Parameter(k, value=v) for k, v in values.items()],
     )

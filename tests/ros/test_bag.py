@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -18,7 +19,7 @@ W, H = 160, 120
 IMAGE = "/cam/image_raw"
 INFO = "/cam/camera_info"
 OBJECT = "006_mustard_bottle"
-CHILDREN = {f"homae/{OBJECT}", "homae/hand_0"}
+CHILDREN = {f"homae/{OBJECT}", "homae/hand_right"}
 
 
 @pytest.fixture(scope="module")
@@ -205,7 +206,8 @@ def test_results_tf_markers_with_input_stamps_bad_frames_skipped(
         joints = np.array([[p.x, p.y, p.z] for p in res.hands[0].joints])
         assert joints.shape == (21, 3) and np.all(np.isfinite(joints))
         assert res.hands[0].box.tolist() == [0.0, 0.0, W - 1.0, H - 1.0]
-    assert [r.processed_frames for _, r in results] == [1, 2, 3]
+    # one hand, one object, tracked over the bag: the same ids in every result
+    assert [(r.hands[0].track_id, r.objects[0].track_id) for _, r in results] == [(1, 1)] * 3
 
     tf = data["/tf"]
     assert [log for log, _ in tf] == [f["log"] for f in good]
@@ -216,7 +218,7 @@ def test_results_tf_markers_with_input_stamps_bad_frames_skipped(
             for t in msg.transforms
         )
     # the hand frame sits at the wrist joint of the result
-    hand_tf = next(t for t in tf[0][1].transforms if t.child_frame_id == "homae/hand_0")
+    hand_tf = next(t for t in tf[0][1].transforms if t.child_frame_id == "homae/hand_right")
     wrist = results[0][1].hands[0].joints[0]
     np.testing.assert_allclose(
         [
@@ -361,7 +363,6 @@ def test_standins_give_the_same_messages_as_real_classes(
     for (_, ra), (_, rb) in zip(
         a["/homae_node/hand_object"], b["/homae_node/hand_object"], strict=True
     ):
-        ra.latency_ms = rb.latency_ms = 0.0
         assert _cdr(store, ra) == _cdr(store, rb)
     for key in ("/tf", "/homae_node/markers"):
         assert [_cdr(store, m) for _, m in a[key]] == [_cdr(store, m) for _, m in b[key]], key
@@ -416,6 +417,11 @@ def test_to_rosbags_converts_and_names_bad_fields(store):
             self.side, self.score, self.pair_id = "right", 0.5, 0
             self.joints = [type("P", (), {"x": 1.0, "y": 2.0, "z": 3.0})() for _ in range(21)]
             self.mano_pose, self.mano_shape, self.box = np.zeros(48), np.zeros(9), np.arange(4.0)
+            self.track_id, self.mano_transl = 1, np.zeros(3)
+            self.wrist_pose = SimpleNamespace(
+                position=SimpleNamespace(x=0.0, y=0.0, z=0.5),
+                orientation=SimpleNamespace(x=0.0, y=0.0, z=0.0, w=1.0),
+            )
 
     obj = Obj()
     with pytest.raises(ValueError, match="mano_shape"):
@@ -490,8 +496,7 @@ def test_build_frame_messages_applies_the_target_transform(store):
     with bag_types.standin_messages(store, ("std_msgs", "geometry_msgs", "visualization_msgs",
                                             "builtin_interfaces", "homae_ros")):  # fmt: skip
         header = bag_types.message_class("std_msgs/msg/Header")(frame_id="base")
-        out = build_frame_messages([est], header, faces, R_tf=R, t_tf=t, frame_prefix="hx",
-                                   processed_frames=7)  # fmt: skip
+        out = build_frame_messages([est], header, faces, R_tf=R, t_tf=t, frame_prefix="hx")
         empty = build_frame_messages([], header, faces)
         no_markers = build_frame_messages([est], header, faces, marker_options=None)
         res = bag_types.to_rosbags(out.result, "homae_ros/msg/HandObjectResult", store)
@@ -500,11 +505,29 @@ def test_build_frame_messages_applies_the_target_transform(store):
     pos = res.objects[0].pose.position
     np.testing.assert_allclose([pos.x, pos.y, pos.z], R @ [0.1, 0.0, 0.6] + t, atol=1e-9)
     assert res.objects[0].score == pytest.approx(0.9 * 0.8 * 0.5)
-    assert res.processed_frames == 7 and res.header.frame_id == "base"
-    assert [tf.child_frame_id for tf in out.transforms] == [f"hx/{OBJECT}", "hx/hand_0"]
+    assert res.header.frame_id == "base"
+    assert [tf.child_frame_id for tf in out.transforms] == [f"hx/{OBJECT}", "hx/hand_right"]
     assert all(tf.header.frame_id == "base" for tf in out.transforms)
-    q = out.transforms[1].transform.rotation  # the hand frame has the target frame's rotation
-    np.testing.assert_allclose([q.x, q.y, q.z, q.w], [0, 0, np.sqrt(0.5), np.sqrt(0.5)], atol=1e-9)
+    # The hand frame is the wrist: MANO's global orientation, turned into the target frame;
+    # the message's mano_pose[:3], wrist pose and MANO translation are in that frame too.
+    from scipy.spatial.transform import Rotation
+
+    wrist_R = R @ Rotation.from_rotvec(est.prediction.mano_pose[:3]).as_matrix()
+    q = out.transforms[1].transform.rotation
+    np.testing.assert_allclose(
+        Rotation.from_quat([q.x, q.y, q.z, q.w]).as_matrix(), wrist_R, atol=1e-9
+    )
+    hand = res.hands[0]
+    got_R = Rotation.from_rotvec(np.asarray(hand.mano_pose[:3], dtype=np.float64)).as_matrix()
+    np.testing.assert_allclose(got_R, wrist_R, atol=1e-5)  # float32 in the message
+    np.testing.assert_allclose(hand.mano_pose[3:], est.prediction.mano_pose[3:], rtol=1e-6)
+    wp = hand.wrist_pose.position
+    np.testing.assert_allclose([wp.x, wp.y, wp.z], joints[0], atol=1e-9)
+    j0 = est.prediction.joints[0]  # MANO root J0 = wrist - transl, fixed by the shape
+    np.testing.assert_allclose(
+        hand.mano_transl, R @ j0 + t - (j0 - est.prediction.hand_transl), atol=1e-6
+    )
+    assert hand.track_id == 1 and res.objects[0].track_id == 1
     hand_mesh = next(m for m in out.markers.markers if m.ns == "hand_mesh")
     assert len(hand_mesh.points) == faces.size  # triangle points from the given faces
     assert len(empty.result.hands) == 0 and empty.transforms == []

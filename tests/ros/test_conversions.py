@@ -296,18 +296,32 @@ def test_project_message_builders_round_trip() -> None:
     rng = np.random.default_rng(3)
     joints = rng.normal(size=(21, 3))
     pose, shape = rng.normal(size=48), rng.normal(size=10)
-    hand = messages.hand_pose_msg("left", 0.9, joints, pose, shape, [1, 2, 30, 40], 2)
+    transl = np.array([0.01, -0.02, 0.4])
+    hand = messages.hand_pose_msg(
+        "left", 0.9, joints, pose, shape, [1, 2, 30, 40], 2, track_id=5, mano_transl=transl
+    )
     back = messages.hand_from_msg(hand)
     np.testing.assert_allclose(back.joints, joints)
     np.testing.assert_allclose(back.mano_pose, pose, rtol=1e-6)
     assert back.side == "left" and back.pair_id == 2 and back.box.tolist() == [1, 2, 30, 40]
+    assert back.track_id == 5
+    np.testing.assert_allclose(back.mano_transl, transl, rtol=1e-6)
+    # The wrist pose: at joint 0, oriented as MANO's global orientation (float32 in the msg).
+    from scipy.spatial.transform import Rotation
+
+    np.testing.assert_allclose(back.wrist_t, joints[0])
+    expected = Rotation.from_rotvec(pose[:3].astype(np.float32)).as_matrix()
+    np.testing.assert_allclose(back.wrist_R, expected, atol=1e-6)
     R = random_rotation(rng)
-    obj = messages.object_pose_msg("006_mustard_bottle", 0.7, R, [0.1, 0.2, 0.6], [5, 6, 7, 8], 2)
+    obj = messages.object_pose_msg(
+        "006_mustard_bottle", 0.7, R, [0.1, 0.2, 0.6], [5, 6, 7, 8], 2, track_id=3
+    )
     ob = messages.object_from_msg(obj)
     np.testing.assert_allclose(ob.R, R, atol=1e-9)
+    assert ob.track_id == 3
     header = Header(stamp=Time(sec=1, nanosec=2), frame_id="cam")
-    res = messages.result_msg(header, [hand], [obj], 12.5, 3, 40)
-    assert res.header.frame_id == "cam" and len(res.hands) == 1 and res.processed_frames == 40
+    res = messages.result_msg(header, [hand], [obj])
+    assert res.header.frame_id == "cam" and len(res.hands) == 1 and len(res.objects) == 1
     with pytest.raises(cv.BadInputError):
         messages.hand_pose_msg("both", 0.9, joints, pose, shape, [1, 2, 3, 4], 0)
     with pytest.raises(cv.BadInputError):

@@ -35,6 +35,11 @@ def test_table_matches_dataclass_and_brief() -> None:
         "frame_prefix", "target_frame", "tf_timeout_s", "publish_tf", "publish_markers",
         "markers.hand_mesh", "markers.skeleton", "markers.object_mesh", "debug_image",
         "diagnostics_period_s", "log_throttle_s", "max_batch_pairs",
+        # issue 17: threads, tracking, smoothing, diagnostics window
+        "torch_threads", "tracking.min_iou", "tracking.max_distance_m", "tracking.max_misses",
+        "tracking.name_frames",
+        "smoothing.enabled", "smoothing.min_cutoff_hz", "smoothing.beta", "smoothing.d_cutoff_hz",
+        "smoothing.max_gap_s", "diagnostics_window_s",
     }  # fmt: skip
     assert set(names) == required
     for p in P.PARAMETERS:
