@@ -9,6 +9,13 @@ the model's own anchor estimate (GT-free, GT boxes). It returns, in mm:
 - `GT-free MJE`, `GT-free ADD-S` and `anchor` (distance of the anchor estimate to the root);
 - `hand scale`: predicted over GT mean bone length (GT-anchored), a ratio; far from 1 means the
   network shrinks or inflates the hand (PA-MJE hides the scale, not the distortion);
+- with `data.grid_points` (the heads trained on grid voxels): `MJE (GT-SDF points)` and
+  `ADD-S (GT-SDF points)`, GT-anchored with the voxels nearest the GT surface as query points
+  instead of the ones the model's SDF selects, and `points off surface`, the mean distance of
+  the model's selected hand points to the nearest of those voxels. They say which half limits
+  the accuracy: a large gap between `MJE` and `MJE (GT-SDF points)` with points far off the
+  surface is the SDF's (the voxel search feeds the heads the wrong points); a small gap is the
+  heads' and the image features';
 - `baseline MJE`, `baseline PA-MJE`: the mean root-relative hand of these crops placed at the
   true root; `baseline PA-MJE (articulation)`: their Procrustes-mean hand (the constant hand
   shape, `metrics.baselines.procrustes_mean_hand`), the honest bar for PA-MJE;
@@ -71,6 +78,7 @@ class HeldOutMonitor:
             raise ValueError(f"held-out data folder {data} has no samples")
         rng = np.random.default_rng(0)
         self.samples: list[dict[str, torch.Tensor]] = []
+        self.oracle: list[dict[str, torch.Tensor]] = []  # GT-SDF grid points (data.grid_points)
         self.model_points: list[np.ndarray] = []
         for i in range(n):
             raw = opened.source[i]
@@ -80,6 +88,8 @@ class HeldOutMonitor:
             step = max(1, len(verts) // MONITOR_POINTS)
             self.model_points.append(verts[::step])
             self.samples.append({k: v for k, v in item.items() if not k.endswith(_POINT_KEYS)})
+            if cfg.data.grid_points and all(f"{b}_points" in item for b in ("hand", "obj")):
+                self.oracle.append({f"{b}_points": item[f"{b}_points"] for b in ("hand", "obj")})
         self.device = device
         self.batch_size = int(batch_size)
         joints = np.stack([s["hand_joints"].double().numpy() for s in self.samples])
@@ -128,12 +138,22 @@ class HeldOutMonitor:
         was_training = model.training
         model.eval()
         preds: dict[str, list[np.ndarray]] = {k: [] for k in _PRED_KEYS}
+        preds.update({f"oracle_{k}": [] for k in ("joints", "rot", "trans")}, off_surface=[])
         try:
             for start in range(0, len(self.samples), self.batch_size):
                 chunk = self.samples[start : start + self.batch_size]
                 batch = {k: v.to(self.device) for k, v in default_collate(chunk).items()}
-                for tag, anchor in (("gt", batch["anchor"]), ("free", None)):
-                    out = model(batch, anchor=anchor)
+                runs = [("gt", batch["anchor"], batch), ("free", None, batch)]
+                if self.oracle:
+                    oracle = default_collate(self.oracle[start : start + self.batch_size])
+                    with_oracle = {**batch, **{k: v.to(self.device) for k, v in oracle.items()}}
+                    runs.append(("oracle", batch["anchor"], with_oracle))
+                for tag, anchor, inputs in runs:
+                    out = model(inputs, anchor=anchor)
+                    if tag == "gt" and self.oracle:
+                        preds["off_surface"].append(
+                            _off_surface_mm(out.hand_points, with_oracle["hand_points"])
+                        )
                     preds[f"{tag}_joints"].append(out.joints.double().cpu().numpy())
                     preds[f"{tag}_rot"].append(out.obj_rotmat.double().cpu().numpy())
                     preds[f"{tag}_trans"].append(out.obj_trans.double().cpu().numpy())
@@ -141,7 +161,7 @@ class HeldOutMonitor:
                         preds["anchor"].append(out.anchor_pred.double().cpu().numpy())
         finally:
             model.train(was_training)
-        p = {k: np.concatenate(v) for k, v in preds.items()}
+        p = {k: np.concatenate(v) for k, v in preds.items() if v}
         root = self.gt_joints[:, 0]
         result = {
             "MJE": mje(p["gt_joints"], self.gt_joints),
@@ -152,8 +172,20 @@ class HeldOutMonitor:
             "anchor": float(np.linalg.norm(p["anchor"] - root, axis=-1).mean() * 1000.0),
             "hand scale": float(bone_length(p["gt_joints"]) / bone_length(self.gt_joints)),
         }
+        if self.oracle:
+            result["MJE (GT-SDF points)"] = mje(p["oracle_joints"], self.gt_joints)
+            result["ADD-S (GT-SDF points)"] = float(
+                np.mean(self._add_s(p["oracle_rot"], p["oracle_trans"]))
+            )
+            result["points off surface"] = float(p["off_surface"].mean())
         result.update(self.baselines)
         return result
+
+
+def _off_surface_mm(points: torch.Tensor, surface: torch.Tensor) -> np.ndarray:
+    """(B,) mean distance (mm) of each crop's (N,3) points to the nearest of its (M,3) voxels."""
+    dist = torch.cdist(points.double(), surface.to(points.device).double()).amin(dim=2)
+    return dist.mean(dim=1).cpu().numpy() * 1000.0
 
 
 _POINT_KEYS = ("_points", "_sdf", "_sdf_values")

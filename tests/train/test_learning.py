@@ -56,3 +56,7 @@ def test_tiny_model_fits_a_few_scenes_far_below_the_constant_hand(tmp_path) -> N
     assert final["MJE"] < 0.6 * final["baseline MJE"], final
     assert final["MJE"] < 0.6 * lines[0]["MJE"], lines
     assert 0.7 < final["hand scale"] < 1.3, final  # a real hand, not a shrunk one
+    # the point-selection diagnosis is there (grid points on): the heads on the voxels nearest
+    # the GT surface, and how far the model's own selection lies from those voxels
+    assert np.isfinite(final["MJE (GT-SDF points)"]) and final["points off surface"] >= 0.0
+    assert final["MJE (GT-SDF points)"] < final["baseline MJE"], final
