@@ -61,6 +61,19 @@ def resolve_side(side: str | None) -> str:
     return side
 
 
+def _predict(
+    predictor: Predictor,
+    image: np.ndarray,
+    K: np.ndarray,
+    pairs: Sequence[tuple[Box, Box]],
+    anchors: np.ndarray | Sequence[Sequence[float]] | None,
+) -> list[PairPrediction]:
+    """`predictor.predict`, called exactly as before sides existed when there are no anchors."""
+    if anchors is None:
+        return predictor.predict(image, K, pairs)
+    return predictor.predict(image, K, pairs, anchors)
+
+
 def mirror_prediction(
     pred: PairPrediction, width: int, obj_reflection: np.ndarray | None = None
 ) -> PairPrediction:
@@ -127,7 +140,7 @@ def predict_sided(
     resolved = [resolve_side(s) for s in sides]
     left = [i for i, s in enumerate(resolved) if s == "left"]
     if not left:
-        return predictor.predict(image, K, pairs, anchors)
+        return _predict(predictor, image, K, pairs, anchors)
     validate_image(image)
     validate_intrinsics(K, "K")
     right = [i for i, s in enumerate(resolved) if s == "right"]
@@ -137,7 +150,7 @@ def predict_sided(
     out: list[PairPrediction | None] = [None] * len(pairs)
     if right:
         sub = None if given is None else given[right]
-        found = predictor.predict(image, K, [pairs[i] for i in right], sub)
+        found = _predict(predictor, image, K, [pairs[i] for i in right], sub)
         for i, p in zip(right, found, strict=True):
             out[i] = p
     width = int(image.shape[1])
@@ -147,7 +160,7 @@ def predict_sided(
         for i in left
     ]  # fmt: skip
     sub = None if given is None else mirror_points(given[left])
-    flipped = predictor.predict(flip_image(image), flip_intrinsics(K, width), flipped_pairs, sub)
+    flipped = _predict(predictor, flip_image(image), flip_intrinsics(K, width), flipped_pairs, sub)
     for i, p in zip(left, flipped, strict=True):
         refl = None if obj_reflections is None else obj_reflections[i]
         out[i] = mirror_prediction(p, width, refl)
