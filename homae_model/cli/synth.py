@@ -5,6 +5,7 @@ Examples::
     homae-synth --out data/synth_train --num 10000 --seed 0 --size 256x256 --workers 2
     homae-synth --out data/synth_clip --seed 3 --size 640x480 --sequence
     homae-synth --out data/multicam_clip --seed 3 --size 320x240 --cameras 2 --occlude
+    homae-synth --out data/synth_mixed --num 1000 --left-fraction 0.5
 
 The format is described in `homae_model.data.synthetic` and docs/data_format.md; a clip from
 several calibrated cameras (`--cameras N`) in `homae_model.data.synth_multicam`.
@@ -55,6 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mano", type=Path, default=None, help="MANO-format model file")
     p.add_argument("--depth", action="store_true", help="store depth maps in the npz files")
     p.add_argument("--distractor-prob", type=float, default=None, help="occluder probability")
+    p.add_argument(
+        "--left-fraction",
+        type=float,
+        default=0.0,
+        help="fraction of left-hand samples, 0-1 (default 0: right hands only; 1: all left)",
+    )
     p.add_argument("--no-contact-sheet", action="store_true", help="skip contact_sheet.png")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
@@ -70,6 +77,13 @@ def main(argv: list[str] | None = None) -> int:
     from homae_model.objects.library import ObjectLibrary
 
     config = SynthConfig(width=args.size[0], height=args.size[1], save_depth=args.depth)
+    if not 0.0 <= args.left_fraction <= 1.0:
+        print(
+            f"homae-synth: error: --left-fraction must be in [0, 1], got {args.left_fraction}",
+            file=sys.stderr,
+        )
+        return 2
+    config.left_fraction = args.left_fraction
     if args.distractor_prob is not None:
         config.distractor_prob = args.distractor_prob
     try:

@@ -51,6 +51,11 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="held-out data folder scored (mAP@0.5, recall) after training",
     )
+    p.add_argument(
+        "--single-hand-class",
+        action="store_true",
+        help="one 'hand' class (the older detectors) instead of right_hand / left_hand",
+    )
     p.add_argument("--eval-count", type=int, default=200, help="held-out images scored")
     add_overrides_argument(
         p,
@@ -77,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.object_library
         else ObjectLibrary.procedural()
     )
-    classes = detector_class_names(library.names)
+    classes = detector_class_names(library.names, sides=not args.single_hand_class)
     config = DetectorTrainConfig(
         arch=args.arch,
         input_size=args.input_size,
@@ -112,7 +117,21 @@ def main(argv: list[str] | None = None) -> int:
         )
         for name, ap in ev.ap.items():
             print(f"  AP {name}: {ap:.3f}")
+        if ev.side:
+            print(f"  left/right accuracy: {_fmt(ev.side)}")
     return 0
+
+
+def _fmt(side: dict) -> str:
+    def pct(v: float | None) -> str:
+        return "n/a" if v is None else f"{100 * v:.1f}%"
+
+    return (
+        f"{pct(side['accuracy'])} of {side['found']} hands found "
+        f"(left {pct(side['left_accuracy'])} of {side['left_found']}, "
+        f"right {pct(side['right_accuracy'])} of {side['right_found']}; "
+        f"{side['labelled']} labelled)"
+    )
 
 
 if __name__ == "__main__":

@@ -1,15 +1,23 @@
-"""The synthetic scene generator: a right hand grasping a library object, rendered.
+"""The synthetic scene generator: a right (or left) hand grasping a library object, rendered.
 
 `SceneGenerator.generate(index, seed, split)` draws the grasp (`grasp.py`), a random pinhole
 camera, light, skin tone, background and optional occluders from the sample's own seed
 (`synthetic.sample_seed`) and renders RGB, instance masks and depth with the GL renderer;
 `generate_sequence` makes a fixed-camera approach-grasp-lift clip. The on-disk format the
 writer (`synth_writer`) stores it in is described in `homae_model.data.synthetic`.
+
+Left hands (`SynthConfig.left_fraction`): a left-hand sample is the right-hand scene of the
+same seed mirrored in the camera frame (x -> -x, `homae_model.geometry.mirror`): the hand is
+the left MANO model (`ManoLayer(side="left")`: the mirrored right model, or MANO_LEFT.pkl
+beside the right file) with the mirrored pose, the object is the real (not mirrored) mesh
+posed so that it fills the mirrored object (through its symmetry plane, `_mirror_object`;
+exact for the procedural objects), occluders are mirrored; the scene is rendered anew and
+labelled ``side: left``. Right-hand samples are unchanged by the option (same seeds, bytes).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +29,7 @@ from homae_model.data.grasp import GraspSampler, HandGrasp, SurfaceSDF
 from homae_model.data.schema import RawSample
 from homae_model.data.synthetic import sample_seed
 from homae_model.geometry.camera import project_points
+from homae_model.geometry.mirror import MIRROR, mirror_points, symmetry_reflection
 from homae_model.objects.library import ObjectLibrary
 from homae_model.objects.procedural import box, icosphere, split_creases
 from homae_model.render.gl import (
@@ -65,6 +74,8 @@ class SynthConfig:
         distractor_prob: probability of 1-2 occluders between camera and pair.
         noise_std: largest std of the additive Gaussian pixel noise (8-bit levels).
         save_depth: store the depth map (float32 m) in the npz files.
+        left_fraction: probability that a sample is a left hand (0 = right hands only,
+            1 = left hands only); drawn from the sample's own seed.
     """
 
     width: int = 256
@@ -75,6 +86,7 @@ class SynthConfig:
     distractor_prob: float = 0.4
     noise_std: float = 3.0
     save_depth: bool = False
+    left_fraction: float = 0.0
 
 
 @dataclass
@@ -141,9 +153,13 @@ class SceneGenerator:
         self.library = library or ObjectLibrary.procedural()
         self.mano_path = Path(mano_path) if mano_path else DEFAULT_MANO_PATH
         self._mano = mano
+        self._mano_left: torch.nn.Module | None = None
+        if not 0.0 <= self.config.left_fraction <= 1.0:
+            raise ValueError(f"left_fraction must be in [0, 1], got {self.config.left_fraction}")
         self._renderer: GLRenderer | None = None
         self._sdf: dict[str, SurfaceSDF] = {}
         self._parts: dict[str, tuple[np.ndarray, ...]] = {}
+        self._symmetry: dict[str, np.ndarray] = {}
 
     @property
     def mano(self) -> torch.nn.Module:
@@ -156,6 +172,17 @@ class SceneGenerator:
             self._mano = ManoLayer(str(self.mano_path))
             self._mano.eval()
         return self._mano
+
+    def hand_layer(self, side: str = "right") -> torch.nn.Module:
+        """The MANO layer of a side (the left one is built from `mano_path` on first use)."""
+        if side == "right":
+            return self.mano
+        if self._mano_left is None:
+            from homae_model.hand.mano import ManoLayer
+
+            self._mano_left = ManoLayer(str(self.mano_path), side="left")
+            self._mano_left.eval()
+        return self._mano_left
 
     @property
     def renderer(self) -> GLRenderer:
@@ -267,10 +294,10 @@ class SceneGenerator:
         return meshes
 
     def _mano_camera(
-        self, pose: np.ndarray, shape: np.ndarray, transl: np.ndarray
+        self, pose: np.ndarray, shape: np.ndarray, transl: np.ndarray, side: str = "right"
     ) -> tuple[np.ndarray, np.ndarray]:
         with torch.no_grad():
-            out = self.mano(
+            out = self.hand_layer(side)(
                 torch.as_tensor(pose[None], dtype=torch.float32),
                 torch.as_tensor(shape[None], dtype=torch.float32),
                 torch.as_tensor(transl[None], dtype=torch.float32),
@@ -303,11 +330,12 @@ class SceneGenerator:
         rng_noise: np.random.Generator,
         source: str,
         stamp: float = 0.0,
+        side: str = "right",
     ) -> SynthSample:
-        """Render one frame and assemble its labels."""
+        """Render one frame and assemble its labels (`side`: which MANO layer and label)."""
         cfg = self.config
-        verts, joints = self._mano_camera(pose, shape, transl)
-        faces = np.asarray(self.mano.faces, dtype=np.int64)
+        verts, joints = self._mano_camera(pose, shape, transl, side)
+        faces = np.asarray(self.hand_layer(side).faces, dtype=np.int64)
         hand = RenderMesh(
             verts,
             faces,
@@ -343,7 +371,7 @@ class SceneGenerator:
         raw = RawSample(
             image=image,
             K=K,
-            side="right",
+            side=side,
             mano_pose=pose,
             mano_shape=shape,
             mano_transl=transl,
@@ -391,9 +419,12 @@ class SceneGenerator:
             the sample (RawSample + depth + camera-frame hand mesh).
         """
         seq = sample_seed(seed, split, index)
-        rng_grasp, rng_view, rng_look, rng_occ, rng_noise = (
-            np.random.default_rng(s) for s in seq.spawn(5)
+        # a sixth child for the side: the first five (and so right-hand samples) are unchanged
+        rng_grasp, rng_view, rng_look, rng_occ, rng_noise, rng_side = (
+            np.random.default_rng(s) for s in seq.spawn(6)
         )
+        frac = self.config.left_fraction
+        side = "left" if frac >= 1.0 or (frac > 0.0 and rng_side.random() < frac) else "right"
         with _single_thread():
             name, mesh, grasp, K = self._grasp_and_camera(rng_grasp, rng_view)
             R, T = self._place(grasp, mesh.vertices, K, rng_view)
@@ -411,19 +442,54 @@ class SceneGenerator:
                     ]
                 )
                 occluders = self._distractors(rng_occ, targets, int(rng_occ.integers(1, 3)))
+            obj_R, obj_t = R @ grasp.obj_R, R @ grasp.obj_t + T
+            if side == "left":
+                pose, transl = self._mirror_hand(pose, grasp.shape, transl)
+                obj_R, obj_t = self._mirror_object(name, obj_R, obj_t)
+                occluders = [_mirror_mesh(m) for m in occluders]
             return self._compose(
                 pose,
                 grasp.shape,
                 transl,
                 name,
-                R @ grasp.obj_R,
-                R @ grasp.obj_t + T,
+                obj_R,
+                obj_t,
                 K,
                 look,
                 occluders,
                 rng_noise,
                 f"synthetic:{split}:seed{seed}:{index}",
+                side=side,
             )
+
+    def _mirror_hand(
+        self, pose: np.ndarray, shape: np.ndarray, transl: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Left-hand MANO (pose, transl) of the mirror image of a right hand (camera frame).
+
+        The pose is `mano.mirror_pose(pose)`; the translation puts the left wrist joint on the
+        mirrored right wrist: ``M (transl + J0_right(shape)) - J0_left(shape)`` (equal to
+        ``M transl`` when the left model is the mirrored right one).
+        """
+        from homae_model.hand.mano import mirror_pose
+
+        zero = np.zeros(48)
+        j0_right = self._mano_camera(zero, shape, np.zeros(3), "right")[1][0]
+        j0_left = self._mano_camera(zero, shape, np.zeros(3), "left")[1][0]
+        return mirror_pose(pose), mirror_points(transl + j0_right) - j0_left
+
+    def _mirror_object(
+        self, name: str, obj_R: np.ndarray, obj_t: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Pose of the real object mesh that fills the mirror image of the posed object.
+
+        ``M (R X + t) = (M R S)(S X) + M t`` with S the reflection of the object's symmetry
+        plane (`geometry.mirror.symmetry_reflection`): S X is the mesh again when the mesh is
+        symmetric about that plane, so (M R S, M t) poses the real object. Returns (R', t').
+        """
+        if name not in self._symmetry:
+            self._symmetry[name] = symmetry_reflection(self.library.get(name).vertices)[0]
+        return MIRROR @ obj_R @ self._symmetry[name], mirror_points(obj_t)
 
     def generate_sequence(
         self, seed: int, num_frames: int = 60, fps: float = 15.0
@@ -485,6 +551,17 @@ class SceneGenerator:
                     )
                 )
         return frames, K
+
+
+def _mirror_mesh(mesh: RenderMesh) -> RenderMesh:
+    """A camera-frame mesh mirrored x -> -x (normals mirrored, face winding reversed)."""
+    normals = None if mesh.normals is None else mirror_points(mesh.normals)
+    return replace(
+        mesh,
+        vertices=mirror_points(mesh.vertices),
+        faces=np.ascontiguousarray(np.asarray(mesh.faces)[:, ::-1]),
+        normals=normals,
+    )
 
 
 def _smoothstep(lo: float, hi: float, x: float) -> float:

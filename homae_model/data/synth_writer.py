@@ -167,5 +167,6 @@ def _write_meta(
         "fps": fps,
         "timestamps": timestamps,
         "has_depth": config.save_depth,
+        "left_fraction": config.left_fraction,
     }
     (root / "meta.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")

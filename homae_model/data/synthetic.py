@@ -1,9 +1,10 @@
 """The synthetic hand-object set: its on-disk format and its reader (`SyntheticSource`).
 
-A sample is a right MANO hand grasping (or touching) one library object (`grasp.py`), seen by
-a random pinhole camera at 0.35-0.8 m, with random light, skin tone, procedural background and
-optional distractor occluders between the camera and the pair; rendered with the GL renderer
-(`homae_model.render.gl`). Sample `i` of split `s` with seed `S` draws all its randomness from
+A sample is a right (or, with `SynthConfig.left_fraction`, left) MANO hand grasping (or
+touching) one library object (`grasp.py`), seen by a random pinhole camera at 0.35-0.8 m,
+with random light, skin tone, procedural background and optional distractor occluders
+between the camera and the pair; rendered with the GL renderer (`homae_model.render.gl`).
+Sample `i` of split `s` with seed `S` draws all its randomness from
 `numpy.random.default_rng(SeedSequence([S, code(s), i]))`, so shards can be generated in
 parallel and a sample never depends on another one.
 
@@ -13,7 +14,7 @@ On-disk format (version 1; see docs/data_format.md)::
                              "image_size": [W, H], "object_names": [...], "seed": S,
                              "split": "train", "splits": {"train": [0, N]},
                              "sequence": false, "fps": null, "timestamps": null,
-                             "has_depth": false}
+                             "has_depth": false, "left_fraction": 0.0}
     DIR/rgb/NNNNNN.png      RGB image (8-bit, 3 channels)
     DIR/mask/NNNNNN.png     8-bit labels: 0 background, 1 hand, 2 object, 3 distractor
     DIR/ann/NNNNNN.npz      K (3,3) float64, side, mano_pose (48,), mano_shape (10,),

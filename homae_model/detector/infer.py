@@ -10,8 +10,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from homae_model.detector.model import load_detector, spec_of
-from homae_model.detector.pairing import Detection, box_iou
+from homae_model.detector.model import has_side_classes, load_detector, spec_of
+from homae_model.detector.pairing import HAND_LABEL, HAND_SIDE_CLASSES, Detection, box_iou
 from homae_model.device import resolve_device
 
 RAW_CANDIDATES_PER_CLASS = 100
@@ -98,6 +98,11 @@ class Detector:
         """Foreground class names (label i+1 = class_names[i])."""
         return self.spec.class_names
 
+    @property
+    def has_sides(self) -> bool:
+        """True when the detector tells left and right hands apart (else hands' side is None)."""
+        return has_side_classes(self.spec.class_names)
+
     @torch.no_grad()
     def detect_batch(self, images: Sequence[np.ndarray]) -> list[list[Detection]]:
         """Detect in several images at once.
@@ -108,6 +113,8 @@ class Detector:
         Returns:
             Per image, at most `max_detections` detections with score >= `score_threshold`,
             highest score first, boxes clipped to [0, W-1] x [0, H-1] (full-image pixels).
+            Hands are labelled "hand" whatever their class, with `side` "right"/"left" from a
+            left/right detector and None from a single-class one.
         """
         if len(images) == 0:
             return []
@@ -128,7 +135,10 @@ class Detector:
                 box = boxes[k].copy()
                 box[[0, 2]] = np.clip(box[[0, 2]], 0.0, w - 1.0)
                 box[[1, 3]] = np.clip(box[[1, 3]], 0.0, h - 1.0)
-                dets.append(Detection(self.class_names[labels[k] - 1], float(scores[k]), box))
+                name = self.class_names[labels[k] - 1]
+                side = HAND_SIDE_CLASSES.get(name)
+                label = HAND_LABEL if side is not None else name
+                dets.append(Detection(label, float(scores[k]), box, side=side))
                 if len(dets) == self.max_detections:
                     break
             results.append(dets)
@@ -151,6 +161,8 @@ class DetectionEval:
         ap: per-class AP.
         num_images: images scored.
         num_gt: ground-truth boxes.
+        side: left/right accuracy of the hands found (see `side_accuracy`); empty when the
+            detector or the labels have no sides.
     """
 
     map50: float
@@ -158,6 +170,63 @@ class DetectionEval:
     ap: dict[str, float] = field(default_factory=dict)
     num_images: int = 0
     num_gt: int = 0
+    side: dict[str, float | int | None] = field(default_factory=dict)
+
+
+def detection_class(det: Detection) -> str:
+    """The detector class of a detection: "right_hand"/"left_hand" for a sided hand, else label."""
+    if det.label == HAND_LABEL and det.side is not None:
+        return next(name for name, side in HAND_SIDE_CLASSES.items() if side == det.side)
+    return det.label
+
+
+def side_accuracy(
+    predictions: Iterable[list[Detection]],
+    ground_truth: Iterable[tuple[np.ndarray, Sequence[str]]],
+    iou_threshold: float = 0.5,
+    min_score: float = 0.5,
+) -> dict[str, float | int | None]:
+    """Left/right accuracy: of the labelled hands found, the fraction given the right side.
+
+    A labelled hand ("right_hand"/"left_hand" box) is found by the best-overlapping detected
+    hand (IoU >= `iou_threshold`, score >= `min_score`, any side); it counts as correct when
+    that detection's side is the label's.
+
+    Returns:
+        {"accuracy", "left_accuracy", "right_accuracy" (None without hands of that side),
+        "found", "left_found", "right_found", "labelled"}.
+    """
+    found = {"left": 0, "right": 0}
+    correct = {"left": 0, "right": 0}
+    labelled = 0
+    for dets, (gt_boxes, gt_labels) in zip(predictions, ground_truth, strict=True):
+        hands = [d for d in dets if d.label == HAND_LABEL and d.score >= min_score]
+        gt_boxes = np.asarray(gt_boxes, dtype=np.float64).reshape(-1, 4)
+        for box, name in zip(gt_boxes, gt_labels, strict=True):
+            side = HAND_SIDE_CLASSES.get(name)
+            if side is None:
+                continue
+            labelled += 1
+            if not hands:
+                continue
+            ious = box_iou(box[None], np.stack([h.box for h in hands]))[0]
+            if ious.max() < iou_threshold:
+                continue
+            found[side] += 1
+            correct[side] += int(hands[int(ious.argmax())].side == side)
+
+    def ratio(c: int, n: int) -> float | None:
+        return c / n if n else None
+
+    return {
+        "accuracy": ratio(sum(correct.values()), sum(found.values())),
+        "left_accuracy": ratio(correct["left"], found["left"]),
+        "right_accuracy": ratio(correct["right"], found["right"]),
+        "found": sum(found.values()),
+        "left_found": found["left"],
+        "right_found": found["right"],
+        "labelled": labelled,
+    }
 
 
 def _average_precision(tp: np.ndarray, scores: np.ndarray, num_gt: int) -> float:
@@ -203,7 +272,8 @@ def evaluate_detections(
             gt_count[name] = gt_count.get(name, 0) + 1
         taken = np.zeros(len(gt_labels), dtype=bool)
         for det in sorted(dets, key=lambda d: -d.score):
-            same = np.array([g == det.label for g in gt_labels], dtype=bool)
+            label = detection_class(det)
+            same = np.array([g == label for g in gt_labels], dtype=bool)
             ious = box_iou(det.box[None], gt_boxes)[0] if len(gt_labels) else np.zeros(0)
             ious = np.where(same & ~taken, ious, -1.0)
             hit = len(ious) > 0 and ious.max() >= iou_threshold
@@ -211,7 +281,7 @@ def evaluate_detections(
                 k = int(ious.argmax())
                 taken[k] = True
                 found += int(det.score >= recall_score)
-            per_class.setdefault(det.label, []).append((det.score, bool(hit)))
+            per_class.setdefault(label, []).append((det.score, bool(hit)))
     ap = {}
     for name, count in sorted(gt_count.items()):
         rows = per_class.get(name, [])

@@ -1,10 +1,12 @@
 """Hand/object box detector: a torchvision detection network, built offline, saved safely.
 
 The detector finds hands and known objects in the full image. Its classes are background
-(index 0), then `class_names` in order: by convention "hand" followed by the object library
-names (`detector_class_names`). Networks are always built with `weights=None,
-weights_backbone=None`, so nothing is ever downloaded; trained weights come from
-`homae-train-detector`.
+(index 0), then `class_names` in order: by convention the hand classes ("right_hand",
+"left_hand": the detector tells the sides apart) followed by the object library names
+(`detector_class_names`). Older files have a single "hand" class instead; they still load and
+report hands with an unknown side (`homae_model.detector.pairing.HAND_SIDE_CLASSES`).
+Networks are always built with `weights=None, weights_backbone=None`, so nothing is ever
+downloaded; trained weights come from `homae-train-detector`.
 
 On disk a detector is two files: `<name>.safetensors` (the state dict, floating tensors stored
 as float16 to stay small, loaded back as float32) and `<name>.json` beside it (arch, class
@@ -25,7 +27,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from homae_model.detector.pairing import HAND_LABEL
+from homae_model.detector.pairing import HAND_LABEL, HAND_SIDE_CLASSES
 
 ARCHS: tuple[str, ...] = ("ssdlite320_mobilenet_v3_large", "fasterrcnn_mobilenet_v3_large_320_fpn")
 """Detector networks that `build_detector` knows."""
@@ -73,9 +75,26 @@ class DetectorSpec:
         return len(self.class_names) + 1
 
 
-def detector_class_names(object_names: list[str] | tuple[str, ...]) -> tuple[str, ...]:
-    """Foreground classes of a hand + objects detector: ("hand", *object_names)."""
-    return (HAND_LABEL, *object_names)
+def detector_class_names(
+    object_names: list[str] | tuple[str, ...], sides: bool = False
+) -> tuple[str, ...]:
+    """Foreground classes of a hand + objects detector.
+
+    Args:
+        object_names: the object library names.
+        sides: one class per hand side ("right_hand", "left_hand", what
+            `homae-train-detector` trains); False: the single "hand" class of older detectors.
+
+    Returns:
+        ("right_hand", "left_hand", *object_names), or ("hand", *object_names).
+    """
+    hands = tuple(HAND_SIDE_CLASSES) if sides else (HAND_LABEL,)
+    return (*hands, *object_names)
+
+
+def has_side_classes(class_names: tuple[str, ...] | list[str]) -> bool:
+    """True when a detector's classes tell left and right hands apart."""
+    return all(name in class_names for name in HAND_SIDE_CLASSES)
 
 
 def _check_spec(spec: DetectorSpec) -> None:

@@ -27,7 +27,12 @@ from dataclasses import dataclass
 import numpy as np
 
 HAND_LABEL = "hand"
-"""Class name of hands; every other detector class is an object library name."""
+"""Label of hand detections (whatever the side); every other label is an object library name."""
+
+HAND_SIDE_CLASSES: dict[str, str] = {"right_hand": "right", "left_hand": "left"}
+"""Detector class names of a detector that tells the sides apart -> side. Their detections are
+reported with label `HAND_LABEL` and this `side`; a detector whose only hand class is
+`HAND_LABEL` (the older single-class files) reports side None (unknown)."""
 
 DEFAULT_MAX_CENTER_DISTANCE = 1.5
 """Largest centre distance (in mean box diagonals) at which non-overlapping boxes still pair."""
@@ -45,16 +50,23 @@ class Detection:
         label: class name ("hand" or an object library name).
         score: confidence in [0, 1].
         box: (4,) float64 `(x_min, y_min, x_max, y_max)` in full-image pixels.
+        side: a hand's side, "right" or "left"; None when unknown (a single-class hand
+            detector, a fixed ROI) or for objects.
     """
 
     label: str
     score: float
     box: np.ndarray
+    side: str | None = None
 
     def __post_init__(self) -> None:
         box = np.asarray(self.box, dtype=np.float64).reshape(-1)
         if box.shape != (4,) or not np.all(np.isfinite(box)):
             raise ValueError(f"Detection {self.label!r}: box must be 4 finite numbers, got {box}")
+        if self.side not in (None, "right", "left"):
+            raise ValueError(
+                f"Detection {self.label!r}: side must be right/left/None, got {self.side!r}"
+            )
         object.__setattr__(self, "box", box)
         object.__setattr__(self, "score", float(self.score))
 

@@ -1,7 +1,12 @@
 """Detector training targets from RawSample sources, with flip and colour augmentation.
 
-A RawSample gives two boxes: `hand_box` (class "hand") and `obj_box` (class `obj_name`), in
-full-image pixels. Boxes are clipped to the image ([0, W-1] x [0, H-1]); a box whose part is
+A RawSample gives two boxes: `hand_box` (class "right_hand" or "left_hand" by the sample's
+`side`, or "hand" for a single-class detector) and `obj_box` (class `obj_name`), in
+full-image pixels. The random horizontal flip mirrors the image and the boxes, so a flipped
+right hand is a left hand: a left/right detector's hand class is swapped with it (the
+training scenes' left hands come from these flips and from left-hand scenes).
+
+Boxes are clipped to the image ([0, W-1] x [0, H-1]); a box whose part is
 barely visible (visible fraction below `MIN_VISIBLE`) or that is smaller than `MIN_BOX_SIDE`
 pixels after clipping is left out of the targets.
 """
@@ -19,7 +24,10 @@ from torch.utils.data import Dataset
 
 from homae_model.data.dataset import SampleSource
 from homae_model.data.schema import RawSample
-from homae_model.detector.pairing import HAND_LABEL
+from homae_model.detector.pairing import HAND_LABEL, HAND_SIDE_CLASSES
+
+_SWAP = {"right_hand": "left_hand", "left_hand": "right_hand"}
+"""Hand class of the mirror image."""
 
 MIN_VISIBLE = 0.1
 """Boxes of parts with a smaller visible fraction are not trained on."""
@@ -44,12 +52,22 @@ class DetectionTarget:
     labels: list[str]
 
 
-def sample_target(sample: RawSample) -> DetectionTarget:
-    """The hand and object boxes of `sample`, clipped, with tiny/invisible ones left out."""
+def hand_class(side: str, sides: bool = True) -> str:
+    """Detector class of a hand of `side` ("right"/"left"): "<side>_hand", or "hand"."""
+    if not sides:
+        return HAND_LABEL
+    return next(name for name, s in HAND_SIDE_CLASSES.items() if s == side)
+
+
+def sample_target(sample: RawSample, sides: bool = False) -> DetectionTarget:
+    """The hand and object boxes of `sample`, clipped, with tiny/invisible ones left out.
+
+    `sides`: label the hand by its side ("right_hand"/"left_hand") instead of "hand".
+    """
     h, w = sample.image.shape[:2]
     boxes, labels = [], []
     for box, label, visible in (
-        (sample.hand_box, HAND_LABEL, sample.hand_visible),
+        (sample.hand_box, hand_class(sample.side, sides), sample.hand_visible),
         (sample.obj_box, sample.obj_name, sample.obj_visible),
     ):
         b = np.asarray(box, dtype=np.float64).copy()
@@ -112,6 +130,7 @@ class DetectionDataset(Dataset):
     ) -> None:
         self.sources = list(sources)
         self.class_index = {n: i + 1 for i, n in enumerate(class_names)}
+        self.sides = all(n in self.class_index for n in HAND_SIDE_CLASSES)
         self.augment = augment
         self.seed = seed
         self.epoch = 0
@@ -129,7 +148,8 @@ class DetectionDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         sample = self.raw(index)
-        target = sample_target(sample)
+        target = sample_target(sample, self.sides)
+        labels_in = list(target.labels)
         unknown = [n for n in target.labels if n not in self.class_index]
         if unknown:
             raise ValueError(
@@ -141,9 +161,10 @@ class DetectionDataset(Dataset):
             rng = np.random.default_rng((self.seed, self.epoch, index))
             if rng.random() < 0.5:
                 image, boxes = hflip(image, boxes)
+                labels_in = [_SWAP.get(n, n) for n in labels_in]  # a mirrored right hand is left
             image = color_jitter(image, rng)
         tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 255.0
-        labels = torch.tensor([self.class_index[n] for n in target.labels], dtype=torch.int64)
+        labels = torch.tensor([self.class_index[n] for n in labels_in], dtype=torch.int64)
         return tensor, {"boxes": torch.from_numpy(boxes).float().reshape(-1, 4), "labels": labels}
 
 

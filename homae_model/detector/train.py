@@ -14,7 +14,12 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from homae_model.data.dataset import SampleSource
-from homae_model.detector.infer import DetectionEval, Detector, evaluate_detections
+from homae_model.detector.infer import (
+    DetectionEval,
+    Detector,
+    evaluate_detections,
+    side_accuracy,
+)
 from homae_model.detector.model import (
     DEFAULT_ARCH,
     DEFAULT_INPUT_SIZE,
@@ -215,6 +220,7 @@ def evaluate_on_sources(
     """
     data = DetectionDataset(sources, detector.class_names, augment=False)
     n = len(data) if max_images is None else min(max_images, len(data))
+    sides = data.sides
     saved = (detector.score_threshold, detector.max_detections)
     detector.configure(EVAL_SCORE_THRESHOLD, saved[1])
     preds, gts = [], []
@@ -223,8 +229,11 @@ def evaluate_on_sources(
             samples = [data.raw(i) for i in range(lo, min(lo + batch_size, n))]
             preds.extend(detector.detect_batch([s.image for s in samples]))
             for s in samples:
-                t = sample_target(s)
+                t = sample_target(s, sides)
                 gts.append((t.boxes, t.labels))
     finally:
         detector.configure(*saved)
-    return evaluate_detections(preds, gts, recall_score=recall_score)
+    result = evaluate_detections(preds, gts, recall_score=recall_score)
+    if sides:
+        result.side = side_accuracy(preds, gts, min_score=recall_score)
+    return result

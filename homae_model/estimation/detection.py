@@ -250,6 +250,7 @@ class _Track:
     hand_score: float
     obj_score: float
     hand_joints: np.ndarray | None = None
+    side: str | None = None
     obj_corners: np.ndarray | None = None
 
 
@@ -374,7 +375,10 @@ class TrackBackend(DetectionBackend):
                 return pairs
         pairs = self.redetect.propose(image, K, stamp_s)
         self._tracks = []
-        self._proposed = {p.pair_id: _Track(p.obj.label, p.hand.score, p.obj.score) for p in pairs}
+        self._proposed = {
+            p.pair_id: _Track(p.obj.label, p.hand.score, p.obj.score, side=p.hand.side)
+            for p in pairs
+        }
         self.confidence = 1.0
         self.last_source = "detect"
         return pairs
@@ -389,7 +393,7 @@ class TrackBackend(DetectionBackend):
             ob = projected_box(t.obj_corners, K, self.margin, h, w)
             if hb is None or ob is None:
                 continue
-            hand = Detection(HAND_LABEL, t.hand_score * confidence, hb)
+            hand = Detection(HAND_LABEL, t.hand_score * confidence, hb, side=t.side)
             obj = Detection(t.obj_name, t.obj_score * confidence, ob)
             self._proposed[len(pairs)] = t
             pairs.append(Pair(hand, obj, len(pairs)))
@@ -417,6 +421,7 @@ class TrackBackend(DetectionBackend):
                 pair.obj.label,
                 base.hand_score if base else pair.hand.score,
                 base.obj_score if base else pair.obj.score,
+                side=pair.hand.side,
             )
             points = prediction_points(pred, pair.obj.label, self.object_corners)
             track.hand_joints, track.obj_corners = points

@@ -4,6 +4,12 @@ The node, the bag tool, `homae-infer` and the demo all go through `FrameEstimato
 frame is processed the same way everywhere. It holds the loaded resources (Predictor,
 detection backend, object library, hand faces) and turns (RGB image, K, stamp) into a list
 of `PairEstimate`s in the image's camera frame.
+
+Hand side: the detector's hand class decides it (a left/right detector, `Detection.side`);
+a left hand is estimated through the mirror (`estimation.mirror.predict_sided`) and its
+estimate is a left MANO hand. A detector with a single "hand" class (older weights) or a
+fixed ROI leaves the side unknown: the hand is then taken as right (`PairEstimate.side`,
+with `side_source` "default"), as before.
 """
 
 from __future__ import annotations
@@ -28,7 +34,9 @@ from homae_model.estimation.errors import (
     check_intrinsics,
     parameter_error,
 )
+from homae_model.estimation.mirror import predict_sided, resolve_side
 from homae_model.estimation.settings import DEFAULT_SETTINGS, RUNTIMES
+from homae_model.geometry.mirror import symmetry_reflection
 from homae_model.inference import PairPrediction, Predictor
 from homae_model.objects.library import ObjectLibrary, ObjectMesh
 
@@ -143,6 +151,16 @@ class PairEstimate:
     obj_mesh: ObjectMesh | None
 
     @property
+    def side(self) -> str:
+        """The hand's side, "right" or "left" (right when the detector cannot tell)."""
+        return resolve_side(self.pair.hand.side)
+
+    @property
+    def side_source(self) -> str:
+        """Where `side` comes from: "detector", or "default" (unknown, taken as right)."""
+        return "default" if self.pair.hand.side is None else "detector"
+
+    @property
     def score(self) -> float:
         """Pair score: detector confidence x how well the SDF found the surfaces."""
         return self.pair.score * float(self.prediction.scores.get("hand", 1.0))
@@ -175,6 +193,7 @@ class FrameEstimator:
         self.min_hand_score = min_hand_score
         self.hand_faces = np.asarray(predictor.model.mano.faces, dtype=np.int64)
         self._last_stamp: float | None = None
+        self._symmetry: dict[str, np.ndarray] = {}
 
     @classmethod
     def load(
@@ -317,17 +336,31 @@ class FrameEstimator:
         error (or a second failure) goes to the caller.
         """
         boxes = [(p.hand.box, p.obj.box) for p in pairs]
+        sides = [p.hand.side for p in pairs]
+        refl = [self._object_reflection(p.obj.label) for p in pairs]
+
+        def run(lo: int, hi: int) -> list[PairPrediction]:
+            return predict_sided(
+                self.predictor, rgb, K, boxes[lo:hi], sides[lo:hi], obj_reflections=refl[lo:hi]
+            )
+
         try:
-            return self.predictor.predict(rgb, K, boxes)
+            return run(0, len(boxes))
         except OUT_OF_MEMORY_ERRORS:
             if len(boxes) < 2:
                 raise
             LOG.warning("CUDA out of memory on %d pairs: retrying in two halves", len(boxes))
             empty_cuda_cache()
             half = len(boxes) // 2
-            return self.predictor.predict(rgb, K, boxes[:half]) + self.predictor.predict(
-                rgb, K, boxes[half:]
-            )
+            return run(0, half) + run(half, len(boxes))
+
+    def _object_reflection(self, name: str) -> np.ndarray | None:
+        """The symmetry reflection of a library object (for mirrored estimates), or None."""
+        if name not in self.objects:
+            return None
+        if name not in self._symmetry:
+            self._symmetry[name] = symmetry_reflection(self.objects.get(name).vertices)[0]
+        return self._symmetry[name]
 
 
 def empty_cuda_cache() -> None:

@@ -105,7 +105,7 @@ def _load_detector(weights: str | Path | None, device: str) -> _Detector:
 
 
 def _detected_pair(det: _Detector, image: np.ndarray, gt_hand_box: np.ndarray) -> Any:
-    """(hand_box, obj_box) of the detected pair matching the labelled hand, or None (miss)."""
+    """(hand_box, obj_box, side) of the detected pair matching the labelled hand, or None."""
     # The node's rule: pairs from detections >= DETECTOR_MIN_SCORE, in-hand fallback objects.
     pairs = det.pair_fn(
         det.detector.detect(image), 8, min_score=DETECTOR_MIN_SCORE, object_fallback=True
@@ -119,7 +119,12 @@ def _detected_pair(det: _Detector, image: np.ndarray, gt_hand_box: np.ndarray) -
             best, best_iou = pair, iou
     if best is None:
         return None
-    return np.asarray(best.hand.box, np.float64), np.asarray(best.obj.box, np.float64)
+    # the side: "right"/"left" from a left/right detector, None from a single-class one
+    return (
+        np.asarray(best.hand.box, np.float64),
+        np.asarray(best.obj.box, np.float64),
+        best.hand.side,
+    )
 
 
 def evaluate(
@@ -206,6 +211,33 @@ def evaluate(
         files=written,
     )
     return json.loads(Path(files.json_path).read_text())
+
+
+def side_accuracy_of(check: dict[str, list[int]]) -> dict[str, Any]:
+    """GT-free left/right accuracy of the detector from `Tally.side_check` (None: no hands)."""
+
+    def ratio(c: int, n: int) -> float | None:
+        return c / n if n else None
+
+    total = [sum(v[0] for v in check.values()), sum(v[1] for v in check.values())]
+    out: dict[str, Any] = {"accuracy": ratio(total[1], total[0]), "checked": total[0]}
+    for side, (n, c) in check.items():
+        out[f"{side}_accuracy"], out[f"{side}_checked"] = ratio(c, n), n
+    return out
+
+
+def per_side_results(tally: Tally) -> dict[str, dict[str, Any]]:
+    """``meta["per_side"]``: per protocol and labelled side, the samples and main metrics."""
+    out: dict[str, dict[str, Any]] = {}
+    for protocol, sides in tally.acc_side.items():
+        out[protocol] = {}
+        for side, acc in sides.items():
+            if len(acc) == 0:
+                out[protocol][side] = {"samples": 0}
+                continue
+            res = acc.compute()
+            out[protocol][side] = {"samples": len(acc), **dict(res.metrics)}
+    return out
 
 
 def _protocol_names(protocols: Sequence[str] | str) -> tuple[str, ...]:
@@ -353,8 +385,15 @@ def _report_meta(
                 ),
                 "misses": tally.misses,
                 "fallbacks": tally.fallbacks,
+                "hand_side": (
+                    "the detector's left/right class"
+                    if getattr(detector.detector, "has_sides", False)
+                    else "unknown (single-class detector): every hand taken as right"
+                ),
+                "side_accuracy": side_accuracy_of(tally.side_check),
             }
         ),
+        "per_side": per_side_results(tally),
         "occluded_subset": f"min(hand_visible, obj_visible) < {OCCLUDED_VISIBLE_FRACTION}",
         "procrustes_allows_reflection": allow_reflection,
         "object_metric_modes": {"OCE": "origin", "MCE": "object_box", "ADD-S": "over GT points"},

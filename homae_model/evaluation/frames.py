@@ -4,6 +4,12 @@ Each labelled frame is scored into one `MetricAccumulator` per protocol (and its
 the baselines); on a submission split (no labels) the estimates are kept for `pred.json`.
 The GT-free protocol asks the detector stage for the pair matching the labelled hand; what a
 miss does (left out, or answered from the split's boxes) is described in `evaluate`.
+
+Left hands are estimated through the mirror (`estimation.mirror.predict_sided`). The side
+is the label's under the gt-anchored protocol and the detector's under the GT-free one (a
+single-class detector cannot tell: taken as right, as the node does); each frame is also
+scored into its labelled side's accumulator (`Tally.acc_side`), and under GT-free the
+detector's side is checked against the label (`Tally.side_check`).
 """
 
 from __future__ import annotations
@@ -11,14 +17,16 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from homae_model.data.sources import OpenedSource
+from homae_model.estimation.mirror import predict_sided, resolve_side
 from homae_model.evaluation.submission import FALLBACK_SPLIT_BOXES
+from homae_model.geometry.mirror import symmetry_reflection
 
 OCCLUDED_VISIBLE_FRACTION = 0.5
 """A sample is in the occluded subset when its hand or object is less visible than this."""
@@ -146,6 +154,9 @@ class Tally:
         gt_frames: the baselines' labels of the frames scored.
         frame_protocols: the protocols each of `gt_frames` was scored under.
         warner: the capped per-frame warnings.
+        acc_side: per protocol, per labelled side ("right"/"left"), the metric accumulators.
+        side_check: GT-free frames whose detected hand has a side, per labelled side:
+            {"right": [checked, correct], "left": [...]}.
     """
 
     acc: dict[str, Any]
@@ -160,6 +171,11 @@ class Tally:
     gt_frames: list[Any]
     frame_protocols: list[set[str]]
     warner: FrameWarnings
+    acc_side: dict[str, dict[str, Any]] = field(default_factory=dict)
+    reflections: dict[str, np.ndarray] = field(default_factory=dict)
+    side_check: dict[str, list[int]] = field(
+        default_factory=lambda: {"right": [0, 0], "left": [0, 0]}
+    )
 
     @classmethod
     def empty(cls, run: EvaluationRun, protocols: Sequence[str], allow_reflection: bool) -> Tally:
@@ -172,7 +188,20 @@ class Tally:
                 for p in protocols
             },
             entries={p: [None] * run.n for p in protocols},
-            counts={"samples": run.n, "evaluated": 0, "left_hand_skipped": 0, "detector_misses": 0},
+            counts={
+                "samples": run.n,
+                "evaluated": 0,
+                "right_hands": 0,
+                "left_hands": 0,
+                "detector_misses": 0,
+            },
+            acc_side={
+                p: {
+                    s: MetricAccumulator(allow_reflection=allow_reflection, mce_mode="object_box")
+                    for s in ("right", "left")
+                }
+                for p in protocols
+            },
             seconds=dict.fromkeys(protocols, 0.0),
             per_sample={p: [] for p in protocols},
             model_points={},
@@ -183,6 +212,12 @@ class Tally:
             frame_protocols=[],
             warner=FrameWarnings(),
         )
+
+    def reflection(self, opened: OpenedSource, name: str) -> np.ndarray:
+        """(3,3) symmetry reflection of object `name` (for left-hand estimates), cached."""
+        if name not in self.reflections:
+            self.reflections[name] = symmetry_reflection(self.object_points(opened, name))[0]
+        return self.reflections[name]
 
     def object_points(self, opened: OpenedSource, name: str) -> np.ndarray:
         """(N, 3) model points of object `name`, metres (loaded once)."""
@@ -236,9 +271,8 @@ def estimate_frames(
     for index in tqdm(range(run.n), desc="eval", unit="img", disable=not progress):
         raw = opened.source[index]
         raw.validate()
-        if opened.has_labels and raw.side != "right":
-            tally.counts["left_hand_skipped"] += 1
-            continue
+        if opened.has_labels:
+            tally.counts[f"{raw.side}_hands"] += 1
         occluded = opened.has_labels and (
             min(raw.hand_visible, raw.obj_visible) < OCCLUDED_VISIBLE_FRACTION
         )
@@ -270,14 +304,20 @@ def _estimate_frame(
     """One frame under one protocol; True when it was scored (labelled splits)."""
     index, raw = frame.index, frame.raw
     boxes, anchors = (frame.hand_box, frame.obj_box), [frame.root]
+    side: str | None = raw.side if run.opened.has_labels else None
     row: dict[str, Any] = {"index": index}
     fallback = None
     if protocol == "gt-free":
         anchors = None
+        side = None  # GT-free: the detector's side, or unknown (-> right)
         if detector is not None and detector.detector is not None:
             found = match(detector, raw.image, frame.hand_box)
             if found is not None:
-                boxes = found
+                boxes, side = (found[0], found[1]), (found[2] if len(found) > 2 else None)
+                if side is not None and run.opened.has_labels:
+                    check = tally.side_check[raw.side]
+                    check[0] += 1
+                    check[1] += int(side == raw.side)
             else:
                 tally.counts["detector_misses"] += 1
                 tally.misses.append({"index": index, "frame": tally.frame_ids[index]})
@@ -303,7 +343,11 @@ def _estimate_frame(
                 "answered from the split's own hand and object boxes"
             )
     t0 = time.perf_counter()
-    pred = run.predictor.predict(raw.image, raw.K, pairs=[boxes], anchors=anchors)[0]
+    refl = None
+    if run.opened.has_labels and raw.obj_name in run.opened.objects.names:
+        refl = tally.reflection(run.opened, raw.obj_name)
+    pred = predict_sided(run.predictor, raw.image, raw.K, [boxes], [side], anchors, [refl])[0]
+    row["side"] = resolve_side(side)
     tally.seconds[protocol] += time.perf_counter() - t0
     joints = np.asarray(pred.joints, np.float64)
     verts = np.asarray(pred.vertices, np.float64)
@@ -311,11 +355,13 @@ def _estimate_frame(
         tally.entries[protocol][index] = (joints, verts)
         return False
     name = raw.obj_name
-    values = tally.acc[protocol].add(
+    args = (
         joints,
         np.asarray(raw.hand_joints, np.float64),
         verts,
         frame.gt_verts,
+    )
+    kwargs = dict(
         pred_obj_rot=np.asarray(pred.obj_rot_matrix, np.float64),
         pred_obj_trans=np.asarray(pred.obj_trans, np.float64),
         gt_obj_rot=_rotation_matrix(raw.obj_rot),
@@ -325,6 +371,8 @@ def _estimate_frame(
         obj_name=name,
         occluded=frame.occluded,
     )
+    values = tally.acc[protocol].add(*args, **kwargs)
+    tally.acc_side[protocol][raw.side].add(*args, **kwargs)
     row.update({k: _finite(values[k]) for k in PER_SAMPLE_METRICS})
     tally.per_sample[protocol].append(row)
     return True

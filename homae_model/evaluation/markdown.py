@@ -196,7 +196,41 @@ def render_markdown(
                 cells += [_fmt(v, paper=True) for v in paper_values]
             lines.append("| " + " | ".join([obj, str(count), *cells]) + " |")
         lines.append("")
+    lines += _per_side_lines(meta)
     return "\n".join(lines)
+
+
+def _per_side_lines(meta: Mapping[str, object]) -> list[str]:
+    """The per hand side table (``meta["per_side"]``) and the detector's left/right accuracy."""
+    per_side = meta.get("per_side")
+    if not isinstance(per_side, Mapping):
+        return []
+    cols = ("MJE", "PA-MJE", "OCE", "ADD-S")
+    lines = ["## Per hand side (labelled side; left hands estimated through the mirror)", ""]
+    lines.append("| Protocol | Side | n | " + " | ".join(cols) + " |")
+    lines.append("|---" * (len(cols) + 3) + "|")
+    for protocol, sides in per_side.items():
+        for side, row in dict(sides).items():
+            cells = [_fmt(row.get(c)) for c in cols]
+            lines.append(
+                f"| {protocol} | {side} | {row.get('samples', 0)} | " + " | ".join(cells) + " |"
+            )
+    gt_free = meta.get("gt_free")
+    acc = gt_free.get("side_accuracy") if isinstance(gt_free, Mapping) else None
+    if isinstance(acc, Mapping):
+
+        def pct(v: object) -> str:
+            return "n/a" if v is None else f"{100 * float(v):.1f}%"
+
+        lines += [
+            "",
+            f"Detector left/right accuracy (GT-free, hands found): {pct(acc.get('accuracy'))} of "
+            f"{acc.get('checked', 0)} (left {pct(acc.get('left_accuracy'))} of "
+            f"{acc.get('left_checked', 0)}, right {pct(acc.get('right_accuracy'))} of "
+            f"{acc.get('right_checked', 0)}); hand side: {gt_free.get('hand_side')}",
+        ]
+    lines.append("")
+    return lines
 
 
 def render_pck_plot(

@@ -136,5 +136,7 @@ def test_cli_trains_and_evaluates(tmp_path, monkeypatch, capsys):
     text = capsys.readouterr().out
     assert "after 2 steps" in text and "mAP@0.5" in text
     spec = read_spec(out)
-    assert spec.class_names[0] == "hand" and "025_mug" in spec.class_names
+    # hand classes first (one per side since issue 18), then the objects
+    assert spec.class_names[:2] == ("right_hand", "left_hand") and "025_mug" in spec.class_names
     assert spec.input_size == 96
+    assert "left/right accuracy" in text
