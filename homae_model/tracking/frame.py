@@ -38,8 +38,11 @@ RESET_GAP = "time_gap"
 
 
 def hand_side(estimate: PairEstimate) -> str:
-    """The side of an estimate's hand. The model estimates right hands only (MANO right)."""
-    return "right"
+    """The side of an estimate's hand: "right" or "left" (`PairEstimate.side`, from the detector).
+
+    A left hand was estimated through the mirror and mirrored back (`estimation.mirror`).
+    """
+    return estimate.side
 
 
 @dataclass(frozen=True)

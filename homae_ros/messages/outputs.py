@@ -143,7 +143,9 @@ def build_frame_messages(
         if marker_options is not None:
             mesh = est.obj_mesh
             hand_draw.append(
-                markers.HandDrawing(tp.hand_id, joints, tp.vertices @ R.T + t, hand_faces, tp.side)
+                markers.HandDrawing(
+                    tp.hand_id, joints, tp.vertices @ R.T + t, _faces(hand_faces, tp.side), tp.side
+                )
             )
             obj_draw.append(
                 markers.ObjectDrawing(
@@ -196,3 +198,8 @@ def overlay_image(
             img, K, pred.joints, pred.vertices, hand_faces, pred.obj_rot_matrix, pred.obj_trans
         )
     return img
+
+
+def _faces(right_faces: np.ndarray, side: str) -> np.ndarray:
+    """MANO faces for a side: a left hand is the mirrored right one, so its winding is reversed."""
+    return right_faces if side == "right" else np.ascontiguousarray(right_faces[:, ::-1])
