@@ -24,6 +24,7 @@ import numpy as np
 
 __all__ = [
     "DISTORTION_MODELS",
+    "INTERPOLATION",
     "Undistorter",
     "check_coefficients",
     "distortion_maps",
@@ -35,6 +36,11 @@ DISTORTION_MODELS: tuple[str, ...] = ("plumb_bob", "rational_polynomial", "equid
 """Models whose coefficients are corrected."""
 
 _PINHOLE_LENGTHS = (4, 5, 8, 12, 14)  # coefficient counts cv2's pinhole model accepts
+
+INTERPOLATION = cv2.INTER_LANCZOS4
+"""Resampling of `Undistorter`: Lanczos (8x8) keeps edges sharp. The hand model reacts to blur:
+on a synthetic 1280x960 frame, distorting and undistorting it bilinearly moved the joints by up
+to 3.5 mm, with Lanczos by under 1 mm (tests/ros/test_camera_input.py)."""
 
 
 def has_distortion(D: np.ndarray) -> bool:
@@ -127,8 +133,10 @@ def distortion_maps(
     criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-9)
     if model == "equidistant":
         out = cv2.fisheye.undistortPoints(points, K, d, R=np.eye(3), P=K_new, criteria=criteria)
-    else:
+    elif hasattr(cv2, "undistortPointsIter"):  # OpenCV 4
         out = cv2.undistortPointsIter(points, K, d, np.eye(3), K_new, criteria)
+    else:  # OpenCV 5: the iterative variant is undistortPoints with criteria
+        out = cv2.undistortPoints(points, K, d, R=np.eye(3), P=K_new, criteria=criteria)
     out = out.reshape(h, w, 2).astype(np.float32)
     return out[..., 0], out[..., 1]
 
@@ -182,10 +190,10 @@ class Undistorter:
             K_new: (3, 3) intrinsics of the result.
 
         Returns:
-            The undistorted image, same shape and dtype (bilinear; outside the view: black).
+            The undistorted image, same shape and dtype (Lanczos; outside the view: black).
         """
         h, w = image.shape[:2]
         map_x, map_y = self.maps(K, D, model, K_new, (w, h))
         return cv2.remap(
-            image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+            image, map_x, map_y, INTERPOLATION, borderMode=cv2.BORDER_CONSTANT, borderValue=0
         )
