@@ -112,7 +112,7 @@ if ! "$VENV/bin/python" -c "import tf2_msgs.msg" >/dev/null 2>&1; then
   PATHS+=("$ROOT/tests/stubs/ros/tf2_msgs")  # stand-in, only where no real tf2_msgs exists
 fi
 STAMPED=()
-for p in msg CMakeLists.txt package.xml launch config rviz scripts/homae_node tests/stubs/ros; do
+for p in msg CMakeLists.txt package.xml launch config rviz scripts/homae_node scripts/homae_lifecycle_node tests/stubs/ros; do
   [ -e "$p" ] && STAMPED+=("$p")
 done
 # Python files and weights are symlinked into install/ (--symlink-install): only adding or removing one needs

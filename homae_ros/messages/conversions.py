@@ -52,6 +52,7 @@ __all__ = [
     "camera_info_to_K",
     "check_camera_info",
     "check_intrinsics",
+    "compressed_to_rgb",
     "image_to_rgb",
     "pose_to_msg",
     "quaternion_to_rotation_matrix",
@@ -182,6 +183,29 @@ def image_to_rgb(msg: Any) -> np.ndarray:
     if layout == "mono":
         return np.repeat(pix, 3, axis=2)
     return cv2.cvtColor(np.ascontiguousarray(pix), _CV_CODE[layout])
+
+
+def compressed_to_rgb(msg: Any) -> np.ndarray:
+    """Decode a sensor_msgs/CompressedImage (JPEG, PNG, ... as OpenCV reads them) to RGB.
+
+    Args:
+        msg: sensor_msgs/CompressedImage (rclpy or rosbags message); `format` is informative
+            only (e.g. "rgb8; jpeg compressed bgr8"), the bytes say what they are.
+
+    Returns:
+        (H, W, 3) uint8 RGB.
+
+    Raises:
+        EmptyImageError: no data.
+        BadInputError: OpenCV cannot decode the data (names the message's format).
+    """
+    data = np.frombuffer(bytes(_as_bytes_view(msg.data)), dtype=np.uint8)
+    if data.size == 0:
+        raise EmptyImageError(f"compressed image ({msg.format!r}) has no data")
+    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise BadInputError(f"cannot decode compressed image ({msg.format!r})")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
 def rgb_to_image(rgb: np.ndarray, header: Any = None, encoding: str = "rgb8") -> Any:

@@ -61,6 +61,14 @@ class LatestFrame:
             self._closed = True
             self._cond.notify_all()
 
+    def reopen(self) -> None:
+        """Accept frames again after `close` (a frame still waiting counts as dropped)."""
+        with self._cond:
+            if self._frame is not None:
+                self.dropped += 1
+            self._frame = None
+            self._closed = False
+
 
 def stamp_ns(header: Any) -> int:
     """A std_msgs/Header's stamp in integer nanoseconds (rclpy or rosbags messages alike)."""

@@ -112,12 +112,7 @@ def decode_image(msg: Any, msgtype: str) -> np.ndarray:
     """
     if msgtype != COMPRESSED_TYPE:
         return conversions.image_to_rgb(msg)
-    import cv2
-
-    bgr = cv2.imdecode(np.asarray(msg.data, dtype=np.uint8), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise conversions.BadInputError(f"cannot decode compressed image ({msg.format!r})")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    return conversions.compressed_to_rgb(msg)
 
 
 def read_camera_infos(

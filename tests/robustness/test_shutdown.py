@@ -27,16 +27,16 @@ SHUTDOWN_LIMIT_S = 2.0
 START_TIMEOUT_S = 90.0
 
 
-def _executable() -> Path:
+def _executable(name: str = "homae_node") -> Path:
     require_ros()
     prefixes = os.environ.get("AMENT_PREFIX_PATH", "")
     if "install/homae_ros" not in prefixes:
         pytest.skip("install space not sourced; run through `make test`")
     for prefix in prefixes.split(":"):
-        exe = Path(prefix) / "lib" / "homae_ros" / "homae_node"
+        exe = Path(prefix) / "lib" / "homae_ros" / name
         if exe.is_file():
             return exe
-    pytest.skip("homae_node is not installed (make setup)")
+    pytest.skip(f"{name} is not installed (make setup)")
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +47,10 @@ def checkpoint(tmp_path_factory):
     return tiny_checkpoint(tmp_path_factory.mktemp("ckpt"))
 
 
-def _start(args: list[str], log_dir: Path) -> subprocess.Popen:
-    cmd = [sys.executable, str(_executable()), "--ros-args", *args]
+def _start(args: list[str], log_dir: Path, name: str = "homae_node") -> subprocess.Popen:
+    cmd = [sys.executable, str(_executable(name)), *args]
+    if "--ros-args" not in args:
+        cmd.insert(2, "--ros-args")
     env = {**os.environ, "ROS_LOG_DIR": str(log_dir), "RCUTILS_LOGGING_BUFFERED_STREAM": "0"}
     return subprocess.Popen(
         cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -115,3 +117,34 @@ def test_close_stops_the_worker_and_releases_the_model(checkpoint) -> None:
     assert h.node.estimator is None
     gc.collect()
     assert model() is None, "nothing holds the model (and its device memory) after close()"
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "ready"),
+    [
+        ("homae_node", [], "homae_node started"),
+        ("homae_lifecycle_node", ["--autostart"], "homae_node active"),
+    ],
+    ids=["homae_node", "homae_lifecycle_node"],
+)
+def test_second_sigint_during_shutdown_is_absorbed(checkpoint, tmp_path, name, args, ready):
+    """Ctrl-C under launch: the node gets SIGINT twice; it still exits 0, no traceback."""
+    ros = ["-p", f"checkpoint:={checkpoint}", "-p", "detector.backend:=roi"]
+    ros += ["-p", "device:=cpu", "-p", "objects.allowed:=[006_mustard_bottle]"]
+    proc = _start([*args, "--ros-args", *ros], tmp_path, name)
+    try:
+        lines = _read_until(proc, ready)
+        assert any(ready in ln for ln in lines), "".join(lines)
+        time.sleep(0.5)
+        assert proc.poll() is None, "node exited early:\n" + "".join(lines)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.01)
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=30)
+        rest = proc.stdout.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert code == 0, f"exit code {code}:\n{rest}"
+    assert "Traceback" not in rest and "KeyboardInterrupt" not in rest, rest

@@ -122,11 +122,15 @@ class Harness:
 
 
 def start_harness(
-    checkpoint: Path, overrides: dict[str, Any] | None = None, estimator: Any = None
+    checkpoint: Path,
+    overrides: dict[str, Any] | None = None,
+    estimator: Any = None,
+    remap_image: bool = False,
 ) -> Harness:
     """Start homae_node (roi backend by default) and a camera/recorder node over loopback.
 
     `estimator`: a ready FrameEstimator for the node (None = load from the parameters).
+    `remap_image`: remap the node's `image` to /cam/color/image_raw (as a launch file would).
     """
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
@@ -157,6 +161,7 @@ def start_harness(
         estimator,
         context=context,
         parameter_overrides=[Parameter(k, value=v) for k, v in values.items()],
+        cli_args=["--ros-args", "-r", "image:=/cam/color/image_raw"] if remap_image else None,
     )
     camera = rclpy.create_node("test_camera", context=context)
     qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)

@@ -40,6 +40,8 @@ def test_table_matches_dataclass_and_brief() -> None:
         "tracking.name_frames",
         "smoothing.enabled", "smoothing.min_cutoff_hz", "smoothing.beta", "smoothing.d_cutoff_hz",
         "smoothing.max_gap_s", "diagnostics_window_s",
+        # issue 18: CompressedImage input, distortion correction
+        "image_transport", "undistort",
     }  # fmt: skip
     assert set(names) == required
     for p in P.PARAMETERS:

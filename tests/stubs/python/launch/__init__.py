@@ -2,7 +2,8 @@
 Python launch file without starting anything.
 
 Real names: `LaunchDescription`, `LaunchContext`, `Substitution`, `Action`, `Condition`,
-`actions.{DeclareLaunchArgument, IncludeLaunchDescription, GroupAction, LogInfo}`,
+`actions.{DeclareLaunchArgument, IncludeLaunchDescription, GroupAction, LogInfo,
+OpaqueFunction}`,
 `conditions.{IfCondition, UnlessCondition}`, `substitutions.{LaunchConfiguration,
 PathJoinSubstitution, TextSubstitution, EnvironmentVariable}`,
 `launch_description_sources.PythonLaunchDescriptionSource`, `utilities.perform_substitutions`.

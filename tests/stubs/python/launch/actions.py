@@ -8,7 +8,13 @@ from typing import Any
 from launch._core import Action, Condition, LaunchContext
 from launch.utilities import normalize_to_list_of_substitutions, perform_substitutions
 
-__all__ = ["DeclareLaunchArgument", "GroupAction", "IncludeLaunchDescription", "LogInfo"]
+__all__ = [
+    "DeclareLaunchArgument",
+    "GroupAction",
+    "IncludeLaunchDescription",
+    "LogInfo",
+    "OpaqueFunction",
+]
 
 
 class DeclareLaunchArgument(Action):
@@ -116,3 +122,24 @@ class IncludeLaunchDescription(Action):
         if isinstance(source, LaunchDescription):
             return [source]
         return [source.get_launch_description(context)]
+
+
+class OpaqueFunction(Action):
+    """Call `function(context, *args, **kwargs)` when visited; it returns actions (or None)."""
+
+    def __init__(self, *, function: Any, args: Iterable[Any] | None = None,
+                 kwargs: dict[str, Any] | None = None, **left_over: Any) -> None:  # fmt: skip
+        super().__init__(**left_over)
+        if not callable(function):
+            raise TypeError("OpaqueFunction expected a callable for 'function'")
+        self.__function = function
+        self.__args = list(args or [])
+        self.__kwargs = dict(kwargs or {})
+
+    @property
+    def function(self) -> Any:
+        """The callable given at construction."""
+        return self.__function
+
+    def execute(self, context: LaunchContext) -> list[Any] | None:
+        return self.__function(context, *self.__args, **self.__kwargs)
