@@ -263,6 +263,7 @@ class HomaeModel(nn.Module):
         anchor: torch.Tensor,
         branch: str,
         row: int | None = None,
+        weights: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         head, _, _ = self._branch(branch)
         fmap = enc.fmap
@@ -271,7 +272,7 @@ class HomaeModel(nn.Module):
         q = (points - anchor[:, None, :]) * self.sdf_scale
         gamma = self.posenc(q)
         f_img = sample_features(fmap, points, K, enc.image_size)
-        sdf = head(torch.cat([gamma, f_img, q], dim=-1))
+        sdf = head(torch.cat([gamma, f_img, q], dim=-1), weights)
         return sdf, f_img, torch.cat([q, gamma], dim=-1)
 
     def sdf(
@@ -492,9 +493,13 @@ class _BranchSdf:
         self, model: HomaeModel, enc: Encoding, K: torch.Tensor, anchor: torch.Tensor, branch: str
     ) -> None:
         self.model, self.enc, self.K, self.anchor, self.branch = model, enc, K, anchor, branch
+        # the search calls this many times: normalise the head's weights once
+        self.weights = model._branch(branch)[0].plain_weights()
 
     def __call__(self, points: torch.Tensor, row: int | None = None) -> torch.Tensor:
         """SDF of `points` in metres ((B,M,3), or (1,M,3) of image `row`)."""
         m = self.model
-        sdf = m._sdf_scaled(self.enc, self.K, points, self.anchor, self.branch, row)[0]
+        sdf = m._sdf_scaled(self.enc, self.K, points, self.anchor, self.branch, row, self.weights)[
+            0
+        ]
         return sdf / m.sdf_scale
