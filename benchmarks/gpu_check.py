@@ -278,11 +278,19 @@ def main(argv: list[str] | None = None) -> int:
     if not args.dry_run and not torch.cuda.is_available():
         print(NO_CUDA, file=sys.stderr)
         return 2
-    dry = args.dry_run
-    device = torch.device("cpu" if dry else "cuda")
+    threads = torch.get_num_threads()
     torch.set_num_threads(min(4, os.cpu_count() or 1))
+    try:
+        return _check(args.dry_run, sections, args.out)
+    finally:
+        torch.set_num_threads(threads)  # main() may run inside another process (the tests)
+
+
+def _check(dry: bool, sections: list[str], out_arg: str | None) -> int:
+    """Run `sections` and write the JSON (see `main`)."""
+    device = torch.device("cpu" if dry else "cuda")
     default = HERE / ("out/gpu_check_dry_run.json" if dry else "results_gpu.json")
-    out_path = Path(args.out) if args.out else default
+    out_path = Path(out_arg) if out_arg else default
     big = "tiny" if dry else "paper"
     fit, reps = (2, 1) if dry else (150, 10)
     res: dict[str, Any] = {

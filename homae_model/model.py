@@ -506,7 +506,10 @@ class _BranchSdf:
         if torch.is_grad_enabled():
             return None
         head = self.model._branch(self.branch)[0]
-        versions = tuple(p._version for p in head.parameters())
+        try:
+            versions = tuple(p._version for p in head.parameters())
+        except RuntimeError:  # inference tensors keep no version counter: no caching
+            return head.plain_weights()
         if self._weights is None or versions != self._versions:
             self._weights, self._versions = head.plain_weights(), versions
         return self._weights
