@@ -163,9 +163,17 @@ def detector_timing(scene: Any, device: torch.device, repeats: int) -> Timing | 
 
 
 def training_throughput(
-    name: str, device: torch.device, steps: int = 3, batch_size: int = 2
+    name: str,
+    device: torch.device,
+    steps: int = 3,
+    batch_size: int = 2,
+    amp: torch.dtype | None = None,
 ) -> dict[str, Any]:
-    """Samples/s of forward + loss + backward + Adam step on synthetic batches."""
+    """Samples/s of forward + loss + backward + Adam step on synthetic batches.
+
+    `amp`: run forward and loss under `torch.autocast` with this dtype (float16 adds a
+    gradient scaler); None: fp32.
+    """
     from homae_model.losses import total_loss
 
     cfg = load_config(REPO / "config" / "model" / f"{name}.yaml")
@@ -199,16 +207,21 @@ def training_throughput(
         "obj_visible": torch.ones(b, device=device),
     }
 
+    scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
+
     def step() -> None:
-        out = model(batch)
-        loss, _ = total_loss(out, batch, cfg.loss)
+        with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
+            out = model(batch)
+            loss, _ = total_loss(out, batch, cfg.loss)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
 
     t = measure(step, steps, 1, device)
     return {
         "config": name,
+        "precision": "fp32" if amp is None else f"autocast {str(amp).replace('torch.', '')}",
         "batch_size": b,
         "step": t.as_dict(),
         "samples_per_s": round(1e3 * b / t.median_ms, 3),

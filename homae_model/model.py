@@ -263,6 +263,7 @@ class HomaeModel(nn.Module):
         anchor: torch.Tensor,
         branch: str,
         row: int | None = None,
+        weights: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         head, _, _ = self._branch(branch)
         fmap = enc.fmap
@@ -271,7 +272,7 @@ class HomaeModel(nn.Module):
         q = (points - anchor[:, None, :]) * self.sdf_scale
         gamma = self.posenc(q)
         f_img = sample_features(fmap, points, K, enc.image_size)
-        sdf = head(torch.cat([gamma, f_img, q], dim=-1))
+        sdf = head(torch.cat([gamma, f_img, q], dim=-1), weights)
         return sdf, f_img, torch.cat([q, gamma], dim=-1)
 
     def sdf(
@@ -492,9 +493,30 @@ class _BranchSdf:
         self, model: HomaeModel, enc: Encoding, K: torch.Tensor, anchor: torch.Tensor, branch: str
     ) -> None:
         self.model, self.enc, self.K, self.anchor, self.branch = model, enc, K, anchor, branch
+        self._weights: list[tuple[torch.Tensor, torch.Tensor]] | None = None
+        self._versions: tuple[int, ...] = ()
+
+    def _plain(self) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
+        """The head's normalised weights, computed once while its parameters do not change.
+
+        The search calls this function many times: without a graph to record, the weight
+        normalisation runs once (again only after an in-place update of a parameter); with
+        autograd on, the head runs as usual.
+        """
+        if torch.is_grad_enabled():
+            return None
+        head = self.model._branch(self.branch)[0]
+        try:
+            versions = tuple(p._version for p in head.parameters())
+        except RuntimeError:  # inference tensors keep no version counter: no caching
+            return head.plain_weights()
+        if self._weights is None or versions != self._versions:
+            self._weights, self._versions = head.plain_weights(), versions
+        return self._weights
 
     def __call__(self, points: torch.Tensor, row: int | None = None) -> torch.Tensor:
         """SDF of `points` in metres ((B,M,3), or (1,M,3) of image `row`)."""
         m = self.model
-        sdf = m._sdf_scaled(self.enc, self.K, points, self.anchor, self.branch, row)[0]
+        out = m._sdf_scaled(self.enc, self.K, points, self.anchor, self.branch, row, self._plain())
+        sdf = out[0]
         return sdf / m.sdf_scale

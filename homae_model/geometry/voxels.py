@@ -110,15 +110,62 @@ def _eval_lists(
     return [out[b, : lists[b].shape[0]] for b in range(len(lists))], len(lists) * m
 
 
-def _fine_candidates(
+def _axis_coords(res: int, device: torch.device | None) -> torch.Tensor:
+    """(res,) cell-centre coordinates of one axis in scaled units (as `grid_points`)."""
+    return (torch.arange(res, device=device, dtype=torch.float32) + 0.5) * (2.0 / res) - 1.0
+
+
+def cell_points(
+    idx: torch.Tensor, rows: torch.Tensor, res: int, anchor: torch.Tensor, sdf_scale: float
+) -> torch.Tensor:
+    """Camera-frame centres (m,3) of cells `idx` (flat, as `grid_points`) of images `rows` (m,).
+
+    The same values as `grid_to_camera(grid_points(res), anchor, sdf_scale)[rows, idx]`, without
+    building the whole grid.
+    """
+    c = _axis_coords(res, idx.device)
+    q = torch.stack([c[idx // (res * res)], c[(idx // res) % res], c[idx % res]], dim=-1)
+    return q.to(anchor.dtype) / sdf_scale + anchor[rows]
+
+
+def _box_mask(
+    anchor: torch.Tensor, K: torch.Tensor, box: torch.Tensor, res: int, sdf_scale: float
+) -> torch.Tensor:
+    """`points_in_box` of every fine voxel, (B,res,res,res) bool indexed [ix, iy, iz].
+
+    With no skew (K[0,1] = K[1,0] = 0) the pixel u depends only on (x, z) and v only on
+    (y, z), so the test is made on two res x res tables and broadcast (the grid is
+    separable); otherwise every voxel is projected.
+    """
+    bsz = anchor.shape[0]
+    if bool((K[:, 0, 1] != 0).any() or (K[:, 1, 0] != 0).any()):
+        pts = grid_to_camera(grid_points(res, anchor.device), anchor, sdf_scale)
+        return points_in_box(pts, K, box).reshape(bsz, res, res, res)
+    c = _axis_coords(res, anchor.device).to(anchor.dtype) / sdf_scale
+    lat = c[None, :, None] + anchor[:, None, :2]  # (B,res,2): x (y) of ix (iy)
+    z = c[None, :] + anchor[:, None, 2]  # (B,res): z of iz
+    shape = (bsz, res, res)
+    zz = z[:, None, :].expand(shape)
+    zero = torch.zeros(shape, dtype=anchor.dtype, device=anchor.device)
+    xz = torch.stack([lat[..., 0, None].expand(shape), zero, zz], dim=-1)  # (B,ix,iz,3)
+    yz = torch.stack([zero, lat[..., 1, None].expand(shape), zz], dim=-1)  # (B,iy,iz,3)
+    uv_x = project_points(xz.reshape(bsz, res * res, 3), K).reshape(bsz, res, res, 2)
+    uv_y = project_points(yz.reshape(bsz, res * res, 3), K).reshape(bsz, res, res, 2)
+    b = box[:, None, None, :]
+    u_in = (uv_x[..., 0] >= b[..., 0]) & (uv_x[..., 0] <= b[..., 2])  # (B,ix,iz)
+    v_in = (uv_y[..., 1] >= b[..., 1]) & (uv_y[..., 1] <= b[..., 3])  # (B,iy,iz)
+    z_pos = z > 0  # (B,iz)
+    return u_in[:, :, None, :] & v_in[:, None, :, :] & z_pos[:, None, None, :]
+
+
+def _fine_mask(
     anchor: torch.Tensor, K: torch.Tensor, box: torch.Tensor, k: int, res: int, sdf_scale: float
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Camera-frame fine grid (B,N,3) and the in-box mask (B,N); no box filter when < k inside."""
-    pts = grid_to_camera(grid_points(res, anchor.device), anchor, sdf_scale)
-    inside = points_in_box(pts, K, box)
+) -> torch.Tensor:
+    """In-box mask of the fine grid (B,res^3); no box filter for images with < k inside."""
+    inside = _box_mask(anchor, K, box, res, sdf_scale).reshape(anchor.shape[0], -1)
     few = inside.sum(dim=1) < k
     inside[few] = True
-    return pts, inside
+    return inside
 
 
 def _top_k(points: torch.Tensor, sdf: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -156,8 +203,10 @@ def dense_select(
     Returns:
         `VoxelSelection`.
     """
-    pts, inside = _fine_candidates(anchor, K, box, k, res, sdf_scale)
-    lists = [pts[b][inside[b]] for b in range(pts.shape[0])]
+    inside = _fine_mask(anchor, K, box, k, res, sdf_scale)
+    rows, idx = torch.nonzero(inside, as_tuple=True)
+    pts = cell_points(idx, rows, res, anchor, sdf_scale)
+    lists = [pts[rows == b] for b in range(anchor.shape[0])]
     sdfs, count = _eval_lists(sdf_fn, lists, chunk)
     sel = [_top_k(p, s, k) for p, s in zip(lists, sdfs, strict=False)]
     return VoxelSelection(torch.stack([p for p, _ in sel]), torch.stack([s for _, s in sel]), count)
@@ -226,78 +275,153 @@ def coarse_to_fine_select(
     """
     if coarse_res <= 0 or res % coarse_res != 0:
         raise ValueError(f"coarse_res={coarse_res} must divide res={res}")
-    device = anchor.device
     bsz = anchor.shape[0]
-    pts, inside = _fine_candidates(anchor, K, box, k, res, sdf_scale)
+    inside = _fine_mask(anchor, K, box, k, res, sdf_scale)
     sides = _levels(res, coarse_res)
-    nlev = len(sides)
     fine_half = math.sqrt(3.0) / res / sdf_scale  # metres, half-diagonal of a fine voxel
     reach = [fine_half * (res // n - 1) for n in sides]
-    # per level: which cells hold an in-box fine voxel, their centres (camera frame)
+    # per level: which cells hold an in-box fine voxel
     occupied = []
-    centres = []
     for n in sides:
         r = res // n
         occ = inside.reshape(bsz, n, r, n, r, n, r).any(dim=6).any(dim=4).any(dim=2)
         occupied.append(occ.reshape(bsz, n**3))
-        centres.append(
-            pts if n == res else grid_to_camera(grid_points(n, device), anchor, sdf_scale)
-        )
-    sdf = [torch.full((bsz, n**3), float("nan"), device=device) for n in sides]
-    evaluated = [torch.zeros(bsz, n**3, dtype=torch.bool, device=device) for n in sides]
-    split = [torch.zeros(bsz, n**3, dtype=torch.bool, device=device) for n in sides]
+    n_occupied = [occ.sum(dim=1) for occ in occupied]
+    absdf = [torch.full((bsz, n**3), -math.inf, device=anchor.device) for n in sides]
+    evaluated = [torch.zeros(bsz, n**3, dtype=torch.bool, device=anchor.device) for n in sides]
+    n_evaluated = [torch.zeros(bsz, dtype=torch.long, device=anchor.device) for _ in sides]
+    fine_idx: list[list[torch.Tensor]] = [[] for _ in range(bsz)]  # per image, fine cells
+    fine_sdf: list[list[torch.Tensor]] = [[] for _ in range(bsz)]  # and their signed SDF
 
-    def evaluate(level: int, new: list[torch.Tensor]) -> int:
-        if all(x.numel() == 0 for x in new):
+    def evaluate(level: int, rows: torch.Tensor, idx: torch.Tensor) -> int:
+        """SDF at the centres of cells `idx` of images `rows` (rows ascending)."""
+        if idx.numel() == 0:
             return 0
-        vals, n_evals = _eval_lists(sdf_fn, [centres[level][b][new[b]] for b in range(bsz)], chunk)
-        for b in range(bsz):
-            sdf[level][b, new[b]] = vals[b].to(sdf[level].dtype)
-            evaluated[level][b, new[b]] = True
+        pts = cell_points(idx, rows, sides[level], anchor, sdf_scale)
+        per_row = torch.bincount(rows, minlength=bsz)
+        sizes = per_row.tolist()
+        vals, n_evals = _eval_lists(sdf_fn, list(torch.split(pts, sizes)), chunk)
+        v = torch.cat(vals).to(absdf[level].dtype)
+        absdf[level][rows, idx] = v.abs()
+        evaluated[level][rows, idx] = True
+        n_evaluated[level] += per_row
+        if level == len(sides) - 1:
+            for b, (i_b, v_b) in enumerate(zip(torch.split(idx, sizes), vals, strict=True)):
+                fine_idx[b].append(i_b)
+                fine_sdf[b].append(v_b.to(absdf[level].dtype))
         return n_evals
 
-    count = evaluate(0, [torch.nonzero(occupied[0][b])[:, 0] for b in range(bsz)])
+    rows0, idx0 = torch.nonzero(occupied[0], as_tuple=True)
+    count = evaluate(0, rows0, idx0)
     thresh = [(margin - 1.0) * fine_half] * bsz
     active = [True] * bsz
     for _ in range(MAX_REFINE_ROUNDS + 4):
-        for lev in range(nlev - 1):
-            c = sides[lev + 1] // sides[lev]
-            new = []
-            for b in range(bsz):
-                want = evaluated[lev][b] & ~split[lev][b]
-                if active[b]:
-                    want &= sdf[lev][b].abs() <= thresh[b] + reach[lev]
-                else:
-                    want &= False
-                idx = torch.nonzero(want)[:, 0]
-                split[lev][b, idx] = True
-                kids = _children(idx, sides[lev], c)
-                kids = kids[occupied[lev + 1][b, kids] & ~evaluated[lev + 1][b, kids]]
-                new.append(kids)
-            count += evaluate(lev + 1, new)
-        done = True
+        t = torch.tensor(thresh, device=anchor.device)
+        on = torch.tensor(active, device=anchor.device)
+        for lev in range(len(sides) - 1):
+            n, m = sides[lev], sides[lev + 1]
+            want = evaluated[lev] & (absdf[lev] <= (t + reach[lev])[:, None]) & on[:, None]
+            rows, idx = torch.nonzero(want, as_tuple=True)
+            c = m // n
+            kids = _children(idx, n, c)
+            krows = rows.repeat_interleave(c**3)
+            keep = occupied[lev + 1][krows, kids] & ~evaluated[lev + 1][krows, kids]
+            kids, krows = kids[keep], krows[keep]
+            bound = _neighbour_bound(absdf[lev], krows, kids, n, c, res, sdf_scale)
+            keep = bound <= t[krows]
+            count += evaluate(lev + 1, krows[keep], kids[keep])
+        left = torch.stack(
+            [n_occupied[i] - n_evaluated[i] for i in range(1, len(sides))]
+            or [torch.zeros(bsz, dtype=torch.long, device=anchor.device)]
+        )
+        exhausted = (left.sum(dim=0) == 0).tolist()
         for b in range(bsz):
             if not active[b]:
                 continue
-            found = sdf[-1][b][evaluated[-1][b]].abs()
-            exhausted = all(bool((split[i][b] | ~evaluated[i][b]).all()) for i in range(nlev - 1))
+            found = torch.cat(fine_sdf[b]).abs() if fine_sdf[b] else absdf[-1].new_zeros(0)
             if found.numel() >= k:
                 tau = float(torch.kthvalue(found, k).values)
-                if tau <= thresh[b] or exhausted:
+                if tau <= thresh[b] or exhausted[b]:
                     active[b] = False
                     continue
                 thresh[b] = tau
-            elif exhausted:
+            elif exhausted[b]:
                 active[b] = False
-                continue
             else:
                 thresh[b] = 2.0 * thresh[b] + fine_half
-            done = False
-        if done:
+        if not any(active):
             break
 
     sel = []
     for b in range(bsz):
-        idx = torch.nonzero(evaluated[-1][b])[:, 0]
-        sel.append(_top_k(pts[b][idx], sdf[-1][b][idx], k))
+        if fine_idx[b]:
+            idx, vals = torch.cat(fine_idx[b]), torch.cat(fine_sdf[b])
+        else:
+            idx, vals = absdf[-1].new_zeros(0, dtype=torch.long), absdf[-1].new_zeros(0)
+        pts = cell_points(idx, torch.full_like(idx, b), res, anchor, sdf_scale)
+        sel.append(_top_k(pts, vals, k))
     return VoxelSelection(torch.stack([p for p, _ in sel]), torch.stack([s for _, s in sel]), count)
+
+
+def _neighbour_bound(
+    absdf: torch.Tensor,
+    rows: torch.Tensor,
+    kids: torch.Tensor,
+    n: int,
+    c: int,
+    res: int,
+    sdf_scale: float,
+) -> torch.Tensor:
+    """Lower bound of |SDF| at the fine voxels inside each child cell, (m,) metres.
+
+    For a 1-Lipschitz SDF, |SDF(v)| >= |SDF(e)| - |v - e| for every evaluated cell centre e;
+    the bound is the largest over the 3x3x3 cells of the parent's level around the parent
+    (unevaluated cells: -inf), with |v - e| the largest distance from e to a fine voxel centre
+    in the child (per axis: the centre offset plus the child's half extent of fine centres).
+
+    Args:
+        absdf: (B,n^3) |SDF| of the parent level, -inf where not evaluated.
+        rows: (m,) image of each child.
+        kids: (m,) flat child indices in the (nc)^3 grid.
+        n: parent grid side.
+        c: children per side of a parent.
+        res: fine grid side.
+        sdf_scale: scaled units per metre.
+    """
+    if kids.numel() == 0:
+        return absdf.new_zeros(0)
+    m = n * c
+    ki, kj, kl = kids // (m * m), (kids // m) % m, kids % m
+    pi, pj, pl = ki // c, kj // c, kl // c
+    octant = ((ki % c) * c + kj % c) * c + kl % c
+    padded = torch.nn.functional.pad(
+        absdf.reshape(-1, n, n, n), (1, 1, 1, 1, 1, 1), value=-math.inf
+    )
+    d = torch.arange(-1, 2, device=kids.device)
+    di, dj, dl = torch.meshgrid(d, d, d, indexing="ij")
+    di, dj, dl = di.reshape(-1), dj.reshape(-1), dl.reshape(-1)
+    vals = padded[
+        rows[:, None], pi[:, None] + 1 + di, pj[:, None] + 1 + dj, pl[:, None] + 1 + dl
+    ]  # (m,27)
+    return (vals - _neighbour_reach(n, c, res, sdf_scale, absdf.device)[octant]).amax(dim=1)
+
+
+def _neighbour_reach(
+    n: int, c: int, res: int, sdf_scale: float, device: torch.device
+) -> torch.Tensor:
+    """Largest distances (c^3, 27), metres, from parent-level cells to a child's fine voxels.
+
+    Row: the child's octant in its parent; column: one of the 27 parent-level cell centres
+    around the parent (see `_neighbour_bound`).
+    """
+    child = 2.0 / (n * c) / sdf_scale  # child cell side, metres
+    ext = (res // (n * c) - 1) * (2.0 / res / sdf_scale) / 2.0  # half extent of fine centres
+    o = torch.arange(c, dtype=torch.float64) - (c - 1) / 2.0  # child offset in child sides
+    oi, oj, ol = torch.meshgrid(o, o, o, indexing="ij")
+    off = torch.stack([oi, oj, ol], dim=-1).reshape(-1, 1, 3) * child
+    d = torch.arange(-1, 2, dtype=torch.float64)
+    di, dj, dl = torch.meshgrid(d, d, d, indexing="ij")
+    nb = torch.stack([di, dj, dl], dim=-1).reshape(1, -1, 3) * (c * child)
+    dist = (((nb - off).abs() + ext) ** 2).sum(dim=-1).sqrt()
+    # a hair of slack so that float32 rounding never prunes a voxel the bound admits
+    return (dist * (1.0 + 1e-6) + 1e-7).to(device=device, dtype=torch.float32)

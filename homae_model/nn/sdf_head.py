@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 from torch.nn.utils.parametrizations import weight_norm
 
 from homae_model.config import SdfHeadConfig
@@ -37,14 +38,24 @@ class SdfHead(nn.Module):
         self.layers = nn.ModuleList(layers)
         self.act = nn.ReLU()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B,N,in_dim) -> (B,N) in (-1, 1) scaled units."""
+    def plain_weights(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """(weight, bias) of every layer with the weight normalisation applied once.
+
+        A caller that evaluates the head many times on the same weights (the voxel search)
+        passes them to `forward` instead of recomputing the normalisation at every call.
+        """
+        return [(layer.weight, layer.bias) for layer in self.layers]
+
+    def forward(
+        self, x: torch.Tensor, weights: list[tuple[torch.Tensor, torch.Tensor]] | None = None
+    ) -> torch.Tensor:
+        """(B,N,in_dim) -> (B,N) in (-1, 1) scaled units (`weights`: from `plain_weights`)."""
         h = x
         last = len(self.layers) - 1
         for i, layer in enumerate(self.layers):
             if i == self.inject and i > 0:
                 h = torch.cat([h, x], dim=-1)
-            h = layer(h)
+            h = layer(h) if weights is None else F.linear(h, *weights[i])
             if i < last:  # in place when no graph is recorded (the voxel search)
                 h = self.act(h) if torch.is_grad_enabled() else torch.relu_(h)
         return torch.tanh(h[..., 0])
