@@ -25,8 +25,10 @@ from homae_model.detector.model import (
     DEFAULT_INPUT_SIZE,
     build_detector,
     load_detector,
+    read_spec,
     save_detector,
 )
+from homae_model.detector.sides import init_sided_from_single, is_single_to_sided
 from homae_model.detector.targets import (
     DetectionDataset,
     collate_detection,
@@ -119,7 +121,8 @@ def train_detector(
         class_names: foreground classes, "hand" first then the object library names.
         out_path: `.safetensors` file to write.
         config: settings (defaults when None).
-        init_path: start from these weights (same arch and classes) instead of from scratch.
+        init_path: start from these weights (same arch and classes) instead of from scratch;
+            a single-"hand" detector may start a left/right one (`detector.sides`).
         progress: show a tqdm bar with the running loss.
 
     Returns:
@@ -129,7 +132,10 @@ def train_detector(
     if cfg.batch_size < 2:
         raise ValueError(f"batch_size must be >= 2 (BatchNorm on 1x1 maps), got {cfg.batch_size}")
     torch.manual_seed(cfg.seed)
-    if init_path is not None:
+    classes = tuple(class_names)
+    if init_path is not None and is_single_to_sided(read_spec(init_path).class_names, classes):
+        model = init_sided_from_single(init_path, classes)  # "hand" -> both sides, then tune
+    elif init_path is not None:
         model = load_detector(init_path, expected_class_names=class_names, expected_arch=cfg.arch)
     else:
         model = build_detector(cfg.arch, class_names, cfg.input_size)
