@@ -260,7 +260,7 @@ class _Pair:
     def __init__(self, hand_box: np.ndarray, obj_box: np.ndarray) -> None:
         from types import SimpleNamespace
 
-        self.hand = SimpleNamespace(box=hand_box)
+        self.hand = SimpleNamespace(box=hand_box, side=None)  # side unknown: right
         self.obj = SimpleNamespace(box=obj_box)
 
 

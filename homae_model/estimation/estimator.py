@@ -337,7 +337,11 @@ class FrameEstimator:
         """
         boxes = [(p.hand.box, p.obj.box) for p in pairs]
         sides = [p.hand.side for p in pairs]
-        refl = [self._object_reflection(p.obj.label) for p in pairs]
+        # only a mirrored (left-hand) estimate needs the object's symmetry plane
+        refl = [
+            self._object_reflection(p.obj.label) if resolve_side(side) == "left" else None
+            for p, side in zip(pairs, sides, strict=True)
+        ]
 
         def run(lo: int, hi: int) -> list[PairPrediction]:
             return predict_sided(
