@@ -89,6 +89,9 @@ class NodeParams:
     checkpoint: str
     mano_model_path: str
     object_library: str
+    runtime: str
+    runtime_provider: str
+    onnx_dir: str
     torch_threads: int
     max_batch_pairs: int
     detector_backend: str

@@ -9,7 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from homae_model.estimation.settings import DEFAULT_SETTINGS, DETECTOR_BACKENDS
+from homae_model.estimation.settings import (
+    DEFAULT_SETTINGS,
+    DETECTOR_BACKENDS,
+    RUNTIME_PROVIDERS,
+    RUNTIMES,
+)
 
 __all__ = ["IMAGE_TRANSPORTS", "PARAMETERS", "ParamSpec"]
 
@@ -145,6 +150,18 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               "bundled synthetic hand.", read_only=True),
     ParamSpec("object_library", _S, "",
               "YCB models folder (<name>/textured_simple.obj); empty = procedural stand-ins.",
+              read_only=True),
+    ParamSpec("runtime", _S, _E.runtime,
+              "What runs the network: torch (PyTorch eager) or onnxruntime (the graphs "
+              "homae-export writes; same crop, voxel search and outputs).",
+              choices=RUNTIMES, read_only=True),
+    ParamSpec("runtime_provider", _S, _E.runtime_provider,
+              "onnxruntime execution provider with runtime onnxruntime: cpu, cuda or tensorrt "
+              "(the last two need the onnxruntime-gpu package).",
+              choices=RUNTIME_PROVIDERS, read_only=True),
+    ParamSpec("onnx_dir", _S, "",
+              "Folder written by homae-export for this checkpoint (runtime onnxruntime); empty "
+              "= export once into the cache ($HOMAE_ONNX_CACHE or ~/.cache/homae_ros/onnx).",
               read_only=True),
     ParamSpec("torch_threads", _I, 0,
               "CPU threads of torch's intra-op pool, set before the model loads; 0 = auto "

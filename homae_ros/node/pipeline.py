@@ -108,6 +108,9 @@ class FramePipeline:
             backend=p.detector_backend,
             max_pairs=p.max_batch_pairs,
             min_hand_score=p.min_hand_score,
+            runtime=p.runtime,
+            runtime_provider=p.runtime_provider,
+            onnx_dir=p.onnx_dir,
         )
 
     def _init_state(self, estimator: FrameEstimator) -> None:

@@ -18,7 +18,7 @@ from homae_model.estimation.detection import DetectionConfig
 from homae_model.estimation.settings import DEFAULT_SETTINGS, EstimationSettings
 
 FIELDS = ("device", "detector_backend", "score_threshold", "max_detections", "max_pairs",
-          "min_hand_score")  # fmt: skip
+          "min_hand_score", "runtime", "runtime_provider")  # fmt: skip
 
 
 def _settings(**values: Any) -> dict[str, Any]:
@@ -37,6 +37,8 @@ def _node() -> dict[str, Any]:
         max_detections=det.max_detections,
         max_pairs=min(det.max_pairs, p.max_batch_pairs),
         min_hand_score=p.min_hand_score,
+        runtime=p.runtime,
+        runtime_provider=p.runtime_provider,
     )
 
 
@@ -65,6 +67,8 @@ def _tool(parser: argparse.ArgumentParser, argv: list[str], monkeypatch) -> dict
         max_detections=det.max_detections,
         max_pairs=min(det.max_pairs, seen["max_pairs"]),
         min_hand_score=seen["min_hand_score"],
+        runtime=seen["runtime"],
+        runtime_provider=seen["runtime_provider"],
     )
 
 

@@ -42,6 +42,8 @@ def test_table_matches_dataclass_and_brief() -> None:
         "smoothing.max_gap_s", "diagnostics_window_s",
         # issue 18: CompressedImage input, distortion correction
         "image_transport", "undistort",
+        # issue 19: the network runtime
+        "runtime", "runtime_provider", "onnx_dir",
     }  # fmt: skip
     assert set(names) == required
     for p in P.PARAMETERS:
