@@ -59,15 +59,21 @@ def log(text: str) -> None:
     print(f"[demo] {text}", flush=True)
 
 
+def reusable_clip(clip: Path, frames: int, seed: int) -> bool:
+    """True when `clip` already holds a homae-synth clip of `frames` frames made with `seed`."""
+    meta = clip / "meta.json"
+    if not meta.is_file():
+        return False
+    m = json.loads(meta.read_text())
+    return m.get("count") == frames and m.get("seed") == seed
+
+
 def make_clip(out: Path) -> Path:
     """Generate (or reuse) the demo clip; returns its folder."""
     clip = out / "clip"
-    meta = clip / "meta.json"
-    if meta.is_file():
-        m = json.loads(meta.read_text())
-        if m.get("count") == CLIP_FRAMES and m.get("seed") == CLIP_SEED:
-            log(f"reusing the clip in {clip}")
-            return clip
+    if reusable_clip(clip, CLIP_FRAMES, CLIP_SEED):
+        log(f"reusing the clip in {clip}")
+        return clip
     log(f"generating a {CLIP_FRAMES}-frame hand-object clip (homae-synth --sequence)")
     cmd = [sys.executable, "-m", "homae_model.cli.synth", "--out", str(clip), "--sequence"]
     cmd += ["--frames", str(CLIP_FRAMES), "--fps", str(CLIP_FPS), "--size", CLIP_SIZE]

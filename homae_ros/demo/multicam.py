@@ -62,13 +62,12 @@ def result_topic(camera: str) -> str:
 
 def make_clip(out: Path) -> Path:
     """Generate (or reuse) the two-camera clip; returns its folder."""
+    from homae_ros.demo.clip import reusable_clip
+
     clip = out / "clip"
-    meta = clip / "meta.json"
-    if meta.is_file():
-        m = json.loads(meta.read_text())
-        if m.get("count") == CLIP_FRAMES and m.get("seed") == CLIP_SEED:
-            log(f"reusing the clip in {clip}")
-            return clip
+    if reusable_clip(clip, CLIP_FRAMES, CLIP_SEED):
+        log(f"reusing the clip in {clip}")
+        return clip
     log(f"generating a {CLIP_FRAMES}-frame two-camera clip (homae-synth --cameras 2 --occlude)")
     cmd = [sys.executable, "-m", "homae_model.cli.synth", "--out", str(clip), "--cameras", "2"]
     cmd += ["--occlude", "--frames", str(CLIP_FRAMES), "--fps", str(CLIP_FPS)]
