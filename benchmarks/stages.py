@@ -145,7 +145,7 @@ def ros_stages(scene: Scene, prediction: Any, faces: np.ndarray, repeats: int) -
         obj = object_pose_msg(
             "006_mustard_bottle", 1.0, p.obj_rot_matrix, p.obj_trans, p.crop_box, 0
         )
-        return result_msg(header, [hand], [obj], 10.0, 0, 1)
+        return result_msg(header, [hand], [obj])
 
     hands = [HandDrawing(0, p.joints, p.vertices, faces)]
     obj_model = scene.obj_verts - scene.obj_verts.mean(axis=0)
