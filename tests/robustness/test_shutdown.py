@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ros.rosutil import require_ros
+from tests.ros.rosutil import read_until, require_ros
 
 pytestmark = pytest.mark.ros
 
@@ -57,26 +57,13 @@ def _start(args: list[str], log_dir: Path, name: str = "homae_node") -> subproce
     )
 
 
-def _read_until(proc: subprocess.Popen, needle: str) -> list[str]:
-    lines: list[str] = []
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        if needle in line:
-            break
-    return lines
-
-
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_signal_stops_the_node_within_two_seconds(checkpoint, tmp_path, sig) -> None:
     args = ["-p", f"checkpoint:={checkpoint}", "-p", "detector.backend:=roi"]
     args += ["-p", "device:=cpu", "-p", "objects.allowed:=[006_mustard_bottle]"]
     proc = _start(args, tmp_path)
     try:
-        lines = _read_until(proc, "homae_node started")
+        lines = read_until(proc, "homae_node started", START_TIMEOUT_S)
         assert any("homae_node started" in ln for ln in lines), "".join(lines)
         time.sleep(0.5)  # spinning, worker waiting for frames
         assert proc.poll() is None, "node exited early:\n" + "".join(lines)
@@ -133,7 +120,7 @@ def test_second_sigint_during_shutdown_is_absorbed(checkpoint, tmp_path, name, a
     ros += ["-p", "device:=cpu", "-p", "objects.allowed:=[006_mustard_bottle]"]
     proc = _start([*args, "--ros-args", *ros], tmp_path, name)
     try:
-        lines = _read_until(proc, ready)
+        lines = read_until(proc, ready, START_TIMEOUT_S)
         assert any(ready in ln for ln in lines), "".join(lines)
         time.sleep(0.5)
         assert proc.poll() is None, "node exited early:\n" + "".join(lines)

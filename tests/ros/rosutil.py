@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Callable
 
@@ -29,3 +30,17 @@ def spin_until(executor, predicate: Callable[[], bool], timeout_s: float = 15.0)
             return True
         executor.spin_once(timeout_sec=0.05)
     return predicate()
+
+
+def read_until(proc: subprocess.Popen, needle: str, timeout_s: float = 90.0) -> list[str]:
+    """Lines of a child's (text) stdout up to the first holding `needle`, its end or the timeout."""
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if needle in line:
+            break
+    return lines

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.ros.rosutil import require_ros
+from tests.ros.rosutil import read_until, require_ros
 
 pytestmark = pytest.mark.ros
 
@@ -262,19 +262,6 @@ def _node_pids() -> set[int]:
     return {int(p) for p in out.stdout.split()}
 
 
-def _wait_line(proc: subprocess.Popen, needle: str, timeout_s: float = 90.0) -> list[str]:
-    lines: list[str] = []
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        if needle in line:
-            break
-    return lines
-
-
 def _launch_args(tmp_path: Path) -> list[str]:
     from tests.ros.nodeutil import tiny_checkpoint
 
@@ -300,7 +287,7 @@ def test_real_launch_use_rviz_without_rviz2_leaves_nothing_behind(tmp_path, life
     )
     try:
         needle = "homae_node active" if lifecycle == "true" else "homae_node started"
-        lines = _wait_line(proc, needle)
+        lines = read_until(proc, needle)
         assert any(needle in ln for ln in lines), "".join(lines)
         assert any("rviz2 is not installed" in ln for ln in lines), "".join(lines)
         os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in a terminal: the whole process group
