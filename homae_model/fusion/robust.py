@@ -119,10 +119,12 @@ def reject_outliers(
     """Drop the views that disagree with the others.
 
     `disagreement(k, others)` compares view k with the fused estimate of the views `others`
-    and returns a normalised score: <= 1 agrees, > 1 disagrees beyond the threshold. While two
-    or more views remain and one disagrees: with three or more, the view with the largest
-    score is dropped and the scores recomputed; with two left, neither can be called the
-    outlier from geometry alone, so the one with the smaller weight is dropped.
+    and returns a normalised score: <= 1 agrees, > 1 disagrees beyond the threshold. While
+    three or more views remain and one disagrees, the view with the largest score is dropped
+    and the scores recomputed. Two views are never split here: geometry alone cannot say
+    which of two is wrong (dropping the lighter one threw away the better view whenever the
+    weights misjudged it), a gross mismatch has already been split off by the association
+    gate, and the Huber reweighting of the fused mean bounds what a moderate one can pull.
 
     Args:
         weights: (K,) view weights.
@@ -133,14 +135,11 @@ def reject_outliers(
     """
     kept = list(range(len(weights)))
     dropped: list[int] = []
-    while len(kept) >= 2:
+    while len(kept) >= 3:
         scores = [disagreement(k, [o for o in kept if o != k]) for k in kept]
         if max(scores) <= 1.0:
             break
-        if len(kept) == 2:
-            worst = kept[0] if weights[kept[0]] < weights[kept[1]] else kept[1]
-        else:
-            worst = kept[int(np.argmax(scores))]
+        worst = kept[int(np.argmax(scores))]
         kept.remove(worst)
         dropped.append(worst)
     return kept, sorted(dropped)

@@ -102,16 +102,43 @@ def _means(errors: dict[str, dict[int, dict[str, float]]], frames: list[int]) ->
     return out
 
 
+def _paired(errors: dict[str, dict[int, dict[str, float]]], frames: list[int]) -> dict[str, Any]:
+    """Fused against each camera on the frames that camera answered (the same frames)."""
+    fused = errors[SOURCES_FUSED]
+    out: dict[str, Any] = {}
+    for cam in (s for s in errors if s != SOURCES_FUSED):
+        both = [i for i in frames if i in errors[cam] and i in fused]
+        block = _means({cam: errors[cam], SOURCES_FUSED: fused}, both)
+        block["count"] = len(both)
+        out[cam] = block
+    return out
+
+
 def _block(errors: dict[str, dict[int, dict[str, float]]], frames: list[int]) -> dict[str, Any]:
+    """Means per source over its own frames, over the common frames, and paired per camera.
+
+    `fused_mje_below_best_camera` compares like with like: the best camera is the one with the
+    lowest MJE on the frames it answered, and the fused MJE is taken on those same frames
+    (`paired`). The plain means above it average each source over its own frames, and the
+    fused result answers on more frames than any camera (the union of their hands).
+    """
     block = _means(errors, frames)
     common = [i for i in frames if all(i in by_frame for by_frame in errors.values())]
     block["common_frames"] = _means(errors, common)
     block["common_frames"]["count"] = len(common)
-    cams = [s for s in errors if s != SOURCES_FUSED]
-    best = min((block["mje_mm"][c] for c in cams if block["mje_mm"][c] is not None), default=None)
-    fused = block["mje_mm"].get(SOURCES_FUSED)
-    block["fused_mje_below_best_camera"] = (
-        None if best is None or fused is None else bool(fused < best)
+    block["paired"] = _paired(errors, frames)
+    cams = [c for c, b in block["paired"].items() if b["mje_mm"][c] is not None]
+    best = min(cams, key=lambda c: block["paired"][c]["mje_mm"][c], default=None)
+    verdict = None
+    if best is not None and block["paired"][best]["mje_mm"][SOURCES_FUSED] is not None:
+        pair = block["paired"][best]["mje_mm"]
+        verdict = bool(pair[SOURCES_FUSED] < pair[best])
+    block["best_camera"] = best
+    block["fused_mje_below_best_camera"] = verdict
+    block["fused_mje_below_every_camera"] = bool(cams) and all(
+        block["paired"][c]["mje_mm"][SOURCES_FUSED] is not None
+        and block["paired"][c]["mje_mm"][SOURCES_FUSED] < block["paired"][c]["mje_mm"][c]
+        for c in cams
     )
     return block
 

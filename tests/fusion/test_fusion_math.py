@@ -110,7 +110,7 @@ def test_mean_rotation_known_answers():
     assert rotation_angle_deg(rz(0), rz(90)) == pytest.approx(90.0)
 
 
-def test_reject_outliers_three_and_two_views():
+def test_reject_outliers_three_four_and_two_views():
     values = [0.0, 0.01, 0.5]
 
     def disagreement(k, others):
@@ -119,7 +119,10 @@ def test_reject_outliers_three_and_two_views():
     kept, dropped = reject_outliers([1.0, 1.0, 1.0], disagreement)
     assert (kept, dropped) == ([0, 1], [2])
     values[:] = [0.0, 0.5]
-    assert reject_outliers([0.3, 0.9], disagreement) == ([1], [0])  # the lighter one goes
+    # two views are never split: geometry cannot name the wrong one (see the docstring)
+    assert reject_outliers([0.3, 0.9], disagreement) == ([0, 1], [])
+    values[:] = [0.0, 0.01, 0.5, 0.6]
+    assert reject_outliers([1.0, 1.0, 1.0, 1.0], disagreement) == ([0, 1], [2, 3])
     values[:] = [0.0, 0.05]
     assert reject_outliers([0.3, 0.9], disagreement) == ([0, 1], [])
 

@@ -26,6 +26,26 @@ def test_fusion_summary_blocks_and_comparison() -> None:
     occ = s["occluded"]
     assert occ["count"] == 1 and occ["mje_mm"] == {"cam0": 30.0, "cam1": 50.0, "fused": 20.0}
     assert occ["abs_mje_mm"]["cam1"] == 60.0
+    assert s["paired"]["cam0"]["mje_mm"] == {"cam0": 20.0, "fused": 14.0}
+    assert s["best_camera"] == "cam0" and s["fused_mje_below_every_camera"] is True
+
+
+def test_fusion_summary_compares_on_the_same_frames() -> None:
+    # the fused result also answers frame 2, which only the weak cam1 saw: its plain mean is
+    # above the best camera's, but on the best camera's own frames it is below
+    errors = {
+        "cam0": {0: {"MJE": 20.0, "abs": 20.0}, 1: {"MJE": 20.0, "abs": 20.0}},
+        "cam1": {1: {"MJE": 60.0, "abs": 60.0}, 2: {"MJE": 90.0, "abs": 90.0}},
+        "fused": {i: {"MJE": m, "abs": m} for i, m in ((0, 19.0), (1, 18.0), (2, 90.0))},
+    }
+    s = fusion_summary(errors, frames_sent=3, frames_fused=3, occluded=[], threshold=0.5)
+    assert s["mje_mm"]["fused"] > s["mje_mm"]["cam0"]
+    assert s["paired"]["cam0"]["mje_mm"] == {"cam0": 20.0, "fused": 18.5}
+    assert s["paired"]["cam1"]["mje_mm"] == {"cam1": 75.0, "fused": 54.0}
+    assert s["fused_mje_below_best_camera"] is True and s["fused_mje_below_every_camera"] is True
+    errors["fused"][0]["MJE"] = 30.0
+    s = fusion_summary(errors, frames_sent=3, frames_fused=3, occluded=[], threshold=0.5)
+    assert s["fused_mje_below_best_camera"] is False and s["best_camera"] == "cam0"
 
 
 def test_occluded_frames_rule() -> None:
