@@ -103,3 +103,40 @@ def fused_markers(header: Any, frame: FusedFrame) -> Any:
     hands = [HandDrawing(h.pair_id, h.joints, side=h.side) for h in frame.hands]
     objects = [ObjectDrawing(o.pair_id, o.R, o.t, name=o.name) for o in frame.objects]
     return build_marker_array(header, hands, objects, MarkerOptions(hand_mesh=False))
+
+
+def fused_transforms(header: Any, frame: FusedFrame, prefix: str) -> list[Any]:
+    """TF child frames of the fused hands and objects, in `header.frame_id` (the world frame).
+
+    Hands: `<prefix>/hand_<side>` at the wrist (joint 0), oriented as the fused MANO global
+    orientation (identity when no view carried a MANO pose). Objects: `<prefix>/<name>` at the
+    object's pose. When several share a child name in one frame, every one of them gets
+    `_<pair_id>` appended, so a frame id never names two things at once.
+
+    Args:
+        header: std_msgs/Header (world frame, the group's stamp).
+        frame: the fused frame.
+        prefix: child frame prefix, no leading slash.
+
+    Returns:
+        geometry_msgs/TransformStamped list: hands first, then objects.
+    """
+    from scipy.spatial.transform import Rotation
+
+    from homae_ros.messages.conversions import transform_stamped
+
+    items: list[tuple[str, int, np.ndarray, np.ndarray]] = []
+    for h in frame.hands:
+        R = (
+            Rotation.from_rotvec(np.asarray(h.mano_pose[:3], dtype=np.float64)).as_matrix()
+            if h.mano_pose is not None
+            else np.eye(3)
+        )
+        items.append((f"hand_{h.side}", h.pair_id, R, h.joints[0]))
+    items += [(o.name, o.pair_id, o.R, o.t) for o in frame.objects]
+    names = [name for name, *_ in items]
+    out = []
+    for name, pair_id, R, t in items:
+        child = name if names.count(name) == 1 else f"{name}_{pair_id}"
+        out.append(transform_stamped(header.frame_id, f"{prefix}/{child}", header.stamp, R, t))
+    return out

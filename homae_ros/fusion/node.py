@@ -9,7 +9,12 @@ cameras, cameras silent for `stale_after_s` are not waited for), fuses each grou
 
 - `~/hand_object` (homae_ros/HandObjectResult): the fused hands and objects, header = the
   group's stamp and `world_frame`; boxes are zeros (no image);
-- `~/markers` (visualization_msgs/MarkerArray): skeletons and object axes in `world_frame`.
+- `~/markers` (visualization_msgs/MarkerArray): skeletons and object axes in `world_frame`;
+- TF (`publish_tf`): `<frame_prefix>/hand_<side>` at each fused wrist and
+  `<frame_prefix>/<object name>` at each fused object, children of `world_frame`;
+- `/diagnostics` (every `diagnostics_period_s`): one status per camera (OK, or WARN when it is
+  silent, never answered, or had results dropped) and one for the fused output
+  (`homae_ros.fusion.diagnostics`).
 
 Nothing waits on a camera: a silent or slow one only leaves the groups it misses. Results that
 arrive after their instant was published are counted as late and dropped; results in a frame
@@ -37,10 +42,17 @@ from visualization_msgs.msg import MarkerArray
 from homae_model.fusion.calibration import Calibration, load_calibration
 from homae_model.fusion.fuse import fuse_frame
 from homae_model.fusion.sync import StampGroup, StampGrouper
-from homae_ros.fusion.convert import fused_markers, fused_result_msg, views_from_result
+from homae_ros.fusion.convert import (
+    fused_markers,
+    fused_result_msg,
+    fused_transforms,
+    views_from_result,
+)
+from homae_ros.fusion.diagnostics import diagnostic_array
 from homae_ros.fusion.params import declare_and_read
 from homae_ros.messages.conversions import quaternion_to_rotation_matrix
 from homae_ros.messages.stamps import stamp_ns
+from homae_ros.node.tf_output import tf_broadcaster
 
 FLUSH_PERIOD_S = 0.01
 """How often ready groups are looked for (s)."""
@@ -84,6 +96,11 @@ class FusionNode(Node):
         self.counts: dict[str, Counter] = {t: Counter() for t in self.topics}
         self.fused_frames = 0
         self._last_warn: dict[str, float] = {}
+        self._last_result: dict[str, float] = {}  # topic -> monotonic time of its last result
+        self._diag_previous: dict[str, Counter] = {t: Counter() for t in self.topics}
+        self._diag_fused = 0
+        self._diag_time = time.monotonic()
+        self._tf = tf_broadcaster(self) if p.publish_tf else None
         qos = QoSProfile(depth=QOS_DEPTH, reliability=ReliabilityPolicy.RELIABLE)
         from homae_ros.msg import HandObjectResult
 
@@ -94,6 +111,11 @@ class FusionNode(Node):
                 HandObjectResult, topic, lambda msg, t=topic: self._on_result(t, msg), qos
             )
         self.create_timer(FLUSH_PERIOD_S, self._flush)
+        if p.diagnostics_period_s > 0:
+            from diagnostic_msgs.msg import DiagnosticArray
+
+            self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", QOS_DEPTH)
+            self.create_timer(p.diagnostics_period_s, self._publish_diagnostics)
         self.get_logger().info(
             f"homae_fusion started: {len(self.topics)} cameras ({', '.join(self.topics)}) -> "
             f"{self.resolve_topic_name('~/hand_object')} in frame '{p.world_frame}'"
@@ -133,6 +155,7 @@ class FusionNode(Node):
     def _on_result(self, topic: str, msg: Any) -> None:
         counts = self.counts[topic]
         counts["received"] += 1
+        self._last_result[topic] = time.monotonic()
         frame = msg.header.frame_id
         T = self.world_transform(frame, msg.header.stamp)
         if T is None:
@@ -182,7 +205,22 @@ class FusionNode(Node):
         self.result_pub.publish(fused_result_msg(header, frame))
         if self.params.publish_markers:
             self.marker_pub.publish(fused_markers(header, frame))
+        if self._tf is not None and (frame.hands or frame.objects):
+            self._tf.sendTransform(fused_transforms(header, frame, self.params.frame_prefix))
         self.fused_frames += 1
+
+    def _publish_diagnostics(self) -> None:
+        now = time.monotonic()
+        ages = {t: (now - self._last_result[t]) if t in self._last_result else None
+                for t in self.topics}  # fmt: skip
+        counts = {t: Counter(c) for t, c in self.counts.items()}
+        array = diagnostic_array(
+            self.get_clock().now().to_msg(), self.get_name(), counts, self._diag_previous, ages,
+            self.params.stale_after_s, self.fused_frames, self.fused_frames - self._diag_fused,
+            now - self._diag_time,
+        )  # fmt: skip
+        self.diag_pub.publish(array)
+        self._diag_previous, self._diag_fused, self._diag_time = counts, self.fused_frames, now
 
 
 def main(argv: list[str] | None = None) -> int:

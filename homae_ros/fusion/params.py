@@ -24,6 +24,17 @@ BASIC: tuple[tuple[str, Any, str], ...] = (
     ("max_wait_s", 0.3, "longest wait for missing cameras before fusing without them (s)"),
     ("stale_after_s", 1.0, "a camera silent this long is no longer waited for (s)"),
     ("publish_markers", True, "publish ~/markers (skeletons and object axes)"),
+    (
+        "publish_tf",
+        True,
+        "broadcast <frame_prefix>/hand_<side> and <frame_prefix>/<object> in world_frame",
+    ),
+    ("frame_prefix", "homae_fused", "prefix of the fused TF child frames (no leading slash)"),
+    (
+        "diagnostics_period_s",
+        1.0,
+        "period of /diagnostics (per-camera counts, last-result age; 0 = off) (s)",
+    ),
     ("log_throttle_s", 5.0, "minimum time between two identical warnings (s)"),
 )
 
@@ -46,6 +57,9 @@ class FusionParams:
     publish_markers: bool
     log_throttle_s: float
     settings: FusionSettings
+    publish_tf: bool = True
+    frame_prefix: str = "homae_fused"
+    diagnostics_period_s: float = 1.0
 
 
 def _settings_fields() -> list[tuple[str, Any]]:
@@ -78,7 +92,13 @@ def params_from_values(values: dict[str, Any]) -> FusionParams:
         raise FusionParameterError(
             f"parameter 'world_frame' is {world!r}: expected a tf2 frame id (no leading slash)"
         )
-    for name in ("sync_slop_s", "max_wait_s", "log_throttle_s"):
+    prefix = str(v["frame_prefix"])
+    if not _FRAME_RE.match(prefix):
+        raise FusionParameterError(
+            f"parameter 'frame_prefix' is {prefix!r}: expected a tf2 frame id prefix "
+            "(no leading slash)"
+        )
+    for name in ("sync_slop_s", "max_wait_s", "log_throttle_s", "diagnostics_period_s"):
         if float(v[name]) < 0:
             raise FusionParameterError(f"parameter '{name}' must be >= 0, got {v[name]}")
     if float(v["stale_after_s"]) <= 0:
@@ -92,7 +112,8 @@ def params_from_values(values: dict[str, Any]) -> FusionParams:
     return FusionParams(
         topics, world, str(v["calibration_file"]), bool(v["use_tf"]), float(v["sync_slop_s"]),
         float(v["max_wait_s"]), float(v["stale_after_s"]), bool(v["publish_markers"]),
-        float(v["log_throttle_s"]), settings,
+        float(v["log_throttle_s"]), settings, bool(v["publish_tf"]), prefix,
+        float(v["diagnostics_period_s"]),
     )  # fmt: skip
 
 

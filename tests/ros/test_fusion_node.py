@@ -220,6 +220,58 @@ def test_frames_come_from_tf_where_the_calibration_lacks_them(rig_factory) -> No
     np.testing.assert_allclose(joints_of(rig.fused[0].hands[0]), JOINTS, atol=1e-5)
 
 
+def test_fused_tf_frames_and_per_camera_diagnostics(rig_factory) -> None:
+    from diagnostic_msgs.msg import DiagnosticArray
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from tf2_msgs.msg import TFMessage
+
+    rig = rig_factory(diagnostics_period_s=0.2, stale_after_s=1.0)
+    tfs, diags = [], []
+    qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+    rig.client.create_subscription(TFMessage, "/tf", tfs.append, qos)
+    rig.client.create_subscription(DiagnosticArray, "/diagnostics", diags.append, qos)
+    assert rig.wait_for(lambda: rig.node.count_subscribers("/tf") > 0 and len(diags) > 0)
+    other = JOINTS + np.r_[0.0, 0.3, 0.0]
+    for cam in (0, 1):
+        rig.send(cam, 1.0, more=[(other, "right")])  # two right hands: suffixed child frames
+    assert rig.wait_for(lambda: any(len(m.transforms) == 2 for m in tfs))
+    sent = next(m for m in tfs if len(m.transforms) == 2).transforms
+    by_child = {t.child_frame_id: t for t in sent}
+    assert sorted(by_child) == ["homae_fused/hand_right_0", "homae_fused/hand_right_1"]
+    for t in sent:
+        assert t.header.frame_id == "world" and t.header.stamp.sec == 1
+    wrists = sorted([t.transform.translation.y for t in sent])
+    np.testing.assert_allclose(wrists, sorted([JOINTS[0, 1], other[0, 1]]), atol=1e-5)
+
+    def status(topic: str):
+        for array in reversed(diags):
+            for s in array.status:
+                if s.name == f"homae_fusion: {topic}":
+                    return s
+        return None
+
+    # camera 1 goes silent and reports once in an unknown frame; camera 0 keeps answering
+    rig.send(1, 2.0, frame="mystery_optical_frame")
+    for i in range(40):
+        rig.send(0, 3.0 + 0.1 * i)
+        time.sleep(0.05)
+        s1 = status(TOPICS[1])
+        if s1 is not None and s1.message.startswith("silent"):
+            break
+    s0, s1 = status(TOPICS[0]), status(TOPICS[1])
+    assert s0.level == bytes([0]) and s0.message == "ok", s0
+    assert s1.level == bytes([1]) and s1.message.startswith("silent for"), s1
+    values = {kv.key: kv.value for kv in s1.values}
+    assert values["unknown_frame"] == "1" and values["fused"] == "1"
+    assert any(
+        any(s.message == "results dropped since the last update: 1 unknown frame"
+            for s in a.status)
+        for a in diags
+    )  # fmt: skip
+    fused = next(s for s in diags[-1].status if s.name == "homae_fusion: fused")
+    assert int({kv.key: kv.value for kv in fused.values}["fused_frames"]) >= 2
+
+
 def test_parameters_are_checked_with_their_names() -> None:
     from homae_ros.fusion.params import FusionParameterError, params_from_values
 
@@ -229,6 +281,10 @@ def test_parameters_are_checked_with_their_names() -> None:
         params_from_values({"result_topics": ["/a"], "world_frame": "/world"})
     with pytest.raises(FusionParameterError, match=r"fusion\.depth_ratio"):
         params_from_values({"result_topics": ["/a"], "fusion.depth_ratio": 0.5})
+    with pytest.raises(FusionParameterError, match="'frame_prefix'"):
+        params_from_values({"result_topics": ["/a"], "frame_prefix": "/homae"})
+    with pytest.raises(FusionParameterError, match="'diagnostics_period_s'"):
+        params_from_values({"result_topics": ["/a"], "diagnostics_period_s": -1.0})
     with pytest.raises(FusionParameterError, match="unknown homae_fusion parameters: bogus"):
         params_from_values({"result_topics": ["/a"], "bogus": 1})
     p = params_from_values({"result_topics": ["/a", "/b"], "fusion.hand_gate_m": 0.4})
