@@ -290,6 +290,15 @@ def main(argv: list[str] | None = None) -> int:
             for s in block["mje_mm"]
         )
         log(f"{scope}: MJE / ADD-S mm: {parts}")
+        same = "; ".join(
+            f"on {cam}'s {b['count']} frames: {cam} {_fmt(b['mje_mm'][cam])}, "
+            f"fused {_fmt(b['mje_mm']['fused'])}"
+            for cam, b in block["paired"].items()
+        )
+        log(
+            f"{scope}, same frames: MJE mm {same}; fused below the best camera "
+            f"({block['best_camera']}): {block['fused_mje_below_best_camera']}"
+        )
     log(f"fused {f['frames_fused']}/{n} instants; wrote {out / 'summary.json'} and {overlay}")
     return 0 if f["frames_fused"] > 0 else 1
 
