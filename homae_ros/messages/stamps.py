@@ -140,13 +140,17 @@ class StampPairer:
         self._callback(image, info)
 
 
+SYNC_RULES = ("approximate", "exact", "latest_camera_info", "approximate_or_latest")
+"""How `StampIndex.match` pairs: the node's three `sync` modes, and a loose offline one."""
+
+
 class StampIndex:
     """Messages of a whole recording by header stamp and log time, paired by `nearest_stamp`.
 
     The offline counterpart of `StampPairer` (homae-bag): `match` gives the message the node's
-    rule pairs with an image ("exact" for an equal stamp, "nearest" within the tolerance);
-    failing that, the latest one logged before the image ("latest": a loose pairing, which the
-    caller reports).
+    rule pairs with an image ("exact" for an equal stamp, "nearest" within the tolerance), or
+    with rule "approximate_or_latest", failing that, the latest one logged before the image
+    ("latest": a loose pairing, which the caller reports).
     """
 
     def __init__(self, entries: Sequence[tuple[int, int, Any]], tolerance_ns: int) -> None:
@@ -163,20 +167,43 @@ class StampIndex:
         """Number of indexed messages."""
         return len(self._stamps)
 
-    def match(self, stamp_ns: int, log_ns: int) -> tuple[Any, str] | None:
+    def match(
+        self, stamp_ns: int, log_ns: int, rule: str = "approximate_or_latest"
+    ) -> tuple[Any, str] | None:
         """(message, "exact" | "nearest" | "latest") for an image stamped `stamp_ns`, or None.
 
         Args:
             stamp_ns: the image's header stamp (ns).
             log_ns: the image's log (receive) time in the recording (ns).
+            rule: one of `SYNC_RULES`: the node's "approximate" (nearest stamp within the
+                tolerance), "exact" (equal stamps) and "latest_camera_info" (the latest one
+                logged before the image, whatever its stamp), or "approximate_or_latest"
+                (approximate, failing that the latest logged before: a loose pairing).
+
+        Raises:
+            ValueError: an unknown rule.
         """
-        i = bisect_left(self._stamps, stamp_ns)
-        near = [j for j in (i - 1, i) if 0 <= j < len(self._stamps)]  # sorted: the neighbours
-        k = nearest_stamp([self._stamps[j] for j in near], stamp_ns, self.tolerance_ns)
-        if k is not None:
-            j = near[k]
-            return self._by_stamp[j], "exact" if self._stamps[j] == stamp_ns else "nearest"
+        if rule not in SYNC_RULES:
+            raise ValueError(f"sync rule {rule!r}; valid: {', '.join(SYNC_RULES)}")
+        if rule != "latest_camera_info":
+            i = bisect_left(self._stamps, stamp_ns)
+            near = [j for j in (i - 1, i) if 0 <= j < len(self._stamps)]  # the neighbours
+            tolerance = 0 if rule == "exact" else self.tolerance_ns
+            k = nearest_stamp([self._stamps[j] for j in near], stamp_ns, tolerance)
+            if k is not None:
+                j = near[k]
+                return self._by_stamp[j], "exact" if self._stamps[j] == stamp_ns else "nearest"
+            if rule != "approximate_or_latest":
+                return None
         k = bisect_right(self._logs, log_ns) - 1
         if k >= 0:
             return self._by_log[k], "latest"
         return None
+
+    def nearest_offset_ns(self, stamp_ns: int) -> int | None:
+        """Signed stamp difference (ns) of the nearest indexed message to `stamp_ns`, or None."""
+        if not self._stamps:
+            return None
+        i = bisect_left(self._stamps, stamp_ns)
+        near = [self._stamps[j] - stamp_ns for j in (i - 1, i) if 0 <= j < len(self._stamps)]
+        return min(near, key=abs)

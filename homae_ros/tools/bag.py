@@ -14,10 +14,13 @@ image's header stamp and the image's log time:
 - optionally `/homae_node/debug_image` (sensor_msgs/msg/Image overlay),
 
 and every input topic is copied through unchanged (input topics named like an output topic,
-other than /tf, are dropped). Camera info is paired with each image by the node's rule
-(`homae_ros.messages.stamps.nearest_stamp`): the nearest header stamp within --sync-tolerance
-(the node's `sync_slop_s`). An image without such a camera_info is paired loosely with the
-latest camera_info logged before it: a warning names it and the summary counts it. A frame that
+other than /tf, are dropped). Camera info is paired with each image by the node's rule,
+`--sync` as the node's `sync` parameter (`homae_ros.messages.stamps.StampIndex`): approximate
+(default: the nearest header stamp within --sync-tolerance, the node's `sync_slop_s`), exact,
+or latest_camera_info (the latest logged before the image). An image the rule pairs with no
+camera_info is skipped, as the node drops it, with a warning naming it and the nearest
+camera_info's offset. `--sync approximate_or_latest` pairs such an image loosely with the latest
+camera_info logged before it instead: a warning names it and the summary counts it. A frame that
 cannot be processed (corrupt message, unknown encoding, no camera info, ...) gets a warning
 naming the topic and its message index on that topic, and is skipped; the summary at the end
 counts frames processed and skipped by reason.
@@ -49,7 +52,7 @@ from homae_ros.messages.outputs import (
     build_frame_messages,
     overlay_image,
 )
-from homae_ros.messages.stamps import StampIndex
+from homae_ros.messages.stamps import SYNC_RULES, StampIndex
 from homae_ros.tools.bag_input import (
     check_bag,
     decode_image,
@@ -91,6 +94,8 @@ class BagOptions:
         camera_info_topic: CameraInfo topic; "" = `<image topic's namespace>/camera_info`,
             else the bag's only CameraInfo topic.
         sync_tolerance_s: largest |image stamp - camera_info stamp| for a nearest match (s).
+        sync: pairing rule, one of `stamps.SYNC_RULES` (the node's `sync` modes, or
+            "approximate_or_latest").
         result_topic, markers_topic, tf_topic, debug_image_topic: output topics.
         frame_prefix: TF child frame prefix.
         markers: write the MarkerArray; hand_mesh: include the hand mesh in it.
@@ -102,6 +107,7 @@ class BagOptions:
     image_topic: str = ""
     camera_info_topic: str = ""
     sync_tolerance_s: float = 0.02
+    sync: str = "approximate"
     result_topic: str = "/homae_node/hand_object"
     markers_topic: str = "/homae_node/markers"
     tf_topic: str = "/tf"
@@ -280,11 +286,20 @@ def _process(
     try:
         rgb = decode_image(msg, msgtype)
         stamp = stamp_ns(msg.header)
-        matched = infos.match(stamp, log_ns)
+        matched = infos.match(stamp, log_ns, options.sync)
         if matched is None:
+            offset = infos.nearest_offset_ns(stamp)
+            if offset is None or options.sync == "latest_camera_info":
+                raise FrameSkipped(
+                    "no_camera_info",
+                    f"no camera_info on {summary.camera_info_topic} at or before this image",
+                )
+            within = "" if options.sync == "exact" else f" within {options.sync_tolerance_s} s"
             raise FrameSkipped(
-                "no_camera_info",
-                f"no camera_info on {summary.camera_info_topic} at or before this image",
+                "no_matching_camera_info",
+                f"no camera_info on {summary.camera_info_topic} stamped{within} of the image "
+                f"(--sync {options.sync}; the nearest is {offset * 1e-9:+.3f} s away), as the "
+                "node would drop it",
             )
         K = conversions.check_camera_info(matched[0], rgb.shape)
         estimates = estimator.process(rgb, K, stamp * 1e-9)
@@ -349,7 +364,7 @@ def _run(
             )
             continue
         summary.sync[f.sync] += 1
-        if f.sync == "latest":
+        if f.sync == "latest" and options.sync == "approximate_or_latest":
             summary.loose.append(index)
             warn(
                 f"{topic} message #{index} (log time {log_ns * 1e-9:.3f} s): paired loosely with "
@@ -396,6 +411,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.02,
         help="largest image/camera_info stamp difference for a nearest match (s)",
     )
+    p.add_argument(
+        "--sync",
+        choices=SYNC_RULES,
+        default="approximate",
+        help="image/camera_info pairing, as the node's `sync` parameter (approximate, exact, "
+        "latest_camera_info); approximate_or_latest pairs an image with no camera_info within "
+        "the tolerance with the latest one logged before it, and names it (default: approximate)",
+    )
     p.add_argument("--frame-prefix", default=DEFAULT_FRAME_PREFIX, help="TF child frame prefix")
     p.add_argument("--no-markers", action="store_true", help="do not write markers")
     p.add_argument("--no-hand-mesh", action="store_true", help="markers without the hand mesh")
@@ -416,6 +439,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         image_topic=args.image_topic,
         camera_info_topic=args.camera_info_topic,
         sync_tolerance_s=args.sync_tolerance,
+        sync=args.sync,
         frame_prefix=args.frame_prefix,
         markers=not args.no_markers,
         hand_mesh=not args.no_hand_mesh,

@@ -188,9 +188,8 @@ def test_results_tf_markers_with_input_stamps_bad_frames_skipped(
 ):
     warnings: list[str] = []
     out = tmp_path / "out.mcap"
-    summary = process_bag(
-        in_bag, out, estimator, BagOptions(image_topic=IMAGE, progress=False), warnings.append
-    )
+    opts = BagOptions(image_topic=IMAGE, progress=False, sync="approximate_or_latest")
+    summary = process_bag(in_bag, out, estimator, opts, warnings.append)
     assert out.is_file()  # a single MCAP file
     good = [f for f in FRAMES if f["kind"] == "good"]
     data = read_bag(out, store)
@@ -329,7 +328,7 @@ def test_cli_compressed_topic_folder_output_and_no_overwrite(tmp_path, store, ch
         "--debug-image",
     ]
     assert main(argv) == 0
-    assert "skipped (no_camera_info): 1 (message index 0)" in capsys.readouterr().out
+    assert "skipped (no_matching_camera_info): 1 (message index 0)" in capsys.readouterr().out
     assert (out / "metadata.yaml").is_file()  # a rosbag2 folder
     data = read_bag(out, store)
     ((_, res),) = data["/homae_node/hand_object"]
@@ -374,6 +373,12 @@ def test_stamp_index_exact_nearest_latest():
     assert idx.match(290, 500) == ("c", "nearest")
     assert idx.match(250, 250) == ("b", "latest")  # 50 ns off both: latest logged before
     assert idx.match(50, 99) is None  # nothing logged yet, nothing near
+    assert idx.match(250, 250, "approximate") is None  # the node's rule drops it
+    assert idx.match(290, 500, "exact") is None and idx.match(300, 0, "exact") == ("c", "exact")
+    assert idx.match(100, 250, "latest_camera_info") == ("b", "latest")  # whatever the stamp
+    assert idx.nearest_offset_ns(250) == -50 and idx.nearest_offset_ns(310) == -10
+    with pytest.raises(ValueError, match="sync rule 'bogus'"):
+        idx.match(100, 100, "bogus")
     assert len(StampIndex([], 10)) == 0
 
 
@@ -398,14 +403,19 @@ def test_bag_pairs_by_the_nodes_rule_and_names_loose_pairs(in_bag, tmp_path, est
         offline = got[0] if got is not None and got[1] != "latest" else None
         assert live == offline, image
 
+    # the node's rule (default): message 5 has no camera_info within the slop and is skipped
     warnings: list[str] = []
-    summary = process_bag(
-        in_bag,
-        tmp_path / "loose.mcap",
-        estimator,
-        BagOptions(image_topic=IMAGE, progress=False),
-        warnings.append,
-    )
+    opts = BagOptions(image_topic=IMAGE, progress=False)
+    summary = process_bag(in_bag, tmp_path / "node_rule.mcap", estimator, opts, warnings.append)
+    assert [(s.index, s.reason) for s in summary.skipped if s.index == 5] == [
+        (5, "no_matching_camera_info")
+    ]
+    assert summary.loose == [] and "latest" not in summary.sync
+    assert any(f"{IMAGE} message #5" in w and "as the node would drop it" in w for w in warnings)
+
+    warnings = []
+    opts = BagOptions(image_topic=IMAGE, progress=False, sync="approximate_or_latest")
+    summary = process_bag(in_bag, tmp_path / "loose.mcap", estimator, opts, warnings.append)
     assert summary.loose == [5] and summary.sync["latest"] == 1
     assert any(f"{IMAGE} message #5" in w and "paired loosely" in w for w in warnings), warnings
     assert "paired loosely" in summary.format() and "(message index 5)" in summary.format()
@@ -459,7 +469,8 @@ def test_raw_mcap_file_input_copies_with_hashed_definitions(in_bag, tmp_path, st
     out = tmp_path / "out"
     opts = BagOptions(image_topic=IMAGE, progress=False, markers=False)
     summary = process_bag(raw_file, out, estimator, opts, lambda _: None)
-    assert summary.processed == 3 and summary.copied == len(FRAMES) + len(INFOS)
+    assert summary.processed == 2 and summary.copied == len(FRAMES) + len(INFOS)
+    assert summary.skipped_by_reason()["no_matching_camera_info"] == 1  # the node's rule
     with Reader(out) as r:
         digests = {c.topic: (c.msgtype, c.digest) for c in r.connections}
     assert set(digests) == {IMAGE, INFO, "/cam/image/compressed", "/homae_node/hand_object", "/tf"}
