@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from homae_model.config import HomaeConfig
+from homae_model.geometry.camera import project_points
 from homae_model.geometry.rotations import matrix_to_axis_angle, rot6d_to_matrix
 from homae_model.geometry.voxels import VoxelSelection, coarse_to_fine_select, dense_select
 from homae_model.hand.mano import ManoLayer
@@ -32,7 +33,8 @@ from homae_model.nn.anchor import AnchorHead, AnchorPrediction
 from homae_model.nn.aux import AuxPrediction, DenseAuxHead
 from homae_model.nn.decoder import MaeDecoder
 from homae_model.nn.encoder import ImageEncoder
-from homae_model.nn.feature_sampling import sample_features
+from homae_model.nn.feature_sampling import map_pixels, sample_at_pixels
+from homae_model.nn.feature_window import FeatureWindow, window_for_boxes
 from homae_model.nn.fusion import SdfGatedFusion
 from homae_model.nn.hand_head import HandHead, HandLayerOutput
 from homae_model.nn.masking import TargetFocusedMasking
@@ -57,6 +59,8 @@ class Encoding:
         image_size: (H,W) of the crop in pixels.
         recon: (B,3,H,W) reconstruction in [0,1] units, or None when not asked.
         mask: (B,H/P,W/P) bool masking grid, or None (eval / masking off).
+        window: where `fmap` is only a window of F~ (`encode(..., roi=...)`), that window;
+            `features` then computes the whole map when points fall outside it.
     """
 
     grid: torch.Tensor
@@ -65,6 +69,7 @@ class Encoding:
     image_size: tuple[int, int]
     recon: torch.Tensor | None = None
     mask: torch.Tensor | None = None
+    window: FeatureWindow | None = None
 
 
 @dataclass
@@ -205,7 +210,12 @@ class HomaeModel(nn.Module):
 
     # ---------------------------------------------------------------- stages
     def encode(
-        self, image: torch.Tensor, obj_box: torch.Tensor | None = None, *, reconstruct: bool = False
+        self,
+        image: torch.Tensor,
+        obj_box: torch.Tensor | None = None,
+        *,
+        reconstruct: bool = False,
+        roi: torch.Tensor | None = None,
     ) -> Encoding:
         """Image -> features (masking applied only in training mode).
 
@@ -213,6 +223,10 @@ class HomaeModel(nn.Module):
             image: (B,3,S,S) RGB in [0,1].
             obj_box: (B,4) object boxes in crop pixels (target-focused masking), or None.
             reconstruct: also run the reconstruction head.
+            roi: (N,4) xyxy crop pixels where the features will be read (inference: the
+                boxes the voxel search keeps points in). In eval mode, without gradients and
+                with a pooled anchor head and no image skip, the finest decoder level and
+                F~ are computed over a window holding them only (`Encoding.window`).
 
         Returns:
             `Encoding`.
@@ -220,13 +234,38 @@ class HomaeModel(nn.Module):
         x = self.encoder.normalize(image)
         x, mask = self.masking(x, obj_box)
         grid, pooled = self.encoder.forward_normalized(x)
-        stages = self.decoder(grid)
-        fmap = self.multiscale(stages)
+        size = (int(image.shape[-2]), int(image.shape[-1]))
+        window = None
+        windowed = not (self.training or reconstruct or torch.is_grad_enabled())
+        if roi is not None and windowed and self.skip is None and self.anchor_head.heatmap is None:
+            n = len(self.decoder.stages)
+            fine = (int(grid.shape[-2]) * 2**n, int(grid.shape[-1]) * 2**n)
+            window = window_for_boxes(roi, size, fine, 2 ** (n - 1))
+            window = None if window.is_full else window
+        stages = self.decoder(grid, window)
+        fmap = self.multiscale(stages, window)
         if self.skip is not None:
             fmap = fmap + self.skip(x, (int(fmap.shape[-2]), int(fmap.shape[-1])))
-        size = (int(image.shape[-2]), int(image.shape[-1]))
         recon = self.decoder.reconstruct(stages, size) if reconstruct else None
-        return Encoding(grid, pooled, fmap, size, recon, mask)
+        return Encoding(grid, pooled, fmap, size, recon, mask, window)
+
+    def features(
+        self, enc: Encoding, points: torch.Tensor, K: torch.Tensor, row: int | None = None
+    ) -> torch.Tensor:
+        """F_img: (B,N,C) features of F~ at the projections of (B,N,3) points (eq. 12).
+
+        A windowed encoding whose window does not hold every point's pixels computes the
+        whole map first (once; `enc` then holds it). `row`: image `row` of `enc` alone.
+        """
+        k = K if row is None else K[row : row + 1]
+        uv = project_points(points, k)
+        if enc.window is not None and not enc.window.covers(
+            map_pixels(uv, enc.image_size, enc.window.full)
+        ):
+            enc.fmap = self.multiscale(self.decoder(enc.grid))
+            enc.window = None
+        fmap = enc.fmap if row is None else enc.fmap[row : row + 1]
+        return sample_at_pixels(fmap, uv, enc.image_size, enc.window)
 
     def predict_anchor(
         self,
@@ -266,12 +305,11 @@ class HomaeModel(nn.Module):
         weights: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         head, _, _ = self._branch(branch)
-        fmap = enc.fmap
+        f_img = self.features(enc, points, K, row)
         if row is not None:  # image `row` alone: (1,M,3) points
-            fmap, K, anchor = fmap[row : row + 1], K[row : row + 1], anchor[row : row + 1]
+            anchor = anchor[row : row + 1]
         q = (points - anchor[:, None, :]) * self.sdf_scale
         gamma = self.posenc(q)
-        f_img = sample_features(fmap, points, K, enc.image_size)
         sdf = head(torch.cat([gamma, f_img, q], dim=-1), weights)
         return sdf, f_img, torch.cat([q, gamma], dim=-1)
 
@@ -304,7 +342,7 @@ class HomaeModel(nn.Module):
             sdf, f_img, pos = self._sdf_scaled(enc, K, points, anchor, branch)
         else:
             q = (points - anchor[:, None, :]) * self.sdf_scale
-            f_img = sample_features(enc.fmap, points, K, enc.image_size)
+            f_img = self.features(enc, points, K)
             pos = torch.cat([q, self.posenc(q)], dim=-1)
             sdf = sdf_m.to(f_img.dtype) * self.sdf_scale
         f_3d = pointnet(pos[..., :3]) if pointnet is not None else None

@@ -100,8 +100,8 @@ class TorchStages:
     def encode(
         self, image: torch.Tensor, K: torch.Tensor, hand_box: torch.Tensor, obj_box: torch.Tensor
     ) -> StageFeatures:
-        """`HomaeModel.encode` + `predict_anchor`."""
-        enc = self.model.encode(image)
+        """`HomaeModel.encode` (F~ over the boxes' window) + `predict_anchor`."""
+        enc = self.model.encode(image, roi=torch.cat([hand_box, obj_box]))
         return StageFeatures(enc, self.model.predict_anchor(enc, K, hand_box, obj_box).anchor)
 
     def sdf_fn(
