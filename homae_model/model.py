@@ -531,8 +531,6 @@ class _BranchSdf:
         self, model: HomaeModel, enc: Encoding, K: torch.Tensor, anchor: torch.Tensor, branch: str
     ) -> None:
         self.model, self.enc, self.K, self.anchor, self.branch = model, enc, K, anchor, branch
-        self._weights: list[tuple[torch.Tensor, torch.Tensor]] | None = None
-        self._versions: tuple[int, ...] = ()
 
     def _plain(self) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
         """The head's normalised weights, computed once while its parameters do not change.
@@ -543,14 +541,7 @@ class _BranchSdf:
         """
         if torch.is_grad_enabled():
             return None
-        head = self.model._branch(self.branch)[0]
-        try:
-            versions = tuple(p._version for p in head.parameters())
-        except RuntimeError:  # inference tensors keep no version counter: no caching
-            return head.plain_weights()
-        if self._weights is None or versions != self._versions:
-            self._weights, self._versions = head.plain_weights(), versions
-        return self._weights
+        return self.model._branch(self.branch)[0].cached_plain_weights()
 
     def __call__(self, points: torch.Tensor, row: int | None = None) -> torch.Tensor:
         """SDF of `points` in metres ((B,M,3), or (1,M,3) of image `row`)."""

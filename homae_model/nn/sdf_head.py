@@ -37,6 +37,7 @@ class SdfHead(nn.Module):
             layers.append(weight_norm(lin) if cfg.weight_norm else lin)
         self.layers = nn.ModuleList(layers)
         self.act = nn.ReLU()
+        self._plain: tuple[tuple, list[tuple[torch.Tensor, torch.Tensor]]] | None = None
 
     def plain_weights(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """(weight, bias) of every layer with the weight normalisation applied once.
@@ -45,6 +46,22 @@ class SdfHead(nn.Module):
         passes them to `forward` instead of recomputing the normalisation at every call.
         """
         return [(layer.weight, layer.bias) for layer in self.layers]
+
+    def cached_plain_weights(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """`plain_weights`, computed again only when a parameter changed (no autograd only).
+
+        The voxel search evaluates the head many times per frame and the Predictor runs many
+        frames on the same weights. A change is seen through each parameter's identity,
+        storage and version counter (in-place updates, `load_state_dict`, `to`); parameters
+        created in inference mode keep no version counter and are never cached.
+        """
+        try:
+            key = tuple((id(p), p.data_ptr(), p._version) for p in self.parameters())
+        except RuntimeError:  # inference tensors keep no version counter
+            return self.plain_weights()
+        if self._plain is None or self._plain[0] != key:
+            self._plain = (key, [(w.detach(), b.detach()) for w, b in self.plain_weights()])
+        return self._plain[1]
 
     def forward(
         self, x: torch.Tensor, weights: list[tuple[torch.Tensor, torch.Tensor]] | None = None
