@@ -35,6 +35,7 @@ from homae_model.nn.decoder import MaeDecoder
 from homae_model.nn.encoder import ImageEncoder
 from homae_model.nn.feature_sampling import map_pixels, sample_at_pixels
 from homae_model.nn.feature_window import FeatureWindow, window_for_boxes
+from homae_model.nn.fmap_pixels import fmap_at_pixels, sample_outside
 from homae_model.nn.fusion import SdfGatedFusion
 from homae_model.nn.hand_head import HandHead, HandLayerOutput
 from homae_model.nn.masking import TargetFocusedMasking
@@ -59,8 +60,9 @@ class Encoding:
         image_size: (H,W) of the crop in pixels.
         recon: (B,3,H,W) reconstruction in [0,1] units, or None when not asked.
         mask: (B,H/P,W/P) bool masking grid, or None (eval / masking off).
-        window: where `fmap` is only a window of F~ (`encode(..., roi=...)`), that window;
-            `features` then computes the whole map when points fall outside it.
+        window: where `fmap` is only a window of F~ (`encode(..., roi=...)`), that window.
+        above: with a window, the decoder's input grid and outputs above the finest level,
+            from which `features` makes F~ at pixels outside the window.
     """
 
     grid: torch.Tensor
@@ -70,6 +72,7 @@ class Encoding:
     recon: torch.Tensor | None = None
     mask: torch.Tensor | None = None
     window: FeatureWindow | None = None
+    above: list[torch.Tensor] | None = None
 
 
 @dataclass
@@ -247,25 +250,35 @@ class HomaeModel(nn.Module):
         if self.skip is not None:
             fmap = fmap + self.skip(x, (int(fmap.shape[-2]), int(fmap.shape[-1])))
         recon = self.decoder.reconstruct(stages, size) if reconstruct else None
-        return Encoding(grid, pooled, fmap, size, recon, mask, window)
+        above = [grid, *stages[:-1]] if window is not None else None
+        return Encoding(grid, pooled, fmap, size, recon, mask, window, above)
 
     def features(
         self, enc: Encoding, points: torch.Tensor, K: torch.Tensor, row: int | None = None
     ) -> torch.Tensor:
         """F_img: (B,N,C) features of F~ at the projections of (B,N,3) points (eq. 12).
 
-        A windowed encoding whose window does not hold every point's pixels computes the
-        whole map first (once; `enc` then holds it). `row`: image `row` of `enc` alone.
+        With a windowed encoding, points whose pixels lie outside the window get F~ made
+        at their pixels from the coarser levels (`fmap_pixels`; the same values up to
+        rounding). `row`: image `row` of `enc` alone.
         """
         k = K if row is None else K[row : row + 1]
         uv = project_points(points, k)
-        if enc.window is not None and not enc.window.covers(
-            map_pixels(uv, enc.image_size, enc.window.full)
-        ):
-            enc.fmap = self.multiscale(self.decoder(enc.grid))
-            enc.window = None
         fmap = enc.fmap if row is None else enc.fmap[row : row + 1]
-        return sample_at_pixels(fmap, uv, enc.image_size, enc.window)
+        out = sample_at_pixels(fmap, uv, enc.image_size, enc.window)
+        if enc.window is None or enc.above is None:
+            return out
+        px = map_pixels(uv, enc.image_size, enc.window.full)
+        bi, ni = torch.nonzero(~enc.window.covered(px), as_tuple=True)
+        if bi.numel():
+            above = enc.above
+
+            def pixels(b: torch.Tensor, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+                return fmap_at_pixels(self.decoder, self.multiscale, above, b, y, x)
+
+            rows = bi if row is None else torch.full_like(bi, row)
+            out[bi, ni] = sample_outside(pixels, px[bi, ni], rows, enc.window.full).to(out.dtype)
+        return out
 
     def predict_anchor(
         self,

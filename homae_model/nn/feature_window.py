@@ -10,7 +10,8 @@ coarser levels are computed whole, and their bilinear upsampling (align_corners=
 window is made from a slice with one source pixel of margin, edge-replicated at the map's
 border, which is exactly what the whole map's upsampling clamps to. Bilinear sampling of the
 window at a point equals sampling the whole map when the point's four neighbouring pixels lie
-in the window (or beyond the map's border, where both read zeros): `FeatureWindow.covers`.
+in the window (or beyond the map's border, where both read zeros): `FeatureWindow.covered`.
+Points that project elsewhere get their features pixel by pixel (`homae_model.nn.fmap_pixels`).
 """
 
 from __future__ import annotations
@@ -48,21 +49,25 @@ class FeatureWindow:
             (h // factor, w // factor),
         )  # fmt: skip
 
-    def covers(self, px: torch.Tensor) -> bool:
-        """Whether bilinear sampling of the window at map pixels `px` equals the whole map's.
+    def covered(self, px: torch.Tensor) -> torch.Tensor:
+        """Where bilinear sampling of the window at map pixels `px` equals the whole map's.
 
         Args:
             px: (..., 2) (x, y) pixel coordinates of the whole map (pixel centres at integers).
 
         Returns:
-            True when every point's four neighbouring pixels are inside the window or outside
+            (...) bool: the point's four neighbouring pixels are inside the window or outside
             the map on a side where the window reaches the map's border (NaN: False).
         """
         h, w = self.full
         x, y = px[..., 0], px[..., 1]
         ok_x = ((x >= self.x0) | (self.x0 == 0)) & ((x <= self.x1 - 1) | (self.x1 == w))
         ok_y = ((y >= self.y0) | (self.y0 == 0)) & ((y <= self.y1 - 1) | (self.y1 == h))
-        return bool((ok_x & ok_y).all())
+        return ok_x & ok_y
+
+    def covers(self, px: torch.Tensor) -> bool:
+        """Whether `covered` holds for every point of `px` (..., 2)."""
+        return bool(self.covered(px).all())
 
 
 def window_for_boxes(

@@ -6,7 +6,9 @@ import pytest
 import torch
 from torch.nn import functional as F
 
+from homae_model.geometry.camera import project_points
 from homae_model.model import HomaeModel
+from homae_model.nn.feature_sampling import map_pixels
 from homae_model.nn.feature_window import FeatureWindow, upsample_window, window_for_boxes
 from homae_model.stages import TorchStages
 from tests.model.test_model import build, tiny_cfg
@@ -14,7 +16,11 @@ from tests.model.test_model import build, tiny_cfg
 
 @pytest.fixture(scope="module")
 def model() -> HomaeModel:
-    return build(tiny_cfg(hand_head__dec_layers=2, object_head__layers=2)).eval()
+    # dense search: the window is the boxes' (the coarse cells of the tiny crop span it all)
+    cfg = tiny_cfg(hand_head__dec_layers=2, object_head__layers=2)
+    cfg.model.inference.sampling = "dense"
+    cfg.model.inference.voxel_res, cfg.model.inference.coarse_res = 32, 8
+    return build(cfg).eval()
 
 
 @pytest.fixture(scope="module")
@@ -66,36 +72,79 @@ def test_covers_needs_the_bilinear_neighbours_inside():
     assert not win.covers(torch.tensor([[float("nan"), 10.0]]))
 
 
+def _camera(s: int, n: int) -> torch.Tensor:
+    K = torch.tensor([[1.2 * s, 0, (s - 1) / 2], [0, 1.2 * s, (s - 1) / 2], [0, 0, 1.0]])
+    return K.expand(n, 3, 3).contiguous()
+
+
+def _points_in(boxes: torch.Tensor, K: torch.Tensor, n: int) -> torch.Tensor:
+    """(B,n,3) camera points 0.9-1.1 m deep projecting inside each image's box."""
+    g = torch.Generator().manual_seed(2)
+    lo, hi = boxes[:, None, :2], boxes[:, None, 2:]
+    uv = lo + torch.rand(boxes.shape[0], n, 2, generator=g) * (hi - lo)
+    z = 0.9 + 0.2 * torch.rand(boxes.shape[0], n, 1, generator=g)
+    return torch.cat([(uv - K[:, None, :2, 2]) / K[:, None, 0:1, 0] * z, z], dim=-1)
+
+
 def test_windowed_encoding_matches_the_whole_map_and_its_features(model, image):
     s = model.cfg.model.encoder.img_size
-    boxes = torch.tensor([[0.3, 0.35, 0.55, 0.6], [0.4, 0.3, 0.6, 0.5]]) * s
+    hb = torch.tensor([[0.05, 0.1, 0.3, 0.35], [0.1, 0.05, 0.35, 0.3]]) * s
+    ob = torch.tensor([[0.15, 0.05, 0.4, 0.3], [0.05, 0.15, 0.3, 0.4]]) * s
+    K = _camera(s, 2)
     with torch.no_grad():
         whole = model.encode(image)
-        enc = model.encode(image, roi=boxes)
+        enc = model.encode(image, roi=torch.cat([hb, ob]))
         assert enc.window is not None and whole.window is None
         w = enc.window
         assert enc.fmap.shape[-2:] == (w.y1 - w.y0, w.x1 - w.x0)
-        assert enc.fmap.shape[-1] < whole.fmap.shape[-1]
+        assert enc.fmap.shape[-1] * enc.fmap.shape[-2] < whole.fmap.shape[-1] * whole.fmap.shape[-2]
         torch.testing.assert_close(enc.fmap, whole.fmap[..., w.y0 : w.y1, w.x0 : w.x1])
-        K = torch.tensor([[1.2 * s, 0, (s - 1) / 2], [0, 1.2 * s, (s - 1) / 2], [0, 0, 1.0]])
-        K = K.expand(2, 3, 3)
-        # points projecting inside the boxes: read from the window
-        uv = boxes[:, None, :2] + torch.rand(2, 50, 2) * (boxes[:, None, 2:] - boxes[:, None, :2])
-        z = 0.4 + 0.1 * torch.rand(2, 50, 1)
-        pts = torch.cat([(uv - K[:, None, :2, 2]) / K[:, None, 0:1, 0] * z, z], dim=-1)
+        pts = _points_in(hb, K, 50)
         torch.testing.assert_close(
             model.features(enc, pts, K), model.features(whole, pts, K), rtol=0, atol=1e-5
         )
-        assert enc.window is not None  # inside: still windowed
         torch.testing.assert_close(
             model.features(enc, pts[1:], K, row=1), model.features(whole, pts[1:], K, row=1)
         )
-        # a point outside the window: the whole map is computed, same features as before
+        # points outside the window (and outside the crop): F~ made at their pixels
         far = pts.clone()
-        far[0, 0, 0] += 0.2
-        got = model.features(enc, far, K)
-        assert enc.window is None and enc.fmap.shape == whole.fmap.shape
-        torch.testing.assert_close(got, model.features(whole, far, K), rtol=0, atol=1e-5)
+        far[0, :10, 0] += torch.linspace(0.3, 1.5, 10)
+        far[1, :5, 1] += torch.linspace(0.3, 0.8, 5)
+        px = map_pixels(project_points(far, K), enc.image_size, w.full)
+        assert int((~w.covered(px)).sum()) >= 12
+        torch.testing.assert_close(
+            model.features(enc, far, K), model.features(whole, far, K), rtol=0, atol=1e-5
+        )
+        torch.testing.assert_close(
+            model.features(enc, far[1:], K, row=1),
+            model.features(whole, far[1:], K, row=1),
+            rtol=0,
+            atol=1e-5,
+        )
+
+
+@pytest.mark.parametrize("sampling", ["coarse_to_fine", "dense"])
+def test_the_window_holds_every_point_the_searches_evaluate(sampling):
+    cfg = tiny_cfg(hand_head__dec_layers=2, object_head__layers=2)
+    cfg.model.inference.sampling = sampling
+    cfg.model.inference.voxel_res, cfg.model.inference.coarse_res = 32, 8
+    model = build(cfg).eval()
+    s = cfg.model.encoder.img_size
+    K = _camera(s, 1)
+    # coarse cells project outside the boxes' window: their features are made per pixel
+    hb, ob = torch.tensor([[0.05, 0.1, 0.3, 0.35]]) * s, torch.tensor([[0.1, 0.05, 0.4, 0.3]]) * s
+    anchor = torch.tensor([[-0.3, -0.3, 1.2]])
+    image = torch.rand(1, 3, s, s, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        enc = model.encode(image, roi=torch.cat([hb, ob]))
+        assert enc.window is not None
+        whole = model.encode(image)
+        for br, box in (("hand", hb), ("obj", ob)):
+            sel = model.sample_points(enc, K, anchor, box, br)
+            ref = model.sample_points(whole, K, anchor, box, br)
+            assert sel.num_evals == ref.num_evals
+            torch.testing.assert_close(sel.points, ref.points)
+            torch.testing.assert_close(sel.sdf, ref.sdf, rtol=0, atol=1e-5)
 
 
 def test_training_and_gradients_keep_the_whole_map(model, image):
