@@ -120,7 +120,7 @@ def model_stages(
     )
     out["sdf_heads"] = sdf_only
     out["pointnet_fusion"] = pointnet_fusion
-    out["transformers_heads"] = lambda: model.heads(hand, obj)
+    out["transformers_heads"] = lambda: model.heads(hand, obj, final_only=True)
     out["mano"] = lambda: model.hand_mesh(layers[-1], anchor)
     with torch.inference_mode():
         return interleaved(out, repeats, device)

@@ -387,12 +387,15 @@ class HomaeModel(nn.Module):
         return search_points(self.cfg, self.sdf_fn(enc, K, anchor, branch), anchor, K, box, branch)
 
     def heads(
-        self, hand: PointBranch, obj: PointBranch
+        self, hand: PointBranch, obj: PointBranch, *, final_only: bool = False
     ) -> tuple[list[HandLayerOutput], list[ObjectLayerOutput]]:
-        """Transformer heads: per-layer hand and object estimates (the last = final)."""
+        """Transformer heads: per-layer hand and object estimates (the last = final).
+
+        `final_only`: only the final estimates (one-element lists; inference).
+        """
         return (
-            self.hand_head(hand.tokens, hand.pos),
-            self.object_head(obj.tokens, obj.pos, obj.points),
+            self.hand_head(hand.tokens, hand.pos, final_only=final_only),
+            self.object_head(obj.tokens, obj.pos, obj.points, final_only=final_only),
         )
 
     def hand_mesh(self, layer: HandLayerOutput, anchor: torch.Tensor) -> HandMesh:

@@ -1,0 +1,27 @@
+"""Inference decodes the heads' last layer only: the same final estimates as the full list."""
+
+from __future__ import annotations
+
+import torch
+
+from tests.model.test_model import build, tiny_cfg
+
+
+def test_final_only_heads_equal_the_last_layer_of_the_full_lists():
+    model = build(tiny_cfg(hand_head__dec_layers=3, object_head__layers=2)).eval()
+    g = torch.Generator().manual_seed(0)
+    c = model.cfg.model.decoder.feat_channels
+    n = 40
+    points = torch.randn(2, n, 3, generator=g) * 0.05 + torch.tensor([0.0, 0.0, 0.5])
+    tokens = torch.randn(2, n, 2 * c, generator=g)
+    pos = torch.randn(2, n, 3 + model.posenc.out_dim, generator=g)
+    with torch.no_grad():
+        hand_all = model.hand_head(tokens, pos)
+        obj_all = model.object_head(tokens, pos, points)
+        (hand,) = model.hand_head(tokens, pos, final_only=True)
+        (obj,) = model.object_head(tokens, pos, points, final_only=True)
+    assert len(hand_all) == 3 and len(obj_all) == 2
+    for name in ("rot6d", "shape", "root_offset"):
+        torch.testing.assert_close(getattr(hand, name), getattr(hand_all[-1], name))
+    for name in ("rotmat", "trans", "weights"):
+        torch.testing.assert_close(getattr(obj, name), getattr(obj_all[-1], name))
