@@ -55,8 +55,13 @@ class SdfHead(nn.Module):
         storage and version counter (in-place updates, `load_state_dict`, `to`); parameters
         created in inference mode keep no version counter and are never cached.
         """
+        params = []
+        for layer in self.layers:  # direct: `parameters()` walks the parametrization modules
+            params.extend(layer._parameters.values())
+            for plist in getattr(layer, "parametrizations", {}).values():
+                params.extend(plist._parameters.values())
         try:
-            key = tuple((id(p), p.data_ptr(), p._version) for p in self.parameters())
+            key = tuple((id(p), p.data_ptr(), p._version) for p in params if p is not None)
         except RuntimeError:  # inference tensors keep no version counter
             return self.plain_weights()
         if self._plain is None or self._plain[0] != key:

@@ -1,4 +1,4 @@
-"""Inference decodes the heads' last layer only: the same final estimates as the full list."""
+"""Inference shortcuts give the same values: final-layer-only heads, cached SDF head weights."""
 
 from __future__ import annotations
 
@@ -25,3 +25,21 @@ def test_final_only_heads_equal_the_last_layer_of_the_full_lists():
         torch.testing.assert_close(getattr(hand, name), getattr(hand_all[-1], name))
     for name in ("rotmat", "trans", "weights"):
         torch.testing.assert_close(getattr(obj, name), getattr(obj_all[-1], name))
+
+
+def test_sdf_head_weights_are_cached_until_a_parameter_changes():
+    model = build(tiny_cfg())
+    head = model.sdf_hand
+    x = torch.randn(1, 7, head.layers[0].parametrizations.weight.original1.shape[1])
+    with torch.no_grad():
+        first = head.cached_plain_weights()
+        assert head.cached_plain_weights() is first  # nothing changed: the same tensors
+        torch.testing.assert_close(head(x, first), head(x))
+        head.layers[1].parametrizations.weight.original0.mul_(2.0)  # an in-place update
+        second = head.cached_plain_weights()
+        assert second is not first
+        torch.testing.assert_close(head(x, second), head(x))
+        head.load_state_dict({k: v * 0.5 for k, v in head.state_dict().items()})
+        third = head.cached_plain_weights()
+        assert third is not second
+        torch.testing.assert_close(head(x, third), head(x))
