@@ -87,10 +87,12 @@ def model_stages(
     box = union_crop_box(scene.hand_box, scene.obj_box, model.cfg.data.crop_scale)
     s = model.cfg.model.encoder.img_size
     out: dict[str, Callable[[], Any]] = {}
+    roi = torch.cat([ci.hand_box, ci.obj_box])  # the Predictor's F~ window (TorchStages)
     with torch.inference_mode():
         img_n = model.encoder.normalize(ci.image)
         grid, _ = model.encoder.forward_normalized(img_n)
-        enc = model.encode(ci.image)
+        enc = model.encode(ci.image, roi=roi)
+        window = enc.window
         anchor = model.predict_anchor(enc, ci.K, ci.hand_box, ci.obj_box).anchor
         hs = model.sample_points(enc, ci.K, anchor, ci.hand_box, "hand")
         os_ = model.sample_points(enc, ci.K, anchor, ci.obj_box, "obj")
@@ -112,7 +114,7 @@ def model_stages(
 
     out["crop"] = lambda: crop_image(scene.image, scene.K, box, s)
     out["encoder"] = lambda: model.encoder.forward_normalized(model.encoder.normalize(ci.image))
-    out["decoder_fusion"] = lambda: model.multiscale(model.decoder(grid))
+    out["decoder_fusion"] = lambda: model.multiscale(model.decoder(grid, window), window)
     out["anchor_head"] = lambda: model.predict_anchor(enc, ci.K, ci.hand_box, ci.obj_box)
     out["point_sampling"] = lambda: (
         model.sample_points(enc, ci.K, anchor, ci.hand_box, "hand"),

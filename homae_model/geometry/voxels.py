@@ -360,9 +360,9 @@ def coarse_to_fine_select(
         t = torch.tensor(thresh, device=anchor.device)
         on = torch.tensor(active, device=anchor.device)
         if round_ == 0 and estimate and len(sides) > 2:
-            # T from the level above the fine one: a surface crosses about c^2 times more
-            # fine cells than cells of that level within the same |SDF|, and each of those
-            # holds c^3 fine cells, so the k-th best fine |SDF| is near its (k/c^3)-th best
+            # T from the level above the fine one: a band |SDF| <= t around a surface holds
+            # about c^3 times more fine cells than cells of that level (c^3 times larger),
+            # so the k-th best fine |SDF| is near that level's (k/c^3)-th best
             count += descend(t, on, len(sides) - 2)
             per = (res // sides[-2]) ** 3
             j = max(1, math.ceil(k / per))
