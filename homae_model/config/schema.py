@@ -180,7 +180,7 @@ class InferenceConfig:
     # coarse_to_fine: 16^3 -> 32^3 -> 64^3, splitting only cells that can hold the surface
     # (same 600/200 points as dense on a distance field, ~10-25% of its SDF evaluations)
     sampling: str = _f("coarse_to_fine", choices=("dense", "coarse_to_fine"))
-    refine_margin: float = _f(1.0, ge=1.0)  # keep cells with |SDF| <= (margin-1) fine half diags
+    refine_margin: float = _f(1.5, ge=1.0)  # keep cells with |SDF| <= (margin-1) fine half diags
     chunk_points: int = _f(65536, gt=0)  # SDF evaluations per forward chunk (memory bound)
 
 

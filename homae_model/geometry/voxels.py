@@ -265,7 +265,7 @@ def coarse_to_fine_select(
     res: int = 64,
     coarse_res: int = 16,
     sdf_scale: float = 3.1,
-    margin: float = 1.0,
+    margin: float = 1.5,
     chunk: int = 65536,
     estimate: bool = True,
 ) -> VoxelSelection:
@@ -291,9 +291,10 @@ def coarse_to_fine_select(
         margin: initial threshold T in fine-voxel half-diagonals (larger: fewer resumed rounds,
             more cells split).
         chunk: points per `sdf_fn` call.
-        estimate: before the fine level, raise T to the (k / c^3)-th best |SDF| of the level
+        estimate: before the fine level, set T to the (k / c^3)-th best |SDF| of the level
             above it (c: its children per side), an estimate of the k-th best fine |SDF|: one
-            round instead of a resumed one in most cases (the result does not depend on T).
+            round instead of a resumed one in most cases, and no fine cells split for a T
+            larger than needed (the result does not depend on T).
 
     Returns:
         `VoxelSelection` (num_evals counts the evaluations of every level).
@@ -369,7 +370,7 @@ def coarse_to_fine_select(
             for b in range(bsz):
                 vals = absdf[-2][b][evaluated[-2][b]]
                 if vals.numel() >= j:
-                    thresh[b] = max(thresh[b], float(torch.kthvalue(vals, j).values))
+                    thresh[b] = float(torch.kthvalue(vals, j).values)
             t = torch.tensor(thresh, device=anchor.device)
         count += descend(t, on, len(sides) - 1)
         left = torch.stack(
