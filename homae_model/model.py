@@ -315,7 +315,7 @@ class HomaeModel(nn.Module):
         anchor: torch.Tensor,
         branch: str,
         row: int | None = None,
-        weights: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
+        cached: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         head, _, _ = self._branch(branch)
         f_img = self.features(enc, points, K, row)
@@ -323,7 +323,8 @@ class HomaeModel(nn.Module):
             anchor = anchor[row : row + 1]
         q = (points - anchor[:, None, :]) * self.sdf_scale
         gamma = self.posenc(q)
-        sdf = head(torch.cat([gamma, f_img, q], dim=-1), weights)
+        inp = torch.cat([gamma, f_img, q], dim=-1)
+        sdf = head.forward_cached(inp) if cached else head(inp)
         return sdf, f_img, torch.cat([q, gamma], dim=-1)
 
     def sdf(
@@ -548,20 +549,12 @@ class _BranchSdf:
     ) -> None:
         self.model, self.enc, self.K, self.anchor, self.branch = model, enc, K, anchor, branch
 
-    def _plain(self) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
-        """The head's normalised weights, computed once while its parameters do not change.
-
-        The search calls this function many times: without a graph to record, the weight
-        normalisation runs once (again only after an in-place update of a parameter); with
-        autograd on, the head runs as usual.
-        """
-        if torch.is_grad_enabled():
-            return None
-        return self.model._branch(self.branch)[0].cached_plain_weights()
-
     def __call__(self, points: torch.Tensor, row: int | None = None) -> torch.Tensor:
         """SDF of `points` in metres ((B,M,3), or (1,M,3) of image `row`)."""
         m = self.model
-        out = m._sdf_scaled(self.enc, self.K, points, self.anchor, self.branch, row, self._plain())
+        # without a graph to record, the head's normalised weights are computed once while
+        # its parameters do not change (`SdfHead.forward_cached`); with autograd, as usual
+        cached = not torch.is_grad_enabled()
+        out = m._sdf_scaled(self.enc, self.K, points, self.anchor, self.branch, row, cached)
         sdf = out[0]
         return sdf / m.sdf_scale
