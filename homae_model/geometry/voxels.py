@@ -440,13 +440,21 @@ def _neighbour_bound(
     padded = torch.nn.functional.pad(
         absdf.reshape(-1, n, n, n), (1, 1, 1, 1, 1, 1), value=-math.inf
     )
-    d = torch.arange(-1, 2, device=kids.device)
-    di, dj, dl = torch.meshgrid(d, d, d, indexing="ij")
-    di, dj, dl = di.reshape(-1), dj.reshape(-1), dl.reshape(-1)
-    vals = padded[
-        rows[:, None], pi[:, None] + 1 + di, pj[:, None] + 1 + dj, pl[:, None] + 1 + dl
-    ]  # (m,27)
+    p = n + 2  # one flat gather: parent's padded index plus the 27 neighbour offsets
+    base = ((rows * p + pi + 1) * p + pj + 1) * p + pl + 1
+    vals = padded.reshape(-1)[base[:, None] + _neighbour_offsets(p, kids.device)]  # (m,27)
     return (vals - _neighbour_reach(n, c, res, sdf_scale, absdf.device)[octant]).amax(dim=1)
+
+
+@functools.lru_cache(maxsize=64)
+def _neighbour_offsets(p: int, device: torch.device) -> torch.Tensor:
+    """(27,) flat offsets of the 3x3x3 neighbours in a padded p^3 grid.
+
+    The order of `_neighbour_reach`'s columns: di, dj, dl each -1..1, dl fastest.
+    """
+    d = torch.arange(-1, 2, device=device)
+    di, dj, dl = torch.meshgrid(d, d, d, indexing="ij")
+    return ((di * p + dj) * p + dl).reshape(-1)
 
 
 @functools.lru_cache(maxsize=64)
