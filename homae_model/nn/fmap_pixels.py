@@ -83,6 +83,8 @@ def fmap_at_pixels(
         start += c
         if s is None:
             y = F.linear(last, w, first.bias)
+        elif s is above[-1]:  # the finest stage's input, already upsampled at these pixels
+            y = F.linear(u, w)
         else:
             y = F.linear(_upsampled_at(s, fine // int(s.shape[-2]), b, py, px), w)
         hidden = y if hidden is None else hidden + y
