@@ -80,7 +80,11 @@ class DecoderStage(nn.Module):
             x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
         else:
             x = upsample_window(x, 2, window, lambda part: conv1x1(part, conv1))
-        return act2(conv1x1(act1(x), conv2))
+        if torch.is_grad_enabled() or torch.jit.is_tracing():
+            return act2(conv1x1(act1(x), conv2))
+        # no graph to record: the activations overwrite their (fresh) inputs
+        gelu_ = torch.ops.aten.gelu_
+        return gelu_(conv1x1(gelu_(x.contiguous(memory_format=torch.channels_last)), conv2))
 
 
 class MaeDecoder(nn.Module):

@@ -43,3 +43,12 @@ def test_sdf_head_weights_are_cached_until_a_parameter_changes():
         third = head.cached_plain_weights()
         assert third is not second
         torch.testing.assert_close(head(x, third), head(x))
+
+
+def test_decoder_without_gradients_equals_the_recorded_one():
+    model = build(tiny_cfg())
+    grid = torch.randn(2, model.cfg.model.encoder.feat_dim, 4, 4)
+    with torch.no_grad():  # in-place activations, in-place multi-scale sums
+        fast = model.multiscale(model.decoder(grid))
+    slow = model.multiscale(model.decoder(grid))
+    torch.testing.assert_close(fast, slow.detach())
