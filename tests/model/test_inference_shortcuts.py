@@ -52,3 +52,13 @@ def test_decoder_without_gradients_equals_the_recorded_one():
         fast = model.multiscale(model.decoder(grid))
     slow = model.multiscale(model.decoder(grid))
     torch.testing.assert_close(fast, slow.detach())
+
+
+def test_cached_sdf_head_forward_equals_the_plain_one():
+    model = build(tiny_cfg())
+    head = model.sdf_obj
+    x = torch.randn(2, 9, head.layers[0].parametrizations.weight.original1.shape[1])
+    with torch.no_grad():
+        torch.testing.assert_close(head.forward_cached(x), head(x), rtol=1e-5, atol=1e-6)
+    with torch.enable_grad():  # autograd: the plain path
+        torch.testing.assert_close(head.forward_cached(x), head(x))
