@@ -161,9 +161,17 @@ def _box_mask(
 
 
 def _fine_mask(
-    anchor: torch.Tensor, K: torch.Tensor, box: torch.Tensor, k: int, res: int, sdf_scale: float
+    anchor: torch.Tensor,
+    K: torch.Tensor,
+    box: torch.Tensor,
+    k: int | torch.Tensor,
+    res: int,
+    sdf_scale: float,
 ) -> torch.Tensor:
-    """In-box mask of the fine grid (B,res^3); no box filter for images with < k inside."""
+    """In-box mask of the fine grid (B,res^3); no box filter for images with < k inside.
+
+    `k`: one count, or (B,) per image.
+    """
     inside = _box_mask(anchor, K, box, res, sdf_scale).reshape(anchor.shape[0], -1)
     few = inside.sum(dim=1) < k
     inside[few] = True
@@ -302,10 +310,66 @@ def coarse_to_fine_select(
     Raises:
         ValueError: `coarse_res` does not divide `res`.
     """
+    sel, _, count = _coarse_to_fine(
+        sdf_fn, anchor, K, box, [k] * anchor.shape[0], res, coarse_res, sdf_scale, margin,
+        chunk, estimate,
+    )  # fmt: skip
+    return VoxelSelection(torch.stack([p for p, _ in sel]), torch.stack([s for _, s in sel]), count)
+
+
+def coarse_to_fine_groups(
+    sdf_fn: SdfFn,
+    anchor: torch.Tensor,
+    K: torch.Tensor,
+    box: torch.Tensor,
+    ks: list[int],
+    *,
+    res: int = 64,
+    coarse_res: int = 16,
+    sdf_scale: float = 3.1,
+    margin: float = 1.5,
+    chunk: int = 65536,
+    estimate: bool = True,
+) -> list[tuple[torch.Tensor, torch.Tensor, int]]:
+    """`coarse_to_fine_select` with its own k per image, for searches sharing one batch.
+
+    The images of one call are searched independently (the same result as one call per
+    image); batching them shares the bookkeeping, e.g. a frame's hand and object searches as
+    two "images" whose `sdf_fn` (with `supports_row`) runs each row's own head.
+
+    Returns:
+        Per image: (k_b,3) points, (k_b,) SDF in metres and the evaluations it spent.
+    """
+    sel, evals, _ = _coarse_to_fine(
+        sdf_fn, anchor, K, box, list(ks), res, coarse_res, sdf_scale, margin, chunk, estimate
+    )
+    return [(p, v, e) for (p, v), e in zip(sel, evals, strict=True)]
+
+
+def _coarse_to_fine(
+    sdf_fn: SdfFn,
+    anchor: torch.Tensor,
+    K: torch.Tensor,
+    box: torch.Tensor,
+    ks: list[int],
+    res: int,
+    coarse_res: int,
+    sdf_scale: float,
+    margin: float,
+    chunk: int,
+    estimate: bool,
+) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], list[int], int]:
+    """The search of `coarse_to_fine_select` with k per image.
+
+    Returns:
+        Per image (points (k_b,3), SDF (k_b,)), per image evaluations (rows of `sdf_fn`
+        calls), and the evaluation count of `_eval_lists` (padding included).
+    """
     if coarse_res <= 0 or res % coarse_res != 0:
         raise ValueError(f"coarse_res={coarse_res} must divide res={res}")
     bsz = anchor.shape[0]
-    inside = _fine_mask(anchor, K, box, k, res, sdf_scale)
+    k_t = torch.tensor(ks, device=anchor.device)
+    inside = _fine_mask(anchor, K, box, k_t, res, sdf_scale)
     sides = _levels(res, coarse_res)
     fine_half = math.sqrt(3.0) / res / sdf_scale  # metres, half-diagonal of a fine voxel
     reach = [fine_half * (res // n - 1) for n in sides]
@@ -366,8 +430,8 @@ def coarse_to_fine_select(
             # so the k-th best fine |SDF| is near that level's (k/c^3)-th best
             count += descend(t, on, len(sides) - 2)
             per = (res // sides[-2]) ** 3
-            j = max(1, math.ceil(k / per))
             for b in range(bsz):
+                j = max(1, math.ceil(ks[b] / per))
                 vals = absdf[-2][b][evaluated[-2][b]]
                 if vals.numel() >= j:
                     thresh[b] = float(torch.kthvalue(vals, j).values)
@@ -382,8 +446,8 @@ def coarse_to_fine_select(
             if not active[b]:
                 continue
             found = torch.cat(fine_sdf[b]).abs() if fine_sdf[b] else absdf[-1].new_zeros(0)
-            if found.numel() >= k:
-                tau = float(torch.kthvalue(found, k).values)
+            if found.numel() >= ks[b]:
+                tau = float(torch.kthvalue(found, ks[b]).values)
                 if tau <= thresh[b] or exhausted[b]:
                     active[b] = False
                     continue
@@ -402,8 +466,9 @@ def coarse_to_fine_select(
         else:
             idx, vals = absdf[-1].new_zeros(0, dtype=torch.long), absdf[-1].new_zeros(0)
         pts = cell_points(idx, torch.full_like(idx, b), res, anchor, sdf_scale)
-        sel.append(_top_k(pts, vals, k))
-    return VoxelSelection(torch.stack([p for p, _ in sel]), torch.stack([s for _, s in sel]), count)
+        sel.append(_top_k(pts, vals, ks[b]))
+    evals = [int(sum(int(n[b]) for n in n_evaluated)) for b in range(bsz)]
+    return sel, evals, count
 
 
 def _neighbour_bound(

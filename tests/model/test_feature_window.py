@@ -6,8 +6,9 @@ import pytest
 import torch
 from torch.nn import functional as F
 
+from homae_model.branch_search import search_branches
 from homae_model.geometry.camera import project_points
-from homae_model.model import HomaeModel
+from homae_model.model import HomaeModel, search_points
 from homae_model.nn.feature_sampling import map_pixels
 from homae_model.nn.feature_window import FeatureWindow, upsample_window, window_for_boxes
 from homae_model.stages import TorchStages
@@ -169,3 +170,24 @@ def test_torch_stages_encode_over_the_boxes_window(model, image):
     with torch.no_grad():
         feats = TorchStages(model).encode(image, K, hb, ob)
     assert feats.features.window is not None
+
+
+def test_paired_branch_search_equals_two_searches():
+    cfg = tiny_cfg(hand_head__dec_layers=2, object_head__layers=2)
+    cfg.model.inference.voxel_res, cfg.model.inference.coarse_res = 32, 8
+    model = build(cfg).eval()
+    s = cfg.model.encoder.img_size
+    K = _camera(s, 2)
+    hb = torch.tensor([[0.05, 0.1, 0.3, 0.35], [0.3, 0.3, 0.6, 0.6]]) * s
+    ob = torch.tensor([[0.1, 0.05, 0.4, 0.3], [0.2, 0.4, 0.5, 0.7]]) * s
+    anchor = torch.tensor([[-0.3, -0.3, 1.2], [0.0, 0.05, 0.9]])
+    image = torch.rand(2, 3, s, s, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        enc = model.encode(image, roi=torch.cat([hb, ob]))
+        fns = [model.sdf_fn(enc, K, anchor, br) for br in ("hand", "obj")]
+        hand, obj = search_branches(cfg, *fns, anchor, K, hb, ob)
+        for sel, fn, box, br in ((hand, fns[0], hb, "hand"), (obj, fns[1], ob, "obj")):
+            ref = search_points(cfg, fn, anchor, K, box, br)
+            assert sel.num_evals == ref.num_evals
+            torch.testing.assert_close(sel.points, ref.points)
+            torch.testing.assert_close(sel.sdf, ref.sdf)
