@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from benchmarks.scene import Scene, crop_inputs
+from homae_model.branch_search import search_branches
 from homae_model.geometry.crop import crop_image, union_crop_box
 from homae_model.model import HomaeModel
 
@@ -116,9 +117,14 @@ def model_stages(
     out["encoder"] = lambda: model.encoder.forward_normalized(model.encoder.normalize(ci.image))
     out["decoder_fusion"] = lambda: model.multiscale(model.decoder(grid, window), window)
     out["anchor_head"] = lambda: model.predict_anchor(enc, ci.K, ci.hand_box, ci.obj_box)
-    out["point_sampling"] = lambda: (
-        model.sample_points(enc, ci.K, anchor, ci.hand_box, "hand"),
-        model.sample_points(enc, ci.K, anchor, ci.obj_box, "obj"),
+    out["point_sampling"] = lambda: search_branches(  # both searches, as the Predictor
+        model.cfg,
+        model.sdf_fn(enc, ci.K, anchor, "hand"),
+        model.sdf_fn(enc, ci.K, anchor, "obj"),
+        anchor,
+        ci.K,
+        ci.hand_box,
+        ci.obj_box,
     )
     out["sdf_heads"] = sdf_only
     out["pointnet_fusion"] = pointnet_fusion
