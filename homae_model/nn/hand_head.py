@@ -57,7 +57,11 @@ def encoder_layer(layer: nn.TransformerEncoderLayer, x: torch.Tensor) -> torch.T
     qkv = qkv.view(b, n, 3, heads, d // heads).permute(2, 0, 3, 1, 4)
     o = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])
     x = x + attn.out_proj(o.transpose(1, 2).reshape(b, n, d))
-    return x + layer.linear2(layer.activation(layer.linear1(layer.norm2(x))))
+    h = layer.linear1(layer.norm2(x))
+    if torch.is_grad_enabled() or torch.jit.is_tracing() or layer.activation_relu_or_gelu != 1:
+        return x + layer.linear2(layer.activation(h))
+    # no graph to record (inference): ReLU and the residual sum in place on fresh tensors
+    return x.add_(layer.linear2(torch.relu_(h)))
 
 
 def _attention(

@@ -62,3 +62,18 @@ def test_cached_sdf_head_forward_equals_the_plain_one():
         torch.testing.assert_close(head.forward_cached(x), head(x), rtol=1e-5, atol=1e-6)
     with torch.enable_grad():  # autograd: the plain path
         torch.testing.assert_close(head.forward_cached(x), head(x))
+
+
+def test_encoder_layer_in_place_inference_equals_the_recorded_path():
+    from homae_model.nn.hand_head import encoder_layer
+
+    torch.manual_seed(0)
+    layer = torch.nn.TransformerEncoderLayer(32, 2, 64, 0.0, batch_first=True, norm_first=True)
+    layer.eval()
+    x = torch.randn(2, 11, 32)
+    with torch.no_grad():
+        fast = encoder_layer(layer, x)
+        reference = layer(x)
+    slow = encoder_layer(layer, x).detach()  # autograd on: no in-place operations
+    torch.testing.assert_close(fast, slow)
+    torch.testing.assert_close(fast, reference, rtol=1e-5, atol=1e-5)
