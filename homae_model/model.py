@@ -33,7 +33,7 @@ from homae_model.nn.anchor import AnchorHead, AnchorPrediction
 from homae_model.nn.aux import AuxPrediction, DenseAuxHead
 from homae_model.nn.decoder import MaeDecoder
 from homae_model.nn.encoder import ImageEncoder
-from homae_model.nn.feature_sampling import map_pixels, sample_at_pixels
+from homae_model.nn.feature_sampling import map_pixels, sample_at_pixels, sample_window
 from homae_model.nn.feature_window import FeatureWindow, window_for_boxes
 from homae_model.nn.fmap_pixels import fmap_at_pixels, sample_outside
 from homae_model.nn.fusion import SdfGatedFusion
@@ -265,10 +265,10 @@ class HomaeModel(nn.Module):
         k = K if row is None else K[row : row + 1]
         uv = project_points(points, k)
         fmap = enc.fmap if row is None else enc.fmap[row : row + 1]
-        out = sample_at_pixels(fmap, uv, enc.image_size, enc.window)
         if enc.window is None or enc.above is None:
-            return out
+            return sample_at_pixels(fmap, uv, enc.image_size, enc.window)
         px = map_pixels(uv, enc.image_size, enc.window.full)
+        out = sample_window(fmap, px, enc.window)
         bi, ni = torch.nonzero(~enc.window.covered(px), as_tuple=True)
         if bi.numel():
             above = enc.above

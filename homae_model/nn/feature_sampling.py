@@ -48,13 +48,22 @@ def sample_at_pixels(
     Returns:
         (B,N,C) features.
     """
-    if window is None:
-        grid = pixels_to_grid(uv, image_size)
-    else:  # pixel coordinates of the window, then its own grid_sample coordinates
-        px = map_pixels(uv, image_size, window.full)
-        origin = px.new_tensor([window.x0, window.y0])
-        size = px.new_tensor([window.x1 - window.x0, window.y1 - window.y0])
-        grid = (px - origin + 0.5) * (2.0 / size) - 1.0
+    if window is not None:
+        return sample_window(fmap, map_pixels(uv, image_size, window.full), window)
+    grid = pixels_to_grid(uv, image_size)
+    out = F.grid_sample(fmap, grid[:, :, None, :].to(fmap.dtype), align_corners=False)
+    return out[..., 0].transpose(1, 2)
+
+
+def sample_window(fmap: torch.Tensor, px: torch.Tensor, window: FeatureWindow) -> torch.Tensor:
+    """Bilinearly sample `window` of a map (held by `fmap`) at (B,N,2) whole-map pixels `px`.
+
+    Returns:
+        (B,N,C) features (zeros beyond the window, as `F.grid_sample` pads).
+    """
+    origin = px.new_tensor([window.x0 - 0.5, window.y0 - 0.5])
+    scale = px.new_tensor([2.0 / (window.x1 - window.x0), 2.0 / (window.y1 - window.y0)])
+    grid = (px - origin) * scale - 1.0  # the window's own grid_sample coordinates
     out = F.grid_sample(fmap, grid[:, :, None, :].to(fmap.dtype), align_corners=False)
     return out[..., 0].transpose(1, 2)
 

@@ -60,10 +60,12 @@ class FeatureWindow:
             the map on a side where the window reaches the map's border (NaN: False).
         """
         h, w = self.full
-        x, y = px[..., 0], px[..., 1]
-        ok_x = ((x >= self.x0) | (self.x0 == 0)) & ((x <= self.x1 - 1) | (self.x1 == w))
-        ok_y = ((y >= self.y0) | (self.y0 == 0)) & ((y <= self.y1 - 1) | (self.y1 == h))
-        return ok_x & ok_y
+        inf = math.inf
+        lo = px.new_tensor([self.x0 if self.x0 > 0 else -inf, self.y0 if self.y0 > 0 else -inf])
+        hi = px.new_tensor(
+            [self.x1 - 1 if self.x1 < w else inf, self.y1 - 1 if self.y1 < h else inf]
+        )
+        return ((px >= lo) & (px <= hi)).all(dim=-1)  # NaN compares False
 
     def covers(self, px: torch.Tensor) -> bool:
         """Whether `covered` holds for every point of `px` (..., 2)."""
