@@ -9,7 +9,7 @@ STAGE_ORDER = (
     ("detector", "detector (ssdlite, random weights, full image)"),
     ("crop", "crop"),
     ("encoder", "encoder (DINOv2 ViT-S/14 + projection)"),
-    ("decoder_fusion", "decoder + multi-scale fusion"),
+    ("decoder_fusion", "decoder + multi-scale fusion (finest level on the boxes' window)"),
     ("anchor_head", "anchor head"),
     ("point_sampling", "point sampling (coarse-to-fine, both branches)"),
     ("sdf_heads", "SDF heads at the 600 + 200 points (Predictor reuses the search's values)"),

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from benchmarks.scene import Scene, crop_inputs
+from homae_model.branch_search import search_branches
 from homae_model.geometry.crop import crop_image, union_crop_box
 from homae_model.model import HomaeModel
 
@@ -87,10 +88,12 @@ def model_stages(
     box = union_crop_box(scene.hand_box, scene.obj_box, model.cfg.data.crop_scale)
     s = model.cfg.model.encoder.img_size
     out: dict[str, Callable[[], Any]] = {}
+    roi = torch.cat([ci.hand_box, ci.obj_box])  # the Predictor's F~ window (TorchStages)
     with torch.inference_mode():
         img_n = model.encoder.normalize(ci.image)
         grid, _ = model.encoder.forward_normalized(img_n)
-        enc = model.encode(ci.image)
+        enc = model.encode(ci.image, roi=roi)
+        window = enc.window
         anchor = model.predict_anchor(enc, ci.K, ci.hand_box, ci.obj_box).anchor
         hs = model.sample_points(enc, ci.K, anchor, ci.hand_box, "hand")
         os_ = model.sample_points(enc, ci.K, anchor, ci.obj_box, "obj")
@@ -112,15 +115,20 @@ def model_stages(
 
     out["crop"] = lambda: crop_image(scene.image, scene.K, box, s)
     out["encoder"] = lambda: model.encoder.forward_normalized(model.encoder.normalize(ci.image))
-    out["decoder_fusion"] = lambda: model.multiscale(model.decoder(grid))
+    out["decoder_fusion"] = lambda: model.multiscale(model.decoder(grid, window), window)
     out["anchor_head"] = lambda: model.predict_anchor(enc, ci.K, ci.hand_box, ci.obj_box)
-    out["point_sampling"] = lambda: (
-        model.sample_points(enc, ci.K, anchor, ci.hand_box, "hand"),
-        model.sample_points(enc, ci.K, anchor, ci.obj_box, "obj"),
+    out["point_sampling"] = lambda: search_branches(  # both searches, as the Predictor
+        model.cfg,
+        model.sdf_fn(enc, ci.K, anchor, "hand"),
+        model.sdf_fn(enc, ci.K, anchor, "obj"),
+        anchor,
+        ci.K,
+        ci.hand_box,
+        ci.obj_box,
     )
     out["sdf_heads"] = sdf_only
     out["pointnet_fusion"] = pointnet_fusion
-    out["transformers_heads"] = lambda: model.heads(hand, obj)
+    out["transformers_heads"] = lambda: model.heads(hand, obj, final_only=True)
     out["mano"] = lambda: model.hand_mesh(layers[-1], anchor)
     with torch.inference_mode():
         return interleaved(out, repeats, device)

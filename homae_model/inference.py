@@ -5,8 +5,8 @@ For each (hand_box, obj_box) pair the image is cropped with THE crop of training
 frame of the full image and only K changes). All pairs of one image run as one batch:
 encode -> anchor (the anchor head, or the caller's anchors for the gt-anchored protocol) ->
 voxel search for the hand / object query points inside the boxes (dense or coarse-to-fine, per
-`config.model.inference.sampling`) -> SDF + fusion -> heads -> MANO. Outputs are in the
-camera frame of the FULL image, metres.
+`config.model.inference.sampling`; both branches in one search, `branch_search`) -> SDF +
+fusion -> heads -> MANO. Outputs are in the camera frame of the FULL image, metres.
 
 The network calls (encode + anchor, the SDF the search evaluates, fusion + heads) go through
 `homae_model.stages.NetworkStages`: PyTorch (`runtime="torch"`, the default) or the graphs of
@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from homae_model.branch_search import search_branches
 from homae_model.checkpoint import load_model
 from homae_model.config import HomaeConfig, load_config
 from homae_model.device import resolve_device
@@ -30,7 +31,7 @@ from homae_model.estimation.settings import RUNTIMES
 from homae_model.geometry.camera import validate_intrinsics
 from homae_model.geometry.crop import crop_image, transform_box, union_crop_box
 from homae_model.geometry.rotations import matrix_to_axis_angle
-from homae_model.model import HomaeModel, search_points
+from homae_model.model import HomaeModel
 from homae_model.stages import NetworkStages, TorchStages
 
 Box = Sequence[float] | np.ndarray
@@ -254,12 +255,9 @@ class Predictor:
         else:
             anchor = feats.anchor
         cfg = self.cfg
-        hand_sel = search_points(
-            cfg, stages.sdf_fn(feats, kc, anchor, "hand"), anchor, kc, hb_t, "hand"
-        )
-        obj_sel = search_points(
-            cfg, stages.sdf_fn(feats, kc, anchor, "obj"), anchor, kc, ob_t, "obj"
-        )
+        hand_fn = stages.sdf_fn(feats, kc, anchor, "hand")
+        obj_fn = stages.sdf_fn(feats, kc, anchor, "obj")
+        hand_sel, obj_sel = search_branches(cfg, hand_fn, obj_fn, anchor, kc, hb_t, ob_t)
         # the voxel search already evaluated the SDF at the selected points: the heads reuse it
         heads = stages.heads(feats, kc, anchor, hand_sel, obj_sel)
         mesh = model.hand_mesh(heads.hand, anchor)

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from homae_model.config import HomaeConfig
+from homae_model.geometry.camera import project_points
 from homae_model.geometry.rotations import matrix_to_axis_angle, rot6d_to_matrix
 from homae_model.geometry.voxels import VoxelSelection, coarse_to_fine_select, dense_select
 from homae_model.hand.mano import ManoLayer
@@ -32,7 +33,9 @@ from homae_model.nn.anchor import AnchorHead, AnchorPrediction
 from homae_model.nn.aux import AuxPrediction, DenseAuxHead
 from homae_model.nn.decoder import MaeDecoder
 from homae_model.nn.encoder import ImageEncoder
-from homae_model.nn.feature_sampling import sample_features
+from homae_model.nn.feature_sampling import map_pixels, sample_at_pixels, sample_window
+from homae_model.nn.feature_window import FeatureWindow, window_for_boxes
+from homae_model.nn.fmap_pixels import fmap_at_pixels, sample_outside
 from homae_model.nn.fusion import SdfGatedFusion
 from homae_model.nn.hand_head import HandHead, HandLayerOutput
 from homae_model.nn.masking import TargetFocusedMasking
@@ -57,6 +60,9 @@ class Encoding:
         image_size: (H,W) of the crop in pixels.
         recon: (B,3,H,W) reconstruction in [0,1] units, or None when not asked.
         mask: (B,H/P,W/P) bool masking grid, or None (eval / masking off).
+        window: where `fmap` is only a window of F~ (`encode(..., roi=...)`), that window.
+        above: with a window, the decoder's input grid and outputs above the finest level,
+            from which `features` makes F~ at pixels outside the window.
     """
 
     grid: torch.Tensor
@@ -65,6 +71,8 @@ class Encoding:
     image_size: tuple[int, int]
     recon: torch.Tensor | None = None
     mask: torch.Tensor | None = None
+    window: FeatureWindow | None = None
+    above: list[torch.Tensor] | None = None
 
 
 @dataclass
@@ -205,7 +213,12 @@ class HomaeModel(nn.Module):
 
     # ---------------------------------------------------------------- stages
     def encode(
-        self, image: torch.Tensor, obj_box: torch.Tensor | None = None, *, reconstruct: bool = False
+        self,
+        image: torch.Tensor,
+        obj_box: torch.Tensor | None = None,
+        *,
+        reconstruct: bool = False,
+        roi: torch.Tensor | None = None,
     ) -> Encoding:
         """Image -> features (masking applied only in training mode).
 
@@ -213,6 +226,10 @@ class HomaeModel(nn.Module):
             image: (B,3,S,S) RGB in [0,1].
             obj_box: (B,4) object boxes in crop pixels (target-focused masking), or None.
             reconstruct: also run the reconstruction head.
+            roi: (N,4) xyxy crop pixels where the features will be read (inference: the
+                boxes the voxel search keeps points in). In eval mode, without gradients and
+                with a pooled anchor head and no image skip, the finest decoder level and
+                F~ are computed over a window holding them only (`Encoding.window`).
 
         Returns:
             `Encoding`.
@@ -220,13 +237,48 @@ class HomaeModel(nn.Module):
         x = self.encoder.normalize(image)
         x, mask = self.masking(x, obj_box)
         grid, pooled = self.encoder.forward_normalized(x)
-        stages = self.decoder(grid)
-        fmap = self.multiscale(stages)
+        size = (int(image.shape[-2]), int(image.shape[-1]))
+        window = None
+        windowed = not (self.training or reconstruct or torch.is_grad_enabled())
+        if roi is not None and windowed and self.skip is None and self.anchor_head.heatmap is None:
+            n = len(self.decoder.stages)
+            fine = (int(grid.shape[-2]) * 2**n, int(grid.shape[-1]) * 2**n)
+            window = window_for_boxes(roi, size, fine, 2 ** (n - 1))
+            window = None if window.is_full else window
+        stages = self.decoder(grid, window)
+        fmap = self.multiscale(stages, window)
         if self.skip is not None:
             fmap = fmap + self.skip(x, (int(fmap.shape[-2]), int(fmap.shape[-1])))
-        size = (int(image.shape[-2]), int(image.shape[-1]))
         recon = self.decoder.reconstruct(stages, size) if reconstruct else None
-        return Encoding(grid, pooled, fmap, size, recon, mask)
+        above = [grid, *stages[:-1]] if window is not None else None
+        return Encoding(grid, pooled, fmap, size, recon, mask, window, above)
+
+    def features(
+        self, enc: Encoding, points: torch.Tensor, K: torch.Tensor, row: int | None = None
+    ) -> torch.Tensor:
+        """F_img: (B,N,C) features of F~ at the projections of (B,N,3) points (eq. 12).
+
+        With a windowed encoding, points whose pixels lie outside the window get F~ made
+        at their pixels from the coarser levels (`fmap_pixels`; the same values up to
+        rounding). `row`: image `row` of `enc` alone.
+        """
+        k = K if row is None else K[row : row + 1]
+        uv = project_points(points, k)
+        fmap = enc.fmap if row is None else enc.fmap[row : row + 1]
+        if enc.window is None or enc.above is None:
+            return sample_at_pixels(fmap, uv, enc.image_size, enc.window)
+        px = map_pixels(uv, enc.image_size, enc.window.full)
+        out = sample_window(fmap, px, enc.window)
+        bi, ni = torch.nonzero(~enc.window.covered(px), as_tuple=True)
+        if bi.numel():
+            above = enc.above
+
+            def pixels(b: torch.Tensor, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+                return fmap_at_pixels(self.decoder, self.multiscale, above, b, y, x)
+
+            rows = bi if row is None else torch.full_like(bi, row)
+            out[bi, ni] = sample_outside(pixels, px[bi, ni], rows, enc.window.full).to(out.dtype)
+        return out
 
     def predict_anchor(
         self,
@@ -263,16 +315,16 @@ class HomaeModel(nn.Module):
         anchor: torch.Tensor,
         branch: str,
         row: int | None = None,
-        weights: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
+        cached: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         head, _, _ = self._branch(branch)
-        fmap = enc.fmap
+        f_img = self.features(enc, points, K, row)
         if row is not None:  # image `row` alone: (1,M,3) points
-            fmap, K, anchor = fmap[row : row + 1], K[row : row + 1], anchor[row : row + 1]
+            anchor = anchor[row : row + 1]
         q = (points - anchor[:, None, :]) * self.sdf_scale
         gamma = self.posenc(q)
-        f_img = sample_features(fmap, points, K, enc.image_size)
-        sdf = head(torch.cat([gamma, f_img, q], dim=-1), weights)
+        inp = torch.cat([gamma, f_img, q], dim=-1)
+        sdf = head.forward_cached(inp) if cached else head(inp)
         return sdf, f_img, torch.cat([q, gamma], dim=-1)
 
     def sdf(
@@ -304,7 +356,7 @@ class HomaeModel(nn.Module):
             sdf, f_img, pos = self._sdf_scaled(enc, K, points, anchor, branch)
         else:
             q = (points - anchor[:, None, :]) * self.sdf_scale
-            f_img = sample_features(enc.fmap, points, K, enc.image_size)
+            f_img = self.features(enc, points, K)
             pos = torch.cat([q, self.posenc(q)], dim=-1)
             sdf = sdf_m.to(f_img.dtype) * self.sdf_scale
         f_3d = pointnet(pos[..., :3]) if pointnet is not None else None
@@ -336,12 +388,15 @@ class HomaeModel(nn.Module):
         return search_points(self.cfg, self.sdf_fn(enc, K, anchor, branch), anchor, K, box, branch)
 
     def heads(
-        self, hand: PointBranch, obj: PointBranch
+        self, hand: PointBranch, obj: PointBranch, *, final_only: bool = False
     ) -> tuple[list[HandLayerOutput], list[ObjectLayerOutput]]:
-        """Transformer heads: per-layer hand and object estimates (the last = final)."""
+        """Transformer heads: per-layer hand and object estimates (the last = final).
+
+        `final_only`: only the final estimates (one-element lists; inference).
+        """
         return (
-            self.hand_head(hand.tokens, hand.pos),
-            self.object_head(obj.tokens, obj.pos, obj.points),
+            self.hand_head(hand.tokens, hand.pos, final_only=final_only),
+            self.object_head(obj.tokens, obj.pos, obj.points, final_only=final_only),
         )
 
     def hand_mesh(self, layer: HandLayerOutput, anchor: torch.Tensor) -> HandMesh:
@@ -493,30 +548,13 @@ class _BranchSdf:
         self, model: HomaeModel, enc: Encoding, K: torch.Tensor, anchor: torch.Tensor, branch: str
     ) -> None:
         self.model, self.enc, self.K, self.anchor, self.branch = model, enc, K, anchor, branch
-        self._weights: list[tuple[torch.Tensor, torch.Tensor]] | None = None
-        self._versions: tuple[int, ...] = ()
-
-    def _plain(self) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
-        """The head's normalised weights, computed once while its parameters do not change.
-
-        The search calls this function many times: without a graph to record, the weight
-        normalisation runs once (again only after an in-place update of a parameter); with
-        autograd on, the head runs as usual.
-        """
-        if torch.is_grad_enabled():
-            return None
-        head = self.model._branch(self.branch)[0]
-        try:
-            versions = tuple(p._version for p in head.parameters())
-        except RuntimeError:  # inference tensors keep no version counter: no caching
-            return head.plain_weights()
-        if self._weights is None or versions != self._versions:
-            self._weights, self._versions = head.plain_weights(), versions
-        return self._weights
 
     def __call__(self, points: torch.Tensor, row: int | None = None) -> torch.Tensor:
         """SDF of `points` in metres ((B,M,3), or (1,M,3) of image `row`)."""
         m = self.model
-        out = m._sdf_scaled(self.enc, self.K, points, self.anchor, self.branch, row, self._plain())
+        # without a graph to record, the head's normalised weights are computed once while
+        # its parameters do not change (`SdfHead.forward_cached`); with autograd, as usual
+        cached = not torch.is_grad_enabled()
+        out = m._sdf_scaled(self.enc, self.K, points, self.anchor, self.branch, row, cached)
         sdf = out[0]
         return sdf / m.sdf_scale

@@ -100,8 +100,8 @@ class TorchStages:
     def encode(
         self, image: torch.Tensor, K: torch.Tensor, hand_box: torch.Tensor, obj_box: torch.Tensor
     ) -> StageFeatures:
-        """`HomaeModel.encode` + `predict_anchor`."""
-        enc = self.model.encode(image)
+        """`HomaeModel.encode` (F~ over the boxes' window) + `predict_anchor`."""
+        enc = self.model.encode(image, roi=torch.cat([hand_box, obj_box]))
         return StageFeatures(enc, self.model.predict_anchor(enc, K, hand_box, obj_box).anchor)
 
     def sdf_fn(
@@ -122,5 +122,5 @@ class TorchStages:
         m, enc = self.model, feats.features
         hand_b = m.sdf(enc, K, hand.points, anchor, "hand", sdf_m=hand.sdf)
         obj_b = m.sdf(enc, K, obj.points, anchor, "obj", sdf_m=obj.sdf)
-        hand_layers, obj_layers = m.heads(hand_b, obj_b)
+        hand_layers, obj_layers = m.heads(hand_b, obj_b, final_only=True)
         return HeadOutputs(hand_layers[-1], obj_layers[-1].rotmat, obj_layers[-1].trans)

@@ -124,6 +124,6 @@ class HeadsGraph(nn.Module):
         enc = _encoding(m, fmap)
         hand = m.sdf(enc, K, hand_points, anchor, "hand", sdf_m=hand_sdf)
         obj = m.sdf(enc, K, obj_points, anchor, "obj", sdf_m=obj_sdf)
-        hand_layers, obj_layers = m.heads(hand, obj)
+        hand_layers, obj_layers = m.heads(hand, obj, final_only=True)
         h, o = hand_layers[-1], obj_layers[-1]
         return h.rot6d, h.shape, h.root_offset, o.rotmat, o.trans

@@ -9,14 +9,16 @@ the rest and the k points with the smallest |SDF| are kept.
 every in-box cell of the coarsest grid is evaluated at its centre, and a cell is split (its
 children evaluated) only when it can hold a fine voxel with |SDF| <= T: for a true SDF
 (1-Lipschitz), |SDF(centre)| <= T + reach, reach = the largest distance from the cell centre
-to a fine voxel centre inside it. T starts small and is raised to the k-th best fine |SDF|
-found until that value stays below T, so that the result equals the dense selection for a
-true SDF (up to ties) at a fraction of the evaluations. For a learned SDF it is close, not
-exact.
+to a fine voxel centre inside it. T starts at an estimate
+of the k-th best fine |SDF| (from the level above the fine one) and is raised to the k-th best
+fine |SDF| found until that value stays below T, so that the result equals the dense selection
+for a true SDF (up to ties) at a fraction of the evaluations. For a learned SDF it is close,
+not exact.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -159,9 +161,17 @@ def _box_mask(
 
 
 def _fine_mask(
-    anchor: torch.Tensor, K: torch.Tensor, box: torch.Tensor, k: int, res: int, sdf_scale: float
+    anchor: torch.Tensor,
+    K: torch.Tensor,
+    box: torch.Tensor,
+    k: int | torch.Tensor,
+    res: int,
+    sdf_scale: float,
 ) -> torch.Tensor:
-    """In-box mask of the fine grid (B,res^3); no box filter for images with < k inside."""
+    """In-box mask of the fine grid (B,res^3); no box filter for images with < k inside.
+
+    `k`: one count, or (B,) per image.
+    """
     inside = _box_mask(anchor, K, box, res, sdf_scale).reshape(anchor.shape[0], -1)
     few = inside.sum(dim=1) < k
     inside[few] = True
@@ -221,6 +231,28 @@ def _levels(res: int, coarse_res: int) -> list[int]:
     return sides
 
 
+def _occupancy(inside: torch.Tensor, sides: list[int]) -> list[torch.Tensor]:
+    """Per grid side n of `sides`: (B,n^3) which cells hold a True voxel of `inside` (B,r,r,r).
+
+    Each coarser level is the OR of the strided sub-grids of the one below it (the sides must
+    divide one another), cheaper than reducing the whole mask per level.
+    """
+    bsz = inside.shape[0]
+    out: dict[int, torch.Tensor] = {int(inside.shape[1]): inside}
+    cur = inside
+    for n in sorted(set(sides), reverse=True):
+        while int(cur.shape[1]) > n:
+            f = int(cur.shape[1]) // n if int(cur.shape[1]) % (2 * n) else 2
+            offsets = [(i, j, o) for i in range(f) for j in range(f) for o in range(f)]
+            parts = [cur[:, i::f, j::f, o::f] for i, j, o in offsets]
+            nxt = parts[0].clone()
+            for p in parts[1:]:
+                nxt |= p
+            cur = nxt
+            out[int(cur.shape[1])] = cur
+    return [out[n].reshape(bsz, n**3) for n in sides]
+
+
 def _children(idx: torch.Tensor, n: int, c: int) -> torch.Tensor:
     """Flat indices (m,) of cells of an n^3 grid -> their c^3 children each in the (nc)^3 grid."""
     i, j, l_ = idx // (n * n), (idx // n) % n, idx % n
@@ -243,6 +275,7 @@ def coarse_to_fine_select(
     sdf_scale: float = 3.1,
     margin: float = 1.5,
     chunk: int = 65536,
+    estimate: bool = True,
 ) -> VoxelSelection:
     """Top-k |SDF| voxels of the dense res^3 grid, found through a hierarchy of coarser grids.
 
@@ -250,9 +283,9 @@ def coarse_to_fine_select(
     `res` when doubling does not divide it). Every in-box cell of the coarsest grid is
     evaluated at its centre; a cell is split (its children evaluated) when its |SDF| is at most
     T + reach, reach = the largest distance from its centre to a fine voxel centre inside it.
-    T starts at `margin` fine half-diagonals; when the k-th best fine |SDF| found (tau) exceeds
-    T, T becomes tau and the descent resumes (only new cells are evaluated), so that for a
-    1-Lipschitz SDF the result equals `dense_select` (up to ties).
+    T starts at `margin` fine half-diagonals (or the `estimate`); when the k-th best fine |SDF|
+    found (tau) exceeds T, T becomes tau and the descent resumes (only new cells are
+    evaluated), so that for a 1-Lipschitz SDF the result equals `dense_select` (up to ties).
 
     Args:
         sdf_fn: (B,M,3) points -> (B,M) SDF, metres.
@@ -266,6 +299,10 @@ def coarse_to_fine_select(
         margin: initial threshold T in fine-voxel half-diagonals (larger: fewer resumed rounds,
             more cells split).
         chunk: points per `sdf_fn` call.
+        estimate: before the fine level, set T to the (k / c^3)-th best |SDF| of the level
+            above it (c: its children per side), an estimate of the k-th best fine |SDF|: one
+            round instead of a resumed one in most cases, and no fine cells split for a T
+            larger than needed (the result does not depend on T).
 
     Returns:
         `VoxelSelection` (num_evals counts the evaluations of every level).
@@ -273,19 +310,71 @@ def coarse_to_fine_select(
     Raises:
         ValueError: `coarse_res` does not divide `res`.
     """
+    sel, _, count = _coarse_to_fine(
+        sdf_fn, anchor, K, box, [k] * anchor.shape[0], res, coarse_res, sdf_scale, margin,
+        chunk, estimate,
+    )  # fmt: skip
+    return VoxelSelection(torch.stack([p for p, _ in sel]), torch.stack([s for _, s in sel]), count)
+
+
+def coarse_to_fine_groups(
+    sdf_fn: SdfFn,
+    anchor: torch.Tensor,
+    K: torch.Tensor,
+    box: torch.Tensor,
+    ks: list[int],
+    *,
+    res: int = 64,
+    coarse_res: int = 16,
+    sdf_scale: float = 3.1,
+    margin: float = 1.5,
+    chunk: int = 65536,
+    estimate: bool = True,
+) -> list[tuple[torch.Tensor, torch.Tensor, int]]:
+    """`coarse_to_fine_select` with its own k per image, for searches sharing one batch.
+
+    The images of one call are searched independently (the same result as one call per
+    image); batching them shares the bookkeeping, e.g. a frame's hand and object searches as
+    two "images" whose `sdf_fn` (with `supports_row`) runs each row's own head.
+
+    Returns:
+        Per image: (k_b,3) points, (k_b,) SDF in metres and the evaluations it spent.
+    """
+    sel, evals, _ = _coarse_to_fine(
+        sdf_fn, anchor, K, box, list(ks), res, coarse_res, sdf_scale, margin, chunk, estimate
+    )
+    return [(p, v, e) for (p, v), e in zip(sel, evals, strict=True)]
+
+
+def _coarse_to_fine(
+    sdf_fn: SdfFn,
+    anchor: torch.Tensor,
+    K: torch.Tensor,
+    box: torch.Tensor,
+    ks: list[int],
+    res: int,
+    coarse_res: int,
+    sdf_scale: float,
+    margin: float,
+    chunk: int,
+    estimate: bool,
+) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], list[int], int]:
+    """The search of `coarse_to_fine_select` with k per image.
+
+    Returns:
+        Per image (points (k_b,3), SDF (k_b,)), per image evaluations (rows of `sdf_fn`
+        calls), and the evaluation count of `_eval_lists` (padding included).
+    """
     if coarse_res <= 0 or res % coarse_res != 0:
         raise ValueError(f"coarse_res={coarse_res} must divide res={res}")
     bsz = anchor.shape[0]
-    inside = _fine_mask(anchor, K, box, k, res, sdf_scale)
+    k_t = torch.tensor(ks, device=anchor.device)
+    inside = _fine_mask(anchor, K, box, k_t, res, sdf_scale)
     sides = _levels(res, coarse_res)
     fine_half = math.sqrt(3.0) / res / sdf_scale  # metres, half-diagonal of a fine voxel
     reach = [fine_half * (res // n - 1) for n in sides]
     # per level: which cells hold an in-box fine voxel
-    occupied = []
-    for n in sides:
-        r = res // n
-        occ = inside.reshape(bsz, n, r, n, r, n, r).any(dim=6).any(dim=4).any(dim=2)
-        occupied.append(occ.reshape(bsz, n**3))
+    occupied = _occupancy(inside.reshape(bsz, res, res, res), sides)
     n_occupied = [occ.sum(dim=1) for occ in occupied]
     absdf = [torch.full((bsz, n**3), -math.inf, device=anchor.device) for n in sides]
     evaluated = [torch.zeros(bsz, n**3, dtype=torch.bool, device=anchor.device) for n in sides]
@@ -311,14 +400,10 @@ def coarse_to_fine_select(
                 fine_sdf[b].append(v_b.to(absdf[level].dtype))
         return n_evals
 
-    rows0, idx0 = torch.nonzero(occupied[0], as_tuple=True)
-    count = evaluate(0, rows0, idx0)
-    thresh = [(margin - 1.0) * fine_half] * bsz
-    active = [True] * bsz
-    for _ in range(MAX_REFINE_ROUNDS + 4):
-        t = torch.tensor(thresh, device=anchor.device)
-        on = torch.tensor(active, device=anchor.device)
-        for lev in range(len(sides) - 1):
+    def descend(t: torch.Tensor, on: torch.Tensor, levels: int) -> int:
+        """Split the cells of the first `levels` levels that may hold |SDF| <= t voxels."""
+        spent = 0
+        for lev in range(levels):
             n, m = sides[lev], sides[lev + 1]
             want = evaluated[lev] & (absdf[lev] <= (t + reach[lev])[:, None]) & on[:, None]
             rows, idx = torch.nonzero(want, as_tuple=True)
@@ -329,7 +414,29 @@ def coarse_to_fine_select(
             kids, krows = kids[keep], krows[keep]
             bound = _neighbour_bound(absdf[lev], krows, kids, n, c, res, sdf_scale)
             keep = bound <= t[krows]
-            count += evaluate(lev + 1, krows[keep], kids[keep])
+            spent += evaluate(lev + 1, krows[keep], kids[keep])
+        return spent
+
+    rows0, idx0 = torch.nonzero(occupied[0], as_tuple=True)
+    count = evaluate(0, rows0, idx0)
+    thresh = [(margin - 1.0) * fine_half] * bsz
+    active = [True] * bsz
+    for round_ in range(MAX_REFINE_ROUNDS + 4):
+        t = torch.tensor(thresh, device=anchor.device)
+        on = torch.tensor(active, device=anchor.device)
+        if round_ == 0 and estimate and len(sides) > 2:
+            # T from the level above the fine one: a band |SDF| <= t around a surface holds
+            # about c^3 times more fine cells than cells of that level (c^3 times larger),
+            # so the k-th best fine |SDF| is near that level's (k/c^3)-th best
+            count += descend(t, on, len(sides) - 2)
+            per = (res // sides[-2]) ** 3
+            for b in range(bsz):
+                j = max(1, math.ceil(ks[b] / per))
+                vals = absdf[-2][b][evaluated[-2][b]]
+                if vals.numel() >= j:
+                    thresh[b] = float(torch.kthvalue(vals, j).values)
+            t = torch.tensor(thresh, device=anchor.device)
+        count += descend(t, on, len(sides) - 1)
         left = torch.stack(
             [n_occupied[i] - n_evaluated[i] for i in range(1, len(sides))]
             or [torch.zeros(bsz, dtype=torch.long, device=anchor.device)]
@@ -339,8 +446,8 @@ def coarse_to_fine_select(
             if not active[b]:
                 continue
             found = torch.cat(fine_sdf[b]).abs() if fine_sdf[b] else absdf[-1].new_zeros(0)
-            if found.numel() >= k:
-                tau = float(torch.kthvalue(found, k).values)
+            if found.numel() >= ks[b]:
+                tau = float(torch.kthvalue(found, ks[b]).values)
                 if tau <= thresh[b] or exhausted[b]:
                     active[b] = False
                     continue
@@ -359,8 +466,9 @@ def coarse_to_fine_select(
         else:
             idx, vals = absdf[-1].new_zeros(0, dtype=torch.long), absdf[-1].new_zeros(0)
         pts = cell_points(idx, torch.full_like(idx, b), res, anchor, sdf_scale)
-        sel.append(_top_k(pts, vals, k))
-    return VoxelSelection(torch.stack([p for p, _ in sel]), torch.stack([s for _, s in sel]), count)
+        sel.append(_top_k(pts, vals, ks[b]))
+    evals = [int(sum(int(n[b]) for n in n_evaluated)) for b in range(bsz)]
+    return sel, evals, count
 
 
 def _neighbour_bound(
@@ -397,15 +505,24 @@ def _neighbour_bound(
     padded = torch.nn.functional.pad(
         absdf.reshape(-1, n, n, n), (1, 1, 1, 1, 1, 1), value=-math.inf
     )
-    d = torch.arange(-1, 2, device=kids.device)
-    di, dj, dl = torch.meshgrid(d, d, d, indexing="ij")
-    di, dj, dl = di.reshape(-1), dj.reshape(-1), dl.reshape(-1)
-    vals = padded[
-        rows[:, None], pi[:, None] + 1 + di, pj[:, None] + 1 + dj, pl[:, None] + 1 + dl
-    ]  # (m,27)
+    p = n + 2  # one flat gather: parent's padded index plus the 27 neighbour offsets
+    base = ((rows * p + pi + 1) * p + pj + 1) * p + pl + 1
+    vals = padded.reshape(-1)[base[:, None] + _neighbour_offsets(p, kids.device)]  # (m,27)
     return (vals - _neighbour_reach(n, c, res, sdf_scale, absdf.device)[octant]).amax(dim=1)
 
 
+@functools.lru_cache(maxsize=64)
+def _neighbour_offsets(p: int, device: torch.device) -> torch.Tensor:
+    """(27,) flat offsets of the 3x3x3 neighbours in a padded p^3 grid.
+
+    The order of `_neighbour_reach`'s columns: di, dj, dl each -1..1, dl fastest.
+    """
+    d = torch.arange(-1, 2, device=device)
+    di, dj, dl = torch.meshgrid(d, d, d, indexing="ij")
+    return ((di * p + dj) * p + dl).reshape(-1)
+
+
+@functools.lru_cache(maxsize=64)
 def _neighbour_reach(
     n: int, c: int, res: int, sdf_scale: float, device: torch.device
 ) -> torch.Tensor:

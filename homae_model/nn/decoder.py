@@ -15,6 +15,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from homae_model.config import DecoderConfig
+from homae_model.nn.feature_window import FeatureWindow, upsample_window
 
 
 def conv1x1(x: torch.Tensor, conv: nn.Conv2d, bias: bool = True) -> torch.Tensor:
@@ -64,8 +65,8 @@ class DecoderStage(nn.Module):
         super().__init__()
         self.mlp = pixel_mlp(c_in, c_out, c_out)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B,c_in,h,w) -> (B,c_out,2h,2w).
+    def forward(self, x: torch.Tensor, window: FeatureWindow | None = None) -> torch.Tensor:
+        """(B,c_in,h,w) -> (B,c_out,2h,2w), or only `window` of the (2h,2w) output.
 
         Computed as MLP(upsample(x)) with the first 1x1 convolution moved before the
         upsampling: bilinear upsampling is a convex combination of neighbouring pixels, so it
@@ -74,9 +75,16 @@ class DecoderStage(nn.Module):
         float rounding).
         """
         conv1, act1, conv2, act2 = self.mlp
-        x = conv1x1(x, conv1)
-        x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
-        return act2(conv1x1(act1(x), conv2))
+        if window is None:
+            x = conv1x1(x, conv1)
+            x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+        else:
+            x = upsample_window(x, 2, window, lambda part: conv1x1(part, conv1))
+        if torch.is_grad_enabled() or torch.jit.is_tracing():
+            return act2(conv1x1(act1(x), conv2))
+        # no graph to record: the activations overwrite their (fresh) inputs
+        gelu_ = torch.ops.aten.gelu_
+        return gelu_(conv1x1(gelu_(x.contiguous(memory_format=torch.channels_last)), conv2))
 
 
 class MaeDecoder(nn.Module):
@@ -93,12 +101,19 @@ class MaeDecoder(nn.Module):
         )
         self.out_channels = list(cfg.stage_channels)
 
-    def forward(self, feat: torch.Tensor) -> list[torch.Tensor]:
-        """(B,C_enc,h,w) encoder grid -> list of L maps (B,c_l,h*2^l,w*2^l)."""
+    def forward(
+        self, feat: torch.Tensor, window: FeatureWindow | None = None
+    ) -> list[torch.Tensor]:
+        """(B,C_enc,h,w) encoder grid -> list of L maps (B,c_l,h*2^l,w*2^l).
+
+        `window`: the last (finest) map is computed over this window of its grid only
+        (`homae_model.nn.feature_window`); the others are whole.
+        """
         outs = []
         x = feat
-        for stage in self.stages:
-            x = stage(x)
+        last = len(self.stages) - 1
+        for i, stage in enumerate(self.stages):
+            x = stage(x, window if i == last else None)
             outs.append(x)
         return outs
 

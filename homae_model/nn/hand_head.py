@@ -57,7 +57,11 @@ def encoder_layer(layer: nn.TransformerEncoderLayer, x: torch.Tensor) -> torch.T
     qkv = qkv.view(b, n, 3, heads, d // heads).permute(2, 0, 3, 1, 4)
     o = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])
     x = x + attn.out_proj(o.transpose(1, 2).reshape(b, n, d))
-    return x + layer.linear2(layer.activation(layer.linear1(layer.norm2(x))))
+    h = layer.linear1(layer.norm2(x))
+    if torch.is_grad_enabled() or torch.jit.is_tracing() or layer.activation_relu_or_gelu != 1:
+        return x + layer.linear2(layer.activation(h))
+    # no graph to record (inference): ReLU and the residual sum in place on fresh tensors
+    return x.add_(layer.linear2(torch.relu_(h)))
 
 
 def _attention(
@@ -143,15 +147,20 @@ class HandHead(nn.Module):
         identity = matrix_to_rot6d(torch.eye(3)[None])[0].float()
         self.register_buffer("identity6d", identity, persistent=False)
 
-    def forward(self, tokens: torch.Tensor, pos: torch.Tensor) -> list[HandLayerOutput]:
+    def forward(
+        self, tokens: torch.Tensor, pos: torch.Tensor, *, final_only: bool = False
+    ) -> list[HandLayerOutput]:
         """Regress MANO parameters.
 
         Args:
             tokens: (B,N,in_dim) fused point features.
             pos: (B,N,pos_dim) point position encoding (q ++ gamma(q)).
+            final_only: decode the last decoder layer only (inference: the others' outputs
+                serve the deep supervision of training).
 
         Returns:
-            One `HandLayerOutput` per decoder layer; the last is the final estimate.
+            One `HandLayerOutput` per decoder layer (the last is the final estimate), or only
+            the final one with `final_only`.
         """
         x = self.token_proj(tokens) + self.pos_proj(pos)
         for layer in self.encoder:
@@ -159,8 +168,10 @@ class HandHead(nn.Module):
         memory = self.memory_norm(x)
         q = self.queries[None].expand(x.shape[0], -1, -1)
         outs = []
-        for layer in self.decoder:
+        for i, layer in enumerate(self.decoder):
             q = decoder_layer(layer, q, memory)
+            if final_only and i < len(self.decoder) - 1:
+                continue
             h = self.out_norm(q)
             rot = self.rot_out(h[:, :NUM_ROT_QUERIES]) + self.identity6d + self.rot_bias
             shape = self.shape_out(h[:, NUM_ROT_QUERIES])

@@ -13,6 +13,7 @@ from torch.nn import functional as F
 
 from homae_model.config import DecoderConfig
 from homae_model.nn.decoder import he_conv1x1
+from homae_model.nn.feature_window import FeatureWindow, upsample_window
 
 LINEAR_ALIGN = 16
 """Output widths are padded to a multiple of this for the last 1x1 layer (sliced after)."""
@@ -33,37 +34,62 @@ class MultiScaleFusion(nn.Module):
         )
         self.out_channels = cfg.feat_channels
 
-    def forward(self, stages: list[torch.Tensor]) -> torch.Tensor:
+    def forward(
+        self, stages: list[torch.Tensor], window: FeatureWindow | None = None
+    ) -> torch.Tensor:
         """List of (B,c_l,h_l,w_l) -> (B,C,h_L,w_L) with (h_L,w_L) the last stage's grid.
 
         MLP(concat_l upsample(s_l)): the first 1x1 convolution is split by input channels and
         applied to each stage at its own resolution before the upsampling (bilinear upsampling
         commutes with per-pixel affine maps), which removes most of the work at the finest
         grid; same result up to float rounding.
+
+        `window`: the last stage holds only this window of the finest grid (`MaeDecoder`
+        with the same window); the output is that window of F~.
         """
         if not self.multiscale:
             return self.mlp(stages[-1])
         size = stages[-1].shape[-2:]
         first, act, last = self.mlp
+        # fewer large buffers when no graph is recorded
+        inplace = not torch.is_grad_enabled() and not torch.jit.is_tracing()
         x = None
-        start = 0
-        for i, s in enumerate(stages):
-            c = s.shape[1]
-            w = first.weight[:, start : start + c, 0, 0]
-            start += c
+        start = [0]
+        for s in stages:
+            start.append(start[-1] + int(s.shape[1]))
+        # the finest stage first: its (contiguous) product is the sum the others are added to
+        for i in reversed(range(len(stages))):
+            w = first.weight[:, start[i] : start[i + 1], 0, 0]
             bias = first.bias if i == len(stages) - 1 else None
-            y = F.linear(s.permute(0, 2, 3, 1), w, bias)  # (B,h,w,hidden), channels last
+            if window is not None and i < len(stages) - 1:
+                factor = window.full[0] // int(stages[i].shape[-2])
+                y = upsample_window(
+                    stages[i], factor, window, lambda part, w=w: _pixel_linear(part, w)
+                ).permute(0, 2, 3, 1)
+                x = y if x is None else (x.add_(y) if inplace else x + y)
+                continue
+            y = F.linear(stages[i].permute(0, 2, 3, 1), w, bias)  # (B,h,w,hidden)
             if y.shape[1:3] != size:
                 y = F.interpolate(
                     y.permute(0, 3, 1, 2), size=size, mode="bilinear", align_corners=False
                 ).permute(0, 2, 3, 1)
-            x = y if x is None else x + y
-        w_out = last.weight[:, :, 0, 0]
+            x = y if x is None else (x.add_(y) if inplace else x + y)
+        assert x is not None
+        x = torch.ops.aten.gelu_(x) if inplace else act(x)
+        w_out, b_out = last.weight[:, :, 0, 0], last.bias
         c_out = w_out.shape[0]
         pad = (-c_out) % LINEAR_ALIGN  # matrix products are faster on aligned widths
         if pad:
             w_out = torch.cat([w_out, w_out.new_zeros(pad, w_out.shape[1])])
-            out = F.linear(act(x), w_out)[..., :c_out] + last.bias
+            if inplace:  # the bias in the product: no second map for the sum
+                out = F.linear(x, w_out, torch.cat([b_out, b_out.new_zeros(pad)]))[..., :c_out]
+            else:
+                out = F.linear(x, w_out)[..., :c_out] + b_out
         else:
-            out = F.linear(act(x), w_out, last.bias)
+            out = F.linear(x, w_out, b_out)
         return out.permute(0, 3, 1, 2)  # (B,C,H,W) view of channels-last memory
+
+
+def _pixel_linear(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """(B,c_in,h,w) -> (B,c_out,h,w) per-pixel `weight` (c_out,c_in), channels-last memory."""
+    return F.linear(x.permute(0, 2, 3, 1), weight).permute(0, 3, 1, 2)

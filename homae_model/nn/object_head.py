@@ -59,7 +59,12 @@ class ObjectHead(nn.Module):
         self.register_buffer("identity6d", identity, persistent=False)
 
     def forward(
-        self, tokens: torch.Tensor, pos: torch.Tensor, points: torch.Tensor
+        self,
+        tokens: torch.Tensor,
+        pos: torch.Tensor,
+        points: torch.Tensor,
+        *,
+        final_only: bool = False,
     ) -> list[ObjectLayerOutput]:
         """Regress the object pose.
 
@@ -67,14 +72,18 @@ class ObjectHead(nn.Module):
             tokens: (B,N,in_dim) fused point features.
             pos: (B,N,pos_dim) point position encoding.
             points: (B,N,3) the query points, camera frame, metres.
+            final_only: decode the last layer only (inference).
 
         Returns:
-            One `ObjectLayerOutput` per encoder layer; the last is the final estimate.
+            One `ObjectLayerOutput` per encoder layer (the last is the final estimate), or
+            only the final one with `final_only`.
         """
         x = self.token_proj(tokens) + self.pos_proj(pos)
         outs = []
-        for layer in self.layers:
+        for i, layer in enumerate(self.layers):
             x = encoder_layer(layer, x)
+            if final_only and i < len(self.layers) - 1:
+                continue
             h = self.out_norm(x)
             w = torch.softmax(self.weight_out(h)[..., 0], dim=1)  # (B,N)
             rot6d = self.rot_out(h) + self.identity6d
