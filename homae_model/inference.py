@@ -27,11 +27,11 @@ from homae_model.branch_search import search_branches
 from homae_model.checkpoint import load_model
 from homae_model.config import HomaeConfig, load_config
 from homae_model.device import resolve_device
-from homae_model.estimation.settings import RUNTIMES
 from homae_model.geometry.camera import validate_intrinsics
 from homae_model.geometry.crop import crop_image, transform_box, union_crop_box
 from homae_model.geometry.rotations import matrix_to_axis_angle
 from homae_model.model import HomaeModel
+from homae_model.runtimes import RUNTIMES
 from homae_model.stages import NetworkStages, TorchStages
 
 Box = Sequence[float] | np.ndarray

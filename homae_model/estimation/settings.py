@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from homae_model.runtimes import RUNTIMES
+
 __all__ = [
     "DEFAULT_SETTINGS",
     "DETECTOR_BACKENDS",
@@ -20,8 +22,6 @@ __all__ = [
 
 DETECTOR_BACKENDS: tuple[str, ...] = ("torchvision", "track", "roi")
 """Box sources: the detector network, tracking the previous boxes, one fixed region."""
-RUNTIMES: tuple[str, ...] = ("torch", "onnxruntime")
-"""What runs the HOMAE network (`homae_model.inference.RUNTIMES`)."""
 RUNTIME_PROVIDERS: tuple[str, ...] = ("cpu", "cuda", "tensorrt")
 """onnxruntime execution providers (`homae_model.export.runtime.PROVIDERS`); "cuda" and
 "tensorrt" need the onnxruntime-gpu package."""
