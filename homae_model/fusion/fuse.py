@@ -106,7 +106,7 @@ def fuse_hands(views: Sequence[HandView], settings: FusionSettings) -> FusedHand
         dist = ray_discount(rays[k], points[k] - consensus, rho).mean()
         return float(dist / settings.hand_outlier_m)
 
-    kept, dropped = reject_outliers(list(weights), disagreement)
+    kept, dropped = reject_outliers(len(views), disagreement)
     joints = fuse_points(
         points[kept], centres[kept], weights[kept], rho, settings.huber_m,
         settings.irls_iterations,
@@ -147,7 +147,7 @@ def fuse_objects(views: Sequence[ObjectView], settings: FusionSettings) -> Fused
         angle = rotation_angle_deg(rotations[k], mean_rotation(rotations[others], weights[others]))
         return max(dist / settings.object_outlier_m, angle / settings.object_outlier_deg)
 
-    kept, dropped = reject_outliers(list(weights), disagreement)
+    kept, dropped = reject_outliers(len(views), disagreement)
     t = fuse_points(
         points[kept], centres[kept], weights[kept], rho, settings.huber_m,
         settings.irls_iterations,

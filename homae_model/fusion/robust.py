@@ -5,7 +5,7 @@ Shapes: K views, J points per view. Coordinates in the world frame, metres.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import numpy as np
 
@@ -114,7 +114,7 @@ def rotation_angle_deg(R_a: np.ndarray, R_b: np.ndarray) -> float:
 
 
 def reject_outliers(
-    weights: Sequence[float], disagreement: Callable[[int, list[int]], float]
+    num_views: int, disagreement: Callable[[int, list[int]], float]
 ) -> tuple[list[int], list[int]]:
     """Drop the views that disagree with the others.
 
@@ -127,13 +127,13 @@ def reject_outliers(
     gate, and the Huber reweighting of the fused mean bounds what a moderate one can pull.
 
     Args:
-        weights: (K,) view weights.
+        num_views: K, the views' count (indices 0..K-1).
         disagreement: normalised disagreement of view k with the views in `others`.
 
     Returns:
         (kept indices, dropped indices), both in ascending order.
     """
-    kept = list(range(len(weights)))
+    kept = list(range(num_views))
     dropped: list[int] = []
     while len(kept) >= 3:
         scores = [disagreement(k, [o for o in kept if o != k]) for k in kept]

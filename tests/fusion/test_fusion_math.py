@@ -116,15 +116,15 @@ def test_reject_outliers_three_four_and_two_views():
     def disagreement(k, others):
         return abs(values[k] - np.mean([values[o] for o in others])) / 0.1
 
-    kept, dropped = reject_outliers([1.0, 1.0, 1.0], disagreement)
+    kept, dropped = reject_outliers(3, disagreement)
     assert (kept, dropped) == ([0, 1], [2])
     values[:] = [0.0, 0.5]
     # two views are never split: geometry cannot name the wrong one (see the docstring)
-    assert reject_outliers([0.3, 0.9], disagreement) == ([0, 1], [])
+    assert reject_outliers(2, disagreement) == ([0, 1], [])
     values[:] = [0.0, 0.01, 0.5, 0.6]
-    assert reject_outliers([1.0, 1.0, 1.0, 1.0], disagreement) == ([0, 1], [2, 3])
+    assert reject_outliers(4, disagreement) == ([0, 1], [2, 3])
     values[:] = [0.0, 0.05]
-    assert reject_outliers([0.3, 0.9], disagreement) == ([0, 1], [])
+    assert reject_outliers(2, disagreement) == ([0, 1], [])
 
 
 def test_hand_view_world_frame_and_mano_global_rotation():
