@@ -234,6 +234,34 @@ def aux_targets(
     return uv, valid, rel
 
 
+def depth_map_losses(
+    mask_logits: torch.Tensor, depth_maps: torch.Tensor, batch: dict[str, torch.Tensor]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Coverage BCE and surface-depth L1 of the dense maps (`model.aux.depth_maps`).
+
+    Predictions are average-pooled to the targets' grid when finer.
+
+    Args:
+        mask_logits: (B,2,h,w) hand / object coverage logits.
+        depth_maps: (B,2,h,w) predicted nearest surface depth minus the hand root's (m).
+        batch: needs `hand_depth_map`, `obj_depth_map` (B,G,G), NaN where not covered.
+
+    Returns:
+        (coverage BCE over all cells, depth L1 in metres over the covered cells).
+    """
+    target = torch.stack([batch["hand_depth_map"], batch["obj_depth_map"]], dim=1)
+    g = target.shape[-2:]
+    if mask_logits.shape[-2:] != g:
+        mask_logits = F.adaptive_avg_pool2d(mask_logits, g)
+        depth_maps = F.adaptive_avg_pool2d(depth_maps, g)
+    covered = torch.isfinite(target)
+    target = target.to(depth_maps.dtype)
+    bce = F.binary_cross_entropy_with_logits(mask_logits, covered.to(mask_logits.dtype))
+    if not bool(covered.any()):
+        return bce, depth_maps.sum() * 0.0
+    return bce, F.l1_loss(depth_maps[covered], target[covered])
+
+
 def total_loss(
     out: HomaeOutput, batch: dict[str, torch.Tensor], cfg: LossConfig
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -306,6 +334,11 @@ def total_loss(
         )
         terms["aux_depth"] = cfg.aux_depth * F.l1_loss(out.aux.rel_depth, rel.to(logits.dtype))
         l_others = l_others + terms["aux_heatmap"] + terms["aux_depth"]
+        if out.aux.mask_logits is not None and out.aux.depth_maps is not None:
+            bce, l1 = depth_map_losses(out.aux.mask_logits, out.aux.depth_maps, batch)
+            terms["aux_mask"] = cfg.aux_mask * bce
+            terms["aux_depth_map"] = cfg.aux_depth_map * l1
+            l_others = l_others + terms["aux_mask"] + terms["aux_depth_map"]
     total = (
         cfg.lambda_rec * l_rec
         + cfg.lambda_mano * l_mano

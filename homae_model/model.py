@@ -207,7 +207,7 @@ class HomaeModel(nn.Module):
         self.hand_head = HandHead(m.hand_head, token_dim, pos_dim, self.sdf_scale)
         self.object_head = ObjectHead(m.object_head, token_dim, pos_dim, self.sdf_scale)
         self.anchor_head = AnchorHead(m.anchor, m.encoder.feat_dim, c)
-        self.aux_head = DenseAuxHead(c) if m.aux.enabled else None
+        self.aux_head = DenseAuxHead(c, m.aux.depth_maps) if m.aux.enabled else None
         self.mano = ManoLayer(str(cfg.mano.resolved_path()))
         self.mano.requires_grad_(False)
 

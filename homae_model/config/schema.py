@@ -166,9 +166,14 @@ class AuxConfig:
     depths give the image features a dense signal about where the hand's joints and the object
     are, which the SDF and pose losses reach only through a few sampled points (see
     `homae_model.nn.aux` and `losses.keypoint_heatmap_loss`).
+
+    `depth_maps` adds, per cell, the hand's and the object's coverage (logits) and their nearest
+    surface depth relative to the hand root: the dense signal of where along each camera ray the
+    surfaces lie, which the voxel search reads through the SDF (targets: `data.depth_map_cells`).
     """
 
     enabled: bool = False
+    depth_maps: bool = False
 
 
 @dataclass
@@ -235,6 +240,8 @@ class LossConfig:
     aux_heatmap: float = _f(1.0, ge=0.0)  # keypoint heatmap cross-entropy (model.aux)
     aux_depth: float = _f(10.0, ge=0.0)  # L1 of the joints' depth relative to the root (m)
     aux_sigma_px: float = _f(4.0, gt=0.0)  # std of the keypoint target Gaussians, crop pixels
+    aux_mask: float = _f(1.0, ge=0.0)  # BCE of the hand / object coverage maps (aux.depth_maps)
+    aux_depth_map: float = _f(50.0, ge=0.0)  # L1 of the cells' surface depth rel. to the root (m)
     smooth_l1_beta: float = _f(1.0, gt=0.0)  # PyTorch's default
     deep_supervision: bool = True  # losses at every intermediate transformer layer
 
@@ -281,6 +288,10 @@ class DataConfig:
     # GT surface (what a perfect SDF selects at inference) and the SDF samples above travel
     # separately (`hand_sdf_points`); False: the heads see the SDF samples (HOISDF)
     grid_points: bool = False
+    # >0: G x G maps of the hand's and the object's nearest surface depth relative to the hand
+    # root (`hand_depth_map`, `obj_depth_map`), targets of the dense aux heads
+    # (`model.aux.depth_maps`); 0: not computed
+    depth_map_cells: int = 0
     sdf_clamp: float = 0.05  # m, targets clamped to +-sdf_clamp
     center_jitter: float = 0.1  # x crop side
     scale_std: float = 0.2  # crop scale ~ N(1, std), clipped to [1-2std, 1+2std]
@@ -304,6 +315,7 @@ _DATA_BOUNDS: dict[str, dict[str, float]] = {
     "surface_std": {"ge": 0},
     "uniform_fraction": {"ge": 0, "le": 1},
     "frustum_fraction": {"ge": 0, "le": 1},
+    "depth_map_cells": {"ge": 0},
     "sdf_clamp": {"gt": 0},
     "center_jitter": {"ge": 0},
     "scale_std": {"ge": 0, "le": 0.5},
@@ -394,6 +406,12 @@ class HomaeConfig:
             raise ValueError(
                 f"data.uniform_fraction + data.frustum_fraction = "
                 f"{d.uniform_fraction + d.frustum_fraction} exceeds 1"
+            )
+        if m.aux.depth_maps and not (m.aux.enabled and d.depth_map_cells > 0):
+            raise ValueError(
+                "model.aux.depth_maps=true needs model.aux.enabled=true (it is "
+                f"{m.aux.enabled}) and data.depth_map_cells > 0 (it is {d.depth_map_cells}): "
+                "the maps are a dense aux head and the data pipeline makes their targets"
             )
 
 

@@ -15,7 +15,9 @@ their SDFs are exact signed distances to the posed meshes (the hand capped at th
 clamped to +-sdf_clamp, metres. They are `hand_points`/`obj_points` (+ `*_sdf`), or with
 `grid_points` they move to `*_sdf_points`/`*_sdf_values` and `hand_points`/`obj_points` become
 the inference-grid voxels nearest the GT surface (what the voxel search picks with a perfect
-SDF), the points the heads should learn from.
+SDF), the points the heads should learn from. With `depth_map_cells` > 0 the dict also holds
+`hand_depth_map` / `obj_depth_map` (G, G): per crop cell, the nearest surface depth minus the
+hand root's (m, NaN where the mesh does not cover the cell; `homae_model.data.depth_maps`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import numpy as np
 import torch
 from scipy.spatial.transform import Rotation
 
+from homae_model.data.depth_maps import surface_depth_map
 from homae_model.data.schema import RawSample
 from homae_model.data.sdf import SDF_SCALE, MeshSDF, mesh_sdf, prepare_mesh
 from homae_model.data.transforms import (
@@ -75,6 +78,10 @@ GRID_KEYS: tuple[str, ...] = (
     "obj_sdf_values",
 )
 """Extra keys with `data.grid_points`: the SDF samples, apart from the heads' grid points."""
+DEPTH_MAP_KEYS: tuple[str, ...] = ("hand_depth_map", "obj_depth_map")
+"""Extra keys with `data.depth_map_cells` > 0: the dense relative-depth targets."""
+DEPTH_MAP_SAMPLES = 4000
+"""Surface samples per mesh for a depth map (about 16 per covered cell of a 16 x 16 map)."""
 GRID_OVERSAMPLE = 3
 """Surface samples drawn per grid point wanted (snapping merges many into one voxel)."""
 
@@ -354,6 +361,15 @@ class SamplePipeline:
             }
             hand_points, hand_sdf = self._grid_samples(hand_mesh, nh, anchor, rng)
             obj_points, obj_sdf = self._grid_samples(obj_mesh, no, anchor, rng, obj_pose)
+        if cfg.depth_map_cells > 0:
+            for key, mesh, to_mesh in (
+                ("hand_depth_map", hand_mesh, None),
+                ("obj_depth_map", obj_mesh, obj_pose),
+            ):
+                surface = self._surface(mesh, DEPTH_MAP_SAMPLES, rng, to_mesh)
+                extra[key] = surface_depth_map(
+                    surface, crop.K, cfg.image_size, cfg.depth_map_cells, anchor[2]
+                )
 
         def f32(x: np.ndarray | float) -> torch.Tensor:
             return torch.as_tensor(np.asarray(x, dtype=np.float32))

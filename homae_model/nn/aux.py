@@ -7,7 +7,10 @@ A linear per-pixel layer (1x1 convolution) reads F~ (B,C,h,w) and predicts, per 
 - 21 joint depths relative to the hand root (metres), read out where the joint's own heatmap
   puts its weight (an integral read-out, as in fast-training hand pose networks).
 
-Because the layer is linear, the loss asks F~ itself to say at every pixel which joint or
+With `depth_maps`, a second 1x1 layer predicts per cell the hand's and the object's coverage
+(logits) and their nearest surface depth relative to the hand root (metres).
+
+Because the layers are linear, the loss asks F~ itself to say at every pixel which joint or
 object part is there and how deep: exactly what the SDF and the transformer heads read when
 they sample F~ at projected 3D points. The heads are not used at inference.
 """
@@ -34,10 +37,15 @@ class AuxPrediction:
             on F~ pooled to at most AUX_GRID cells a side; cell (i, j) covers crop pixels
             [j*S/w, (j+1)*S/w) x [i*S/h, (i+1)*S/h).
         rel_depth: (B,21) joint depth minus root depth (m), heatmap-weighted read-out.
+        mask_logits: (B,2,h,w) hand / object coverage logits per cell, or None.
+        depth_maps: (B,2,h,w) hand / object nearest surface depth minus the hand root's (m)
+            per cell, or None.
     """
 
     logits: torch.Tensor
     rel_depth: torch.Tensor
+    mask_logits: torch.Tensor | None = None
+    depth_maps: torch.Tensor | None = None
 
 
 AUX_GRID = 16
@@ -52,13 +60,23 @@ thousands of steps before its logits can form a peak; the gain lets them form in
 class DenseAuxHead(nn.Module):
     """F~ (B,C,h,w) -> keypoint logits and relative joint depths (one 1x1 layer)."""
 
-    def __init__(self, channels: int) -> None:
-        """A 1x1 convolution from `channels` to 30 logits + 21 depth maps."""
+    def __init__(self, channels: int, depth_maps: bool = False) -> None:
+        """A 1x1 convolution from `channels` to 30 logits + 21 depth maps.
+
+        Args:
+            channels: C of F~.
+            depth_maps: also predict the hand / object coverage and surface-depth maps.
+        """
         super().__init__()
         self.num_kp = NUM_HAND_KEYPOINTS + NUM_OBJ_KEYPOINTS
         self.conv = nn.Conv2d(channels, self.num_kp + NUM_HAND_KEYPOINTS, 1)
         nn.init.normal_(self.conv.weight, std=0.003)
         nn.init.zeros_(self.conv.bias)
+        self.maps: nn.Conv2d | None = None
+        if depth_maps:
+            self.maps = nn.Conv2d(channels, 4, 1)
+            nn.init.normal_(self.maps.weight, std=0.003)
+            nn.init.zeros_(self.maps.bias)
 
     def forward(self, fmap: torch.Tensor) -> AuxPrediction:
         """Predict from the feature map (B,C,h,w); logits cover the crop on a coarser grid."""
@@ -70,4 +88,9 @@ class DenseAuxHead(nn.Module):
         depth = out[:, self.num_kp :] * 0.1  # metres; the scale keeps the initial output small
         weights = torch.softmax(logits[:, :NUM_HAND_KEYPOINTS].flatten(2), dim=-1)
         rel_depth = (weights.detach() * depth.flatten(2)).sum(dim=-1)
-        return AuxPrediction(logits=logits, rel_depth=rel_depth)
+        if self.maps is None:
+            return AuxPrediction(logits=logits, rel_depth=rel_depth)
+        maps = self.maps(fmap)
+        return AuxPrediction(
+            logits=logits, rel_depth=rel_depth, mask_logits=maps[:, :2], depth_maps=maps[:, 2:] * 0.1
+        )

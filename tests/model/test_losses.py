@@ -184,3 +184,45 @@ def test_aligned_joints_loss_ignores_the_global_rotation_but_not_a_curled_hand()
     assert float(loss) > 1e-4
     loss.backward()
     assert shrunk.grad.abs().sum() > 0
+
+
+def test_depth_map_losses_zero_at_the_target_and_ignore_uncovered_cells():
+    from homae_model.losses import depth_map_losses
+
+    g = 4
+    hand = torch.full((1, g, g), float("nan"))
+    hand[0, 1:3, 1:3] = torch.tensor([[-0.02, 0.01], [0.0, 0.03]])
+    obj = torch.full((1, g, g), float("nan"))
+    obj[0, 0, :] = 0.05
+    batch = {"hand_depth_map": hand, "obj_depth_map": obj}
+    covered = torch.isfinite(torch.stack([hand, obj], dim=1))
+    logits = torch.where(covered, 30.0, -30.0)
+    depth = torch.nan_to_num(torch.stack([hand, obj], dim=1), nan=7.0)  # anything off-cover
+    bce, l1 = depth_map_losses(logits, depth, batch)
+    assert float(bce) < 1e-6 and float(l1) == pytest.approx(0.0, abs=1e-7)
+    # a finer prediction is pooled to the targets' grid; a wrong depth costs its L1 (m)
+    fine = depth.repeat_interleave(2, -1).repeat_interleave(2, -2).clone().requires_grad_()
+    with torch.no_grad():
+        fine[:, 0] += 0.01
+    _, l1 = depth_map_losses(logits.repeat_interleave(2, -1).repeat_interleave(2, -2), fine, batch)
+    assert float(l1) == pytest.approx(0.01 * 4 / 8, rel=1e-4)  # 4 of 8 covered cells are hand
+    l1.backward()
+    assert torch.isfinite(fine.grad).all()
+
+
+def test_depth_maps_head_enters_the_loss_and_needs_its_targets():
+    cfg = load_config(TINY, ["model.aux.enabled=true", "model.aux.depth_maps=true",
+                             "data.depth_map_cells=4"])  # fmt: skip
+    model = HomaeModel(cfg).train()
+    batch = random_batch(cfg)
+    b = batch["image"].shape[0]
+    batch["hand_depth_map"] = torch.full((b, 4, 4), 0.01)
+    batch["obj_depth_map"] = torch.full((b, 4, 4), float("nan"))
+    out = model(batch)
+    assert out.aux.mask_logits.shape[1] == 2 and out.aux.depth_maps.shape[1] == 2
+    loss, terms = total_loss(out, batch, cfg.loss)
+    assert torch.isfinite(terms["aux_mask"]) and torch.isfinite(terms["aux_depth_map"])
+    loss.backward()
+    assert model.aux_head.maps.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="data.depth_map_cells"):
+        load_config(TINY, ["model.aux.enabled=true", "model.aux.depth_maps=true"])
