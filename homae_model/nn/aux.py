@@ -91,6 +91,5 @@ class DenseAuxHead(nn.Module):
         if self.maps is None:
             return AuxPrediction(logits=logits, rel_depth=rel_depth)
         maps = self.maps(fmap)
-        return AuxPrediction(
-            logits=logits, rel_depth=rel_depth, mask_logits=maps[:, :2], depth_maps=maps[:, 2:] * 0.1
-        )
+        depth_maps = maps[:, 2:] * 0.1  # metres, as `depth`
+        return AuxPrediction(logits, rel_depth, mask_logits=maps[:, :2], depth_maps=depth_maps)

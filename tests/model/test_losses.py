@@ -224,5 +224,5 @@ def test_depth_maps_head_enters_the_loss_and_needs_its_targets():
     assert torch.isfinite(terms["aux_mask"]) and torch.isfinite(terms["aux_depth_map"])
     loss.backward()
     assert model.aux_head.maps.weight.grad.abs().sum() > 0
-    with pytest.raises(ValueError, match="data.depth_map_cells"):
+    with pytest.raises(ValueError, match=r"data\.depth_map_cells"):
         load_config(TINY, ["model.aux.enabled=true", "model.aux.depth_maps=true"])
