@@ -55,6 +55,10 @@ class EncoderConfig:
     # scratch (at 1e-5 the blocks of a from-scratch ViT barely move the tokens for thousands of
     # steps).
     layer_scale_init: float = _f(0.0, ge=0.0)
+    # patch: the ViT's patchify (one 14x14 stride-14 convolution, what DINOv2 weights fit);
+    # conv: an early-convolution stem (3x3 stride-2 convolutions, then a 7x7 stride-7 one to
+    # the same token grid) for training from scratch; no pretrained weights with it
+    stem: str = _f("patch", choices=("patch", "conv"))
 
 
 @dataclass
@@ -406,6 +410,11 @@ class HomaeConfig:
             raise ValueError(
                 f"data.uniform_fraction + data.frustum_fraction = "
                 f"{d.uniform_fraction + d.frustum_fraction} exceeds 1"
+            )
+        if enc.stem != "patch" and enc.pretrained_path:
+            raise ValueError(
+                f"model.encoder.stem={enc.stem!r} has no pretrained weights: "
+                f"model.encoder.pretrained_path={enc.pretrained_path!r} fits the patch stem only"
             )
         if m.aux.depth_maps and not (m.aux.enabled and d.depth_map_cells > 0):
             raise ValueError(

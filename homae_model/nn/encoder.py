@@ -95,6 +95,10 @@ class ImageEncoder(nn.Module):
             if v is not None
         }
         overrides["init_values"] = layer_scale_init(cfg)
+        if cfg.stem == "conv":
+            from homae_model.nn.conv_stem import ConvStemEmbed
+
+            overrides["embed_layer"] = ConvStemEmbed
         try:
             self.vit = timm.create_model(
                 cfg.name, pretrained=False, img_size=cfg.img_size, num_classes=0, **overrides

@@ -137,3 +137,12 @@ def test_mano_path_resolution(tmp_path):
     assert cfg.mano.resolved_path() == PACKAGE_DIR / "assets" / "hand" / "MANO_RIGHT.pkl"
     cfg.mano.model_path = str(tmp_path / "MANO_RIGHT.pkl")
     assert cfg.mano.resolved_path() == tmp_path / "MANO_RIGHT.pkl"
+
+
+def test_conv_stem_refuses_pretrained_weights_naming_both_keys():
+    small = REPO / "config/model/small.yaml"
+    assert load_config(small, ["model.encoder.stem=conv"]).model.encoder.stem == "conv"
+    with pytest.raises(ValueError, match=r"model\.encoder\.stem.*model\.encoder\.pretrained_path"):
+        load_config(small, ["model.encoder.stem=conv", "model.encoder.pretrained_path=/w.pth"])
+    with pytest.raises(ValueError, match=r"model\.encoder\.stem"):
+        load_config(small, ["model.encoder.stem=resnet"])

@@ -131,6 +131,24 @@ def test_encoder_bad_inputs(tmp_path):
         ImageEncoder(EncoderConfig(name="not_a_model", img_size=56))
 
 
+def test_conv_stem_keeps_the_token_grid_and_sees_across_patch_borders():
+    def border_gradient(stem: str) -> tuple[float, float]:
+        torch.manual_seed(0)
+        enc = ImageEncoder(EncoderConfig(**{**TINY_ENC.__dict__, "stem": stem})).eval()
+        x = torch.rand(2, 3, 56, 56, requires_grad=True)
+        grid, pooled = enc(x)
+        assert grid.shape == (2, 16, 4, 4) and pooled.shape == (2, 16) and enc.patch == 14
+        tokens = enc.vit.patch_embed(enc.normalize(x))  # (2, 16, D), row-major 4x4 grid
+        tokens[0, 5].sum().backward()  # token (row 1, col 1): pixels 14..27
+        g = x.grad[0].abs().sum(0)
+        return float(g[14:28, 14:28].sum()), float(g[13, 14:28].sum())  # own patch, row above
+
+    inside, above = border_gradient("conv")
+    assert inside > 0 and above > 0.05 * inside / 14  # 3x3 convolutions reach across the border
+    inside, above = border_gradient("patch")
+    assert inside > 0 and above == 0.0  # the patchify layer sees its own 14x14 pixels only
+
+
 def test_decoder_and_multiscale_shapes():
     cfg = DecoderConfig(num_stages=2, stage_channels=[12, 8], feat_channels=5, fusion_hidden=6)
     dec = MaeDecoder(cfg, 16)
