@@ -5,7 +5,12 @@ graph; the Predictor keeps its crop, voxel search and post-processing (torch), s
 network calls change. Providers: "cpu" (onnxruntime's CPU provider, the default), "cuda"
 and "tensorrt" (need the onnxruntime-gpu package; asking for one that is not installed is an
 error, never a silent fallback). CPU threads: torch's (`torch.get_num_threads()`), so both
-runtimes use the same number.
+runtimes use the same number. Precision: "fp32" (the default, equivalent to torch) or "int8"
+(`homae_model.export.quantize`: faster, not equivalent).
+
+Layout "window" (`homae_model.export.graphs`): F~ is computed over the window of the boxes,
+as the torch Predictor does; the SDF and heads graphs read that window, and points whose
+bilinear taps lie beyond it get F~ at those pixels from the pixels graph (`_uncovered`).
 
 `onnx_stages_for_checkpoint` finds the graphs of a checkpoint: a folder the user exported
 (checked against the checkpoint's sha256), or the cache, where they are exported on first use:
@@ -27,6 +32,7 @@ import torch
 
 from homae_model.config import HomaeConfig
 from homae_model.export.manifest import ExportManifest, file_sha256, read_manifest
+from homae_model.export.quantize import PRECISIONS, quantized_folder
 from homae_model.geometry.camera import project_points
 from homae_model.geometry.voxels import VoxelSelection
 from homae_model.model import HomaeModel
@@ -158,21 +164,34 @@ class OnnxStages:
 
     runtime = "onnxruntime"
 
-    def __init__(self, folder: str | Path, provider: str = "cpu", threads: int | None = None):
+    def __init__(
+        self,
+        folder: str | Path,
+        provider: str = "cpu",
+        threads: int | None = None,
+        precision: str = "fp32",
+    ):
         """Open the graphs of a `homae-export` folder.
 
         Args:
             folder: export folder (`onnx_manifest.json` + graphs).
             provider: one of `PROVIDERS`.
             threads: CPU threads per session (default: `torch.get_num_threads()`).
+            precision: one of `quantize.PRECISIONS`: "fp32" (the default: equivalent to
+                torch) or "int8" (faster, not equivalent: `homae_model.export.quantize`).
 
         Raises:
             FileNotFoundError: no manifest or a graph file missing.
-            ValueError: bad manifest or provider choice.
+            ValueError: bad manifest, provider or precision choice.
             ProviderUnavailableError: provider not installed.
         """
+        if precision not in PRECISIONS:
+            raise ValueError(f"onnx precision '{precision}'; valid: {', '.join(PRECISIONS)}")
         self.folder = Path(folder).expanduser()
+        if precision == "int8":
+            self.folder = quantized_folder(self.folder, cache_dir())
         self.manifest: ExportManifest = read_manifest(self.folder)
+        self.precision = str(self.manifest.model.get("precision", "fp32"))  # of the graphs
         self.provider = provider
         self.providers = resolve_providers(provider)
         n = int(threads or torch.get_num_threads())
@@ -358,6 +377,7 @@ def onnx_stages_for_checkpoint(
     cfg: HomaeConfig,
     provider: str = "cpu",
     onnx_dir: str | Path | None = None,
+    precision: str = "fp32",
 ) -> OnnxStages:
     """`OnnxStages` for a loaded checkpoint: its export folder, or the cache (exported once).
 
@@ -367,6 +387,7 @@ def onnx_stages_for_checkpoint(
         cfg: its config.
         provider: one of `PROVIDERS`.
         onnx_dir: a `homae-export` folder of this checkpoint, or None (the cache).
+        precision: "fp32" (default) or "int8" (`OnnxStages`).
 
     Raises:
         ValueError: the folder's graphs come from another checkpoint or model.
@@ -377,6 +398,8 @@ def onnx_stages_for_checkpoint(
     from homae_model.export.onnx_export import DEFAULT_OPSET, export_model
 
     resolve_providers(provider)  # fail before any export work
+    if precision not in PRECISIONS:
+        raise ValueError(f"onnx precision '{precision}'; valid: {', '.join(PRECISIONS)}")
     weights = weights_file(checkpoint)
     config = weights.parent / "config.yaml"
     if onnx_dir:
@@ -404,6 +427,6 @@ def onnx_stages_for_checkpoint(
                     pass
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
-    stages = OnnxStages(folder, provider)
+    stages = OnnxStages(folder, provider, precision=precision)
     stages.check_model(cfg)
     return stages

@@ -149,3 +149,28 @@ def test_window_layout_predictor_matches_torch(model, onnx_dir, image) -> None:
         assert 1e3 * np.linalg.norm(a.obj_trans - b.obj_trans) <= 0.5
         chord = np.linalg.norm(a.obj_rot_matrix - b.obj_rot_matrix) / (2.0 * np.sqrt(2.0))
         assert np.degrees(2.0 * np.arcsin(min(1.0, chord))) <= 0.1
+
+
+def test_int8_option_quantizes_the_big_graphs_once(model, onnx_dir, image, tmp_path) -> None:
+    """precision="int8": int8 MatMul weights in the cache, written once; fp32 stays default."""
+    import onnx
+
+    from homae_model.export.quantize import QUANTIZED_GRAPHS, quantized_folder
+
+    with pytest.raises(ValueError, match="onnx precision 'fp16'; valid: fp32, int8"):
+        OnnxStages(onnx_dir, "cpu", precision="fp16")
+    assert OnnxStages(onnx_dir, "cpu").precision == "fp32"
+    folder = quantized_folder(onnx_dir, tmp_path)
+    manifest = read_manifest(folder)
+    assert manifest.model["precision"] == "int8" and folder.parent == tmp_path
+    for name, graph in manifest.graphs.items():
+        ops = {n.op_type for n in onnx.load(str(folder / graph.file)).graph.node}
+        assert ("DynamicQuantizeLinear" in ops) == (name in QUANTIZED_GRAPHS), name
+    stamp = (folder / MANIFEST_NAME).stat().st_mtime_ns
+    assert quantized_folder(onnx_dir, tmp_path) == folder
+    assert (folder / MANIFEST_NAME).stat().st_mtime_ns == stamp  # not written again
+    assert read_manifest(onnx_dir).model.get("precision") is None  # the export is untouched
+    stages = OnnxStages(folder, "cpu")
+    assert stages.precision == "int8"
+    got = Predictor(model, model.cfg, "cpu", stages).predict(image, K, PAIRS)
+    assert len(got) == 1 and np.all(np.isfinite(got[0].joints))
