@@ -98,7 +98,7 @@ def window_features(
     lo, hi = window[:, None, :2], window[:, None, 2:]
     grid = (px - (lo - 0.5)) * (2.0 / (hi - lo)) - 1.0
     out = F.grid_sample(fmap, grid[:, :, None, :].to(fmap.dtype), align_corners=False)
-    sampled = out[..., 0].transpose(1, 2)
+    sampled = out.squeeze(-1).transpose(1, 2)  # (a Squeeze: no Gather copying the samples)
     return torch.where(inside[..., None] > 0.5, sampled, outside)
 
 
@@ -136,7 +136,7 @@ class EncoderGraph(nn.Module):
 
 
 class EncoderLevelsGraph(nn.Module):
-    """Layout "window": crops, K, boxes -> levels above the finest (B,c_i,h_i,w_i), anchor."""
+    """Layout "window": crops, K, boxes -> levels above the finest (B,h_i,w_i,c_i), anchor."""
 
     def __init__(self, model: HomaeModel) -> None:
         """Wrap `model` (pooled anchor head, no image skip: `windowed_layout`)."""
@@ -155,7 +155,9 @@ class EncoderLevelsGraph(nn.Module):
             obj_box: (B,4) xyxy crop pixels.
 
         Returns:
-            level0 (the grid), ..., level{L-1}, each contiguous, and the anchor (B,3) metres.
+            level0 (the grid), ..., level{L-1}, each channels-last (B,h_i,w_i,c_i) (the
+            decoder's own layout: `PixelsGraph` gathers pixels from it with no transpose),
+            and the anchor (B,3) metres.
         """
         m = self.model
         grid, pooled = m.encoder.forward_normalized(m.encoder.normalize(image))
@@ -165,7 +167,7 @@ class EncoderLevelsGraph(nn.Module):
         s = int(image.shape[-1])
         enc = Encoding(grid=grid, pooled=pooled, fmap=grid, image_size=(s, s))
         anchor = m.predict_anchor(enc, K, hand_box, obj_box).anchor
-        return (*[x.contiguous() for x in levels], anchor)
+        return (*[x.permute(0, 2, 3, 1).contiguous() for x in levels], anchor)
 
 
 def _upsample_part(part: torch.Tensor, factor: int) -> torch.Tensor:
@@ -230,7 +232,7 @@ class PixelsGraph(nn.Module):
         """F~ at pixels of the finest grid (`homae_model.nn.fmap_pixels.fmap_at_pixels`).
 
         Args:
-            inputs: level0, ..., level{L-1} (B,c_i,h_i,w_i) (as `EncoderLevelsGraph`), then
+            inputs: level0, ..., level{L-1} (B,h_i,w_i,c_i) (as `EncoderLevelsGraph`), then
                 `pixels` (B,M,2): per image M (row, column) integer pixel indices of the
                 finest grid, as floats.
 
@@ -242,7 +244,8 @@ class PixelsGraph(nn.Module):
         rows = torch.arange(b, device=pixels.device)[:, None].expand(b, n).reshape(-1)
         flat = pixels.reshape(-1, 2).long()
         m = self.model
-        out = fmap_at_pixels(m.decoder, m.multiscale, list(levels), rows, flat[:, 0], flat[:, 1])
+        nchw = [x.permute(0, 3, 1, 2) for x in levels]  # views; gathered channels-last
+        out = fmap_at_pixels(m.decoder, m.multiscale, nchw, rows, flat[:, 0], flat[:, 1])
         return out.reshape(b, n, out.shape[-1])
 
 

@@ -129,11 +129,12 @@ def _examples(
         else:
             *levels, anchor = EncoderLevelsGraph(model).eval()(*args)
             factors = level_factors(model)
-            full = (int(levels[-1].shape[-2]) * 2, int(levels[-1].shape[-1]) * 2)
+            full = (int(levels[-1].shape[1]) * 2, int(levels[-1].shape[2]) * 2)
             boxes = torch.cat([ex["hand_box"], ex["obj_box"]])
             window = window_for_boxes(boxes, (s, s), full, factors[0] // 2)
             for i, level in enumerate(levels):
                 ex[f"level{i}"] = level
+            levels = [x.permute(0, 3, 1, 2) for x in levels]  # channels-last -> (B,c,h,w)
             parts = [window_part(levels[i], factors[i], window) for i in window_level_ids(model)]
             for i, part in zip(window_level_ids(model), parts, strict=True):
                 ex[f"part{i}"] = part.contiguous()
@@ -343,8 +344,8 @@ def export_model(
     check_ex = _examples(model, 3, nh + 7, max(no - 5, 1), seed=1, windowed=windowed)
     full = None
     if windowed:
-        last = trace_ex[f"level{len(model.decoder.stages) - 1}"]
-        full = (int(last.shape[-2]) * 2, int(last.shape[-1]) * 2)
+        last = trace_ex[f"level{len(model.decoder.stages) - 1}"]  # (B,h,w,c)
+        full = (int(last.shape[1]) * 2, int(last.shape[2]) * 2)
     specs = _specs(model, full)
     graphs: dict[str, GraphInfo] = {}
     check: dict[str, dict[str, float]] = {}

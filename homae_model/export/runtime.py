@@ -257,7 +257,8 @@ class OnnxStages:
         )
         parts = {}
         for name in sorted(self._inputs["window"]):
-            level = torch.from_numpy(levels[int(name.removeprefix("part"))])
+            # (B,h,w,c) channels-last -> a (B,c,h,w) view
+            level = torch.from_numpy(levels[int(name.removeprefix("part"))]).permute(0, 3, 1, 2)
             factor = self.full[0] // int(level.shape[-2])
             parts[name] = np.ascontiguousarray(window_part(level, factor, window).numpy())
         (fmap,) = self._run("window", ["fmap"], parts)
