@@ -2,9 +2,12 @@
 
 Four graphs (`homae_model.export.graphs`): `encoder` (crops -> feature map + anchor),
 `sdf_hand` / `sdf_obj` (the voxel search's SDF functions) and `heads` (fusion + transformer
-heads at the selected points). The voxel search, MANO and the scores stay in the Predictor
-(torch), between the graphs. Batch and point-count axes are dynamic; the crop side is fixed
-by the checkpoint's config.
+heads at the selected points); for a model whose F~ the torch Predictor computes over the
+boxes' window (layout "window": no image skip, no heatmap anchor), the encoder graph stops
+above the finest decoder level and two more graphs make the window of F~ (`window`) and F~ at
+single pixels beyond it (`pixels`). The voxel search, MANO and the scores stay in the
+Predictor (torch), between the graphs. Batch, point-count and window axes are dynamic; the
+crop side is fixed by the checkpoint's config.
 
 The graphs are traced by torch's TorchScript-based exporter (`dynamo=False`: it needs no
 onnxscript and handles the network's ops at opset 17: GridSample, LayerNormalization,

@@ -155,7 +155,7 @@ def test_int8_option_quantizes_the_big_graphs_once(model, onnx_dir, image, tmp_p
     """precision="int8": int8 MatMul weights in the cache, written once; fp32 stays default."""
     import onnx
 
-    from homae_model.export.quantize import QUANTIZED_GRAPHS, quantized_folder
+    from homae_model.export.quantize import QUANTIZED_GRAPHS, linear_nodes, quantized_folder
 
     with pytest.raises(ValueError, match="onnx precision 'fp16'; valid: fp32, int8"):
         OnnxStages(onnx_dir, "cpu", precision="fp16")
@@ -164,8 +164,18 @@ def test_int8_option_quantizes_the_big_graphs_once(model, onnx_dir, image, tmp_p
     manifest = read_manifest(folder)
     assert manifest.model["precision"] == "int8" and folder.parent == tmp_path
     for name, graph in manifest.graphs.items():
-        ops = {n.op_type for n in onnx.load(str(folder / graph.file)).graph.node}
-        assert ("DynamicQuantizeLinear" in ops) == (name in QUANTIZED_GRAPHS), name
+        nodes = onnx.load(str(folder / graph.file)).graph.node
+        assert any(n.op_type == "DynamicQuantizeLinear" for n in nodes) == (
+            name in QUANTIZED_GRAPHS
+        ), name
+        quantized = [n.name for n in nodes if n.op_type == "MatMulInteger"]
+        if name == "encoder":  # the ViT blocks' linear layers only (not the anchor, decoder)
+            assert quantized and all("/blocks." in q for q in quantized), quantized
+    # linear layers only: the attention products (two activations) stay fp32
+    wanted = linear_nodes(onnx_dir / "heads.onnx")
+    matmuls = [n for n in onnx.load(str(onnx_dir / "heads.onnx")).graph.node]
+    products = [n.name for n in matmuls if n.op_type == "MatMul" and n.name not in wanted]
+    assert wanted and products  # both kinds exist in the heads' graph
     stamp = (folder / MANIFEST_NAME).stat().st_mtime_ns
     assert quantized_folder(onnx_dir, tmp_path) == folder
     assert (folder / MANIFEST_NAME).stat().st_mtime_ns == stamp  # not written again
