@@ -184,3 +184,23 @@ def test_int8_option_quantizes_the_big_graphs_once(model, onnx_dir, image, tmp_p
     assert stages.precision == "int8"
     got = Predictor(model, model.cfg, "cpu", stages).predict(image, K, PAIRS)
     assert len(got) == 1 and np.all(np.isfinite(got[0].joints))
+
+
+def test_pixels_graph_serves_a_batch_with_different_counts_per_image(model, onnx_dir) -> None:
+    """The pixels graph pads each image's pixel list; each image reads its own levels."""
+    from homae_model.nn.fmap_pixels import fmap_at_pixels
+
+    stages = OnnxStages(onnx_dir, "cpu")
+    image = torch.rand(2, 3, 112, 112, generator=torch.Generator().manual_seed(8))
+    Kc = torch.tensor([[120.0, 0.0, 55.5], [0.0, 120.0, 55.5], [0.0, 0.0, 1.0]]).expand(2, 3, 3)
+    box = torch.tensor([[40.0, 40.0, 60.0, 60.0]]).expand(2, 4)
+    feats = stages.encode(image, Kc, box, box).features
+    b = torch.tensor([1, 0, 1, 1])
+    py, px = torch.tensor([0, 5, 31, 17]), torch.tensor([3, 30, 0, 17])
+    got = stages._pixels(feats.levels, b, py, px)
+    with torch.no_grad():
+        grid = model.encode(image).grid
+        above = [grid, *model.decoder(grid)[:-1]]
+        want = fmap_at_pixels(model.decoder, model.multiscale, above, b, py, px)
+    assert got.shape == (4, 24)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-4)
