@@ -204,3 +204,29 @@ def test_pixels_graph_serves_a_batch_with_different_counts_per_image(model, onnx
         want = fmap_at_pixels(model.decoder, model.multiscale, above, b, py, px)
     assert got.shape == (4, 24)
     torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-4)
+
+
+def test_tools_flag_selects_the_int8_option(monkeypatch) -> None:
+    """homae-infer's --onnx-precision reaches FrameEstimator.load; a bad one names itself."""
+    from homae_model.estimation import cli_args
+    from homae_model.estimation.estimator import FrameEstimator
+    from homae_ros.tools.infer import build_parser
+
+    seen: list[str] = []
+
+    class _Loaded:
+        objects = ()
+
+    def fake_load(**kwargs):
+        seen.append(kwargs["onnx_precision"])
+        return _Loaded()
+
+    monkeypatch.setattr(cli_args.FrameEstimator, "load", staticmethod(fake_load))
+    monkeypatch.setattr(cli_args, "resolve_device", lambda requested, what: requested)
+    base = ["img.png", "--intrinsics", "K.yaml", "--out", "o"]
+    for extra in ([], ["--runtime", "onnxruntime", "--onnx-precision", "int8"]):
+        cli_args.load_estimator(build_parser().parse_args(base + extra))
+    assert seen == ["fp32", "int8"]
+    monkeypatch.undo()
+    with pytest.raises(ValueError, match="parameter 'onnx_precision' = 'fp16'; valid: fp32, int8"):
+        FrameEstimator.load(runtime="onnxruntime", onnx_precision="fp16")
