@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from homae_model.export.onnx_export import export_model
+from homae_model.export.quantize import quantized_folder
 from homae_model.export.runtime import OnnxStages
 from homae_model.inference import Predictor
 
@@ -41,6 +42,27 @@ def onnx_predictor(predictor: Predictor, folder: Path, threads: int) -> tuple[Pr
     }
     ort_pred = Predictor(predictor.model, predictor.cfg, predictor.device, stages)
     return ort_pred, info
+
+
+def int8_predictor(predictor: Predictor, folder: Path, threads: int) -> tuple[Predictor, dict]:
+    """The int8 option (`homae_model.export.quantize`) of the export in `folder`.
+
+    The quantized graphs go to `folder/cache` (removed with the benchmark's temporary folder).
+    """
+    t0 = time.perf_counter()
+    q_folder = quantized_folder(folder, folder / "cache")
+    stages = OnnxStages(q_folder, "cpu", threads=threads)
+    info = {
+        "quantize_seconds": round(time.perf_counter() - t0, 1),
+        "precision": stages.precision,
+        "quantization": stages.manifest.model["quantization"],
+        "quantized_graphs": stages.manifest.model["quantized_graphs"],
+        "graph_mb": {
+            name: round((q_folder / g.file).stat().st_size / 2**20, 1)
+            for name, g in stages.manifest.graphs.items()
+        },
+    }
+    return Predictor(predictor.model, predictor.cfg, predictor.device, stages), info
 
 
 def rotation_difference_deg(a: np.ndarray, b: np.ndarray) -> float:

@@ -56,6 +56,7 @@ def markdown(res: dict[str, Any]) -> str:
     for key, label in (
         ("predictor", "whole Predictor (1 pair)"),
         ("predictor_onnxruntime", "whole Predictor, onnxruntime (1 pair)"),
+        ("predictor_onnxruntime_int8", "whole Predictor, onnxruntime int8 option (1 pair)"),
         ("batch4", "Predictor, 4 pairs"),
     ):
         if key in side:
@@ -120,5 +121,21 @@ def _onnx_lines(info: Any) -> list[str]:
         f"{eq['obj_trans_mm']:.4f} mm, rotation {eq['obj_rot_deg']:.4f} deg, anchor "
         f"{eq['anchor_mm']:.4f} mm; same SDF evaluations: {eq['same_sdf_evaluations']} "
         "(goals: 0.5 mm, 0.5 mm, 0.1 deg).",
+        "",
+        *_int8_lines(info.get("int8")),
+    ]
+
+
+def _int8_lines(q: Any) -> list[str]:
+    """The int8 option's line (empty when the run has none)."""
+    if not isinstance(q, dict):
+        return []
+    eq = q["equivalence"]
+    return [
+        f"int8 option ({q['quantization']}; graphs {q['quantized_graphs']}; quantized in "
+        f"{q['quantize_seconds']} s; {q['graph_mb']} MB), NOT equivalent: vs torch hand joints "
+        f"{eq['hand_joints_max_mm']:.3f} mm (max), object translation {eq['obj_trans_mm']:.3f} "
+        f"mm, rotation {eq['obj_rot_deg']:.3f} deg, anchor {eq['anchor_mm']:.3f} mm; same SDF "
+        f"evaluations: {eq['same_sdf_evaluations']}.",
         "",
     ]

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from benchmarks.node_bench import peak_rss_mb
-from benchmarks.onnx_bench import equivalence, onnx_predictor
+from benchmarks.onnx_bench import equivalence, int8_predictor, onnx_predictor
 from benchmarks.scene import aim_anchor_head, crop_inputs, fit_sdf_heads, make_scene
 from benchmarks.stages import Timing, interleaved, measure, model_stages, ros_stages
 from homae_model.config import HomaeConfig, load_config
@@ -319,6 +319,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     onnx_tmp = tempfile.TemporaryDirectory(prefix="homae_bench_onnx_")
     ort_predictor, onnx_info = onnx_predictor(predictor, Path(onnx_tmp.name), args.threads)
     print(f"[bench] exported to ONNX in {onnx_info['export_seconds']}s", flush=True)
+    int8_pred, int8_info = int8_predictor(predictor, Path(onnx_tmp.name), args.threads)
 
     # 1. stages
     stages = {k: v.as_dict() for k, v in model_stages(model, scene, device, args.repeats).items()}
@@ -344,6 +345,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "predictor_onnxruntime": lambda: ort_predictor.predict(
                     scene.image, scene.K, [pair]
                 ),
+                "predictor_onnxruntime_int8": lambda: int8_pred.predict(
+                    scene.image, scene.K, [pair]
+                ),
             },
             args.repeats,
             device,
@@ -355,6 +359,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     onnx_info["equivalence"] = equivalence(
         predictor, ort_predictor, scene.image, scene.K, [pair, shifted]
     )
+    int8_info["equivalence"] = equivalence(
+        predictor, int8_pred, scene.image, scene.K, [pair, shifted]
+    )
+    onnx_info["int8"] = int8_info
     res["onnxruntime"] = onnx_info
     onnx_tmp.cleanup()
     sampling_ms = stages["point_sampling"]["median_ms"]
@@ -402,6 +410,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             GOALS["onnxruntime_over_torch"],
             "whole Predictor.predict, onnxruntime (CPU provider, exported graphs) / torch, "
             "same loop, same image and pair",
+        ),
+        "onnxruntime_int8_over_torch": _ratio_entry(
+            side["predictor_onnxruntime_int8"].median_ms / pred_ms,
+            GOALS["onnxruntime_over_torch"],
+            "the non-default int8 option (int8 weights of the ViT blocks' and the heads' linear "
+            "layers): NOT equivalent to torch, see onnxruntime.int8.equivalence; the default "
+            "(fp32, equivalent) is onnxruntime_over_torch, the figure the goal is about",
         ),
     }
     ratios["batch4_over_4x_batch1"]["gpu_goal"] = True

@@ -133,6 +133,7 @@ class Predictor:
         runtime: str = "torch",
         provider: str = "cpu",
         onnx_dir: str | Path | None = None,
+        onnx_precision: str = "fp32",
     ) -> Predictor:
         """Load a checkpoint folder (or its weights file).
 
@@ -149,6 +150,8 @@ class Predictor:
                 `runtime="onnxruntime"` only.
             onnx_dir: graphs written by `homae-export` for this checkpoint; None: exported
                 on first use into the cache (`homae_model.export.runtime.cache_dir`).
+            onnx_precision: "fp32" (default: equivalent to torch) or "int8" (faster, not
+                equivalent; `homae_model.export.quantize`), with `runtime="onnxruntime"`.
 
         Raises:
             FileNotFoundError: missing checkpoint or ONNX files.
@@ -169,7 +172,9 @@ class Predictor:
         if runtime == "onnxruntime":
             from homae_model.export.runtime import onnx_stages_for_checkpoint
 
-            stages = onnx_stages_for_checkpoint(path, model, cfg, provider, onnx_dir)
+            stages = onnx_stages_for_checkpoint(
+                path, model, cfg, provider, onnx_dir, onnx_precision
+            )
         predictor = cls(model, cfg, dev, stages)
         if fingertips is not None:
             predictor.set_fingertips(fingertips)

@@ -316,9 +316,10 @@ class HomaeModel(nn.Module):
         branch: str,
         row: int | None = None,
         cached: bool = False,
+        f_img: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         head, _, _ = self._branch(branch)
-        f_img = self.features(enc, points, K, row)
+        f_img = self.features(enc, points, K, row) if f_img is None else f_img
         if row is not None:  # image `row` alone: (1,M,3) points
             anchor = anchor[row : row + 1]
         q = (points - anchor[:, None, :]) * self.sdf_scale
@@ -336,6 +337,7 @@ class HomaeModel(nn.Module):
         branch: str,
         *,
         sdf_m: torch.Tensor | None = None,
+        f_img: torch.Tensor | None = None,
     ) -> PointBranch:
         """SDF and fused tokens of query points (eq. 12-14).
 
@@ -347,16 +349,18 @@ class HomaeModel(nn.Module):
             branch: "hand" or "obj".
             sdf_m: (B,N) this branch's SDF at `points` in metres when already known (the voxel
                 search returns it): the SDF head is then not run again (inference only).
+            f_img: (B,N,C) F~ at the points' projections when already sampled (the exported
+                graphs sample a window of F~ themselves); None: `features`.
 
         Returns:
             `PointBranch`.
         """
         _, pointnet, fusion = self._branch(branch)
         if sdf_m is None:
-            sdf, f_img, pos = self._sdf_scaled(enc, K, points, anchor, branch)
+            sdf, f_img, pos = self._sdf_scaled(enc, K, points, anchor, branch, f_img=f_img)
         else:
             q = (points - anchor[:, None, :]) * self.sdf_scale
-            f_img = self.features(enc, points, K)
+            f_img = self.features(enc, points, K) if f_img is None else f_img
             pos = torch.cat([q, self.posenc(q)], dim=-1)
             sdf = sdf_m.to(f_img.dtype) * self.sdf_scale
         f_3d = pointnet(pos[..., :3]) if pointnet is not None else None

@@ -68,3 +68,35 @@ def test_ratio_entry_reports_the_miss():
     missed = _ratio_entry(5.0, 2.5)
     assert missed["met"] is False
     assert missed["missed_by"].startswith("2.00x")
+
+
+def test_report_gives_the_int8_option_its_own_not_equivalent_line():
+    from benchmarks.report import _onnx_lines
+
+    eq = {
+        "pairs": 2,
+        "hand_joints_max_mm": 0.0001,
+        "obj_trans_mm": 0.0001,
+        "obj_rot_deg": 0.0,
+        "anchor_mm": 0.0,
+        "same_sdf_evaluations": True,
+    }
+    info = {
+        "opset": 17,
+        "export_seconds": 6.0,
+        "session_seconds": 0.3,
+        "graph_mb": {"encoder": 84.1},
+        "provider": "CPUExecutionProvider",
+        "threads": 1,
+        "equivalence": eq,
+    }
+    assert not any("int8" in line for line in _onnx_lines(info))
+    int8 = {
+        "quantization": "int8 weights",
+        "quantized_graphs": ["encoder", "heads"],
+        "quantize_seconds": 1.9,
+        "graph_mb": {"encoder": 23.5},
+        "equivalence": {**eq, "hand_joints_max_mm": 4.0, "same_sdf_evaluations": False},
+    }
+    lines = [line for line in _onnx_lines({**info, "int8": int8}) if "int8" in line]
+    assert len(lines) == 1 and "NOT equivalent" in lines[0] and "4.000 mm" in lines[0]

@@ -1,8 +1,11 @@
 r"""`homae-export`: write a checkpoint's network stages as ONNX graphs plus a manifest JSON.
 
 Four graphs (encoder + anchor, hand SDF, object SDF, fusion + transformer heads; the voxel
-search stays in the Predictor between them) and `onnx_manifest.json` (opset, input/output
-names and shapes, the checkpoint's sha256, the export's own onnxruntime-vs-torch check).
+search stays in the Predictor between them), plus a window graph and a pixels graph for models
+whose feature map is computed over the boxes' window (layout "window": no image skip, no
+heatmap anchor; `homae_model.export.graphs`), and `onnx_manifest.json` (opset, layout,
+input/output names and shapes, the checkpoint's sha256, the export's own onnxruntime-vs-torch
+check).
 Run them with `--runtime onnxruntime --onnx-dir DIR` in homae-infer / homae-bag, or
 `Predictor.from_checkpoint(..., runtime="onnxruntime", onnx_dir=DIR)`.
 
@@ -59,6 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "out": str(args.out),
         "manifest": str(args.out / MANIFEST_NAME),
         "opset": manifest.opset,
+        "layout": manifest.model["layout"],
         "checkpoint_sha256": manifest.source["sha256"],
         "graphs": {
             name: {

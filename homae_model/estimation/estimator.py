@@ -92,16 +92,22 @@ def _named(parameter: str, value: str, path: Path, load: Callable[[], T]) -> T:
         ) from err
 
 
-def _check_runtime(runtime: str, provider: str, onnx_dir: str) -> None:
+def _check_runtime(runtime: str, provider: str, onnx_dir: str, precision: str = "fp32") -> None:
     """Reject a runtime, provider or ONNX folder before anything is loaded (names the parameter).
 
     Raises:
-        ValueError: unknown runtime or provider, a provider that is not installed
-            (`ProviderUnavailableError`), or a bad `onnx_dir` manifest.
+        ValueError: unknown runtime, provider or ONNX precision, a provider that is not
+            installed (`ProviderUnavailableError`), or a bad `onnx_dir` manifest.
         FileNotFoundError: `onnx_dir` holds no manifest or lacks a graph file.
     """
     if runtime not in RUNTIMES:
         raise ValueError(f"parameter 'runtime' = '{runtime}'; valid: {', '.join(RUNTIMES)}")
+    from homae_model.export.quantize import PRECISIONS
+
+    if precision not in PRECISIONS:
+        raise ValueError(
+            f"parameter 'onnx_precision' = '{precision}'; valid: {', '.join(PRECISIONS)}"
+        )
     if runtime != "onnxruntime":
         return
     from homae_model.export.manifest import read_manifest
@@ -209,13 +215,16 @@ class FrameEstimator:
         runtime: str = DEFAULT_SETTINGS.runtime,
         runtime_provider: str = DEFAULT_SETTINGS.runtime_provider,
         onnx_dir: str = "",
+        onnx_precision: str = "fp32",
     ) -> FrameEstimator:
         """Load everything from paths ("" = the bundled defaults).
 
         The defaults of `backend`, `max_pairs`, `min_hand_score`, `runtime` and
         `runtime_provider` are `DEFAULT_SETTINGS`'. With `runtime="onnxruntime"` the network
         runs as ONNX graphs: those of `onnx_dir` (a `homae-export` folder of this checkpoint),
-        or, when empty, exported once into the cache (`homae_model.export.runtime.cache_dir`).
+        or, when empty, exported once into the cache (`homae_model.export.runtime.cache_dir`);
+        `onnx_precision="int8"` runs them with int8 weights (faster, NOT equivalent to torch:
+        `homae_model.export.quantize`; "fp32", the default, is).
 
         Every file is read without running code (safetensors, YAML, the safe MANO unpickler).
 
@@ -224,7 +233,7 @@ class FrameEstimator:
             ValueError: a file does not match what it should hold, or cannot be read safely
                 (names the parameter and the path).
         """
-        _check_runtime(runtime, runtime_provider, onnx_dir)
+        _check_runtime(runtime, runtime_provider, onnx_dir, onnx_precision)
         weights = bundled_weights_dir()
         ckpt = resolve_path(checkpoint, weights / DEMO_CHECKPOINT_NAME, "checkpoint")
         mano = resolve_path(mano_model_path, Path(), "mano_model_path") if mano_model_path else None
@@ -243,6 +252,7 @@ class FrameEstimator:
                 runtime=runtime,
                 provider=runtime_provider,
                 onnx_dir=onnx_dir or None,
+                onnx_precision=onnx_precision,
             ),
         )
         if object_library:

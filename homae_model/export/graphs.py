@@ -14,16 +14,92 @@ calls, with the same weights, so that an exported graph can replace the call:
 
 MANO, the rotation conversions to axis-angle and the scores stay in torch (post-processing the
 Predictor shares between runtimes).
+
+Layout "window" (models whose F~ the torch Predictor computes over the boxes' window: no image
+skip, no heatmap anchor; `windowed_layout`): the encoder graph stops above the finest decoder
+level (`EncoderLevelsGraph`); `WindowGraph` makes the window of F~ from edge-padded slices of
+those levels that the runtime cuts (`homae_model.nn.feature_window.window_parts`);
+`PixelsGraph` makes F~ at single pixels for points that project outside the window
+(`homae_model.nn.fmap_pixels`). The SDF and heads graphs then read the window (its bounds are
+an input) and take the features of uncovered points as an input. Layout "whole": the graphs
+above with the whole F~.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
+from homae_model.geometry.camera import project_points
 from homae_model.model import Encoding, HomaeModel
+from homae_model.nn.decoder import conv1x1
+from homae_model.nn.fmap_pixels import fmap_at_pixels
 
-__all__ = ["EncoderGraph", "HeadsGraph", "SdfGraph"]
+__all__ = [
+    "EncoderGraph",
+    "EncoderLevelsGraph",
+    "HeadsGraph",
+    "PixelsGraph",
+    "SdfGraph",
+    "WindowGraph",
+    "level_factors",
+    "window_features",
+    "window_level_ids",
+    "windowed_layout",
+]
+
+
+def windowed_layout(model: HomaeModel) -> bool:
+    """Whether the model's F~ can be computed over a window (as `HomaeModel.encode(roi=...)`)."""
+    return model.skip is None and model.anchor_head.heatmap is None
+
+
+def level_factors(model: HomaeModel) -> list[int]:
+    """Upsampling factor from each level above the finest (grid, stages 1..L-1) to the finest."""
+    n = len(model.decoder.stages)
+    return [2 ** (n - i) for i in range(n)]
+
+
+def window_level_ids(model: HomaeModel) -> list[int]:
+    """The levels whose slices `WindowGraph` reads: stages 1..L-1 (the grid when L = 1)."""
+    n = len(model.decoder.stages)
+    return [0] if n == 1 else list(range(1, n))
+
+
+def window_features(
+    fmap: torch.Tensor,
+    window: torch.Tensor,
+    K: torch.Tensor,
+    points: torch.Tensor,
+    inside: torch.Tensor,
+    outside: torch.Tensor,
+    image_size: int,
+    full: tuple[int, int],
+) -> torch.Tensor:
+    """F_img (B,N,C) of points from a window of F~ (`model.features` with a window).
+
+    Args:
+        fmap: (B,C,hw,ww) window of F~.
+        window: (B,4) its bounds (x0, y0, x1, y1) in pixels of the whole (h, w) map.
+        K: (B,3,3) crop intrinsics.
+        points: (B,N,3) camera frame, metres.
+        inside: (B,N) 1 where the window covers the point's bilinear taps, else 0.
+        outside: (B,N,C) the features of the other points (zeros where `inside`).
+        image_size: crop side S, pixels.
+        full: (h, w) of the whole map.
+
+    Returns:
+        (B,N,C) features.
+    """
+    h, w = full
+    uv = project_points(points, K)
+    px = (uv + 0.5) * uv.new_tensor([w / image_size, h / image_size]) - 0.5
+    lo, hi = window[:, None, :2], window[:, None, 2:]
+    grid = (px - (lo - 0.5)) * (2.0 / (hi - lo)) - 1.0
+    out = F.grid_sample(fmap, grid[:, :, None, :].to(fmap.dtype), align_corners=False)
+    sampled = out.squeeze(-1).transpose(1, 2)  # (a Squeeze: no Gather copying the samples)
+    return torch.where(inside[..., None] > 0.5, sampled, outside)
 
 
 def _encoding(model: HomaeModel, fmap: torch.Tensor) -> Encoding:
@@ -59,41 +135,180 @@ class EncoderGraph(nn.Module):
         return enc.fmap.contiguous(), anchor
 
 
-class SdfGraph(nn.Module):
-    """One branch's SDF: fmap, K, anchor, (B,N,3) points -> (B,N) SDF in metres."""
+class EncoderLevelsGraph(nn.Module):
+    """Layout "window": crops, K, boxes -> levels above the finest (B,h_i,w_i,c_i), anchor."""
 
-    def __init__(self, model: HomaeModel, branch: str) -> None:
-        """Wrap `model`'s `branch` ("hand" or "obj") SDF head."""
+    def __init__(self, model: HomaeModel) -> None:
+        """Wrap `model` (pooled anchor head, no image skip: `windowed_layout`)."""
+        super().__init__()
+        self.model = model
+
+    def forward(
+        self, image: torch.Tensor, K: torch.Tensor, hand_box: torch.Tensor, obj_box: torch.Tensor
+    ) -> tuple[torch.Tensor, ...]:
+        """The ViT grid and the decoder's outputs above the finest level, then the anchor.
+
+        Args:
+            image: (B,3,S,S) RGB in [0,1].
+            K: (B,3,3) crop intrinsics.
+            hand_box: (B,4) xyxy crop pixels.
+            obj_box: (B,4) xyxy crop pixels.
+
+        Returns:
+            level0 (the grid), ..., level{L-1}, each channels-last (B,h_i,w_i,c_i) (the
+            decoder's own layout: `PixelsGraph` gathers pixels from it with no transpose),
+            and the anchor (B,3) metres.
+        """
+        m = self.model
+        grid, pooled = m.encoder.forward_normalized(m.encoder.normalize(image))
+        levels = [grid]
+        for stage in m.decoder.stages[:-1]:
+            levels.append(stage(levels[-1]))
+        s = int(image.shape[-1])
+        enc = Encoding(grid=grid, pooled=pooled, fmap=grid, image_size=(s, s))
+        anchor = m.predict_anchor(enc, K, hand_box, obj_box).anchor
+        return (*[x.permute(0, 2, 3, 1).contiguous() for x in levels], anchor)
+
+
+def _upsample_part(part: torch.Tensor, factor: int) -> torch.Tensor:
+    """Bilinear x`factor` upsampling of an edge-padded slice, less the padding's pixels."""
+    up = F.interpolate(part, scale_factor=float(factor), mode="bilinear", align_corners=False)
+    return up[..., factor:-factor, factor:-factor]
+
+
+class WindowGraph(nn.Module):
+    """Layout "window": edge-padded slices of the levels -> the window of F~ (B,C,hw,ww)."""
+
+    def __init__(self, model: HomaeModel) -> None:
+        """Wrap `model`'s finest decoder stage and multi-scale MLP."""
+        super().__init__()
+        self.model = model
+
+    def forward(self, *parts: torch.Tensor) -> torch.Tensor:
+        """F~ over the window whose level slices are `parts`.
+
+        Args:
+            parts: per level of `window_level_ids`, (B,c_i,a_i+2,b_i+2): the rows and columns
+                of the window on that level's grid with one pixel of margin, edge-replicated
+                at the map's border (`feature_window.window_part`).
+
+        Returns:
+            (B,C,hw,ww) the window of F~ (same values as the whole map's, up to rounding).
+        """
+        m = self.model
+        factors = [level_factors(m)[i] for i in window_level_ids(m)]
+        conv1, act1, conv2, act2 = m.decoder.stages[-1].mlp
+        x = _upsample_part(conv1x1(parts[-1], conv1), 2)
+        last = act2(conv1x1(act1(x), conv2))  # the finest level over the window
+        fusion = m.multiscale
+        if not fusion.multiscale:
+            return fusion.mlp(last)
+        coarse = list(parts) if len(m.decoder.stages) > 1 else []  # decoder outputs above
+        first, act, out = fusion.mlp
+        chans = [int(p.shape[1]) for p in coarse] + [int(last.shape[1])]
+        start = [0]
+        for c in chans:
+            start.append(start[-1] + c)
+        n = len(chans)
+        w = first.weight[:, start[n - 1] : start[n], 0, 0]
+        hidden = F.linear(last.permute(0, 2, 3, 1), w, first.bias)
+        for i, part in enumerate(coarse):
+            w = first.weight[:, start[i] : start[i + 1], 0, 0]
+            y = F.linear(part.permute(0, 2, 3, 1), w).permute(0, 3, 1, 2)
+            hidden = hidden + _upsample_part(y, factors[i]).permute(0, 2, 3, 1)
+        y = F.linear(act(hidden), out.weight[:, :, 0, 0], out.bias)
+        return y.permute(0, 3, 1, 2).contiguous()
+
+
+class PixelsGraph(nn.Module):
+    """Layout "window": levels + (B,M,2) finest-grid pixels per image -> (B,M,C) F~ there."""
+
+    def __init__(self, model: HomaeModel) -> None:
+        """Wrap `model`'s finest decoder stage and multi-scale MLP."""
+        super().__init__()
+        self.model = model
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        """F~ at pixels of the finest grid (`homae_model.nn.fmap_pixels.fmap_at_pixels`).
+
+        Args:
+            inputs: level0, ..., level{L-1} (B,h_i,w_i,c_i) (as `EncoderLevelsGraph`), then
+                `pixels` (B,M,2): per image M (row, column) integer pixel indices of the
+                finest grid, as floats.
+
+        Returns:
+            (B,M,C) features.
+        """
+        *levels, pixels = inputs
+        b, n = pixels.shape[0], pixels.shape[1]
+        rows = torch.arange(b, device=pixels.device)[:, None].expand(b, n).reshape(-1)
+        flat = pixels.reshape(-1, 2).long()
+        m = self.model
+        nchw = [x.permute(0, 3, 1, 2) for x in levels]  # views; gathered channels-last
+        out = fmap_at_pixels(m.decoder, m.multiscale, nchw, rows, flat[:, 0], flat[:, 1])
+        return out.reshape(b, n, out.shape[-1])
+
+
+class SdfGraph(nn.Module):
+    """One branch's SDF: fmap, K, anchor, (B,N,3) points -> (B,N) SDF in metres.
+
+    With `full` (layout "window"), `fmap` is a window of F~ and the graph also takes its
+    bounds and the features of uncovered points (`window_features`).
+    """
+
+    def __init__(self, model: HomaeModel, branch: str, full: tuple[int, int] | None = None):
+        """Wrap `model`'s `branch` ("hand" or "obj") SDF head; `full`: (h, w) of the whole F~."""
         super().__init__()
         self.model = model
         self.branch = branch
+        self.full = full
 
     def forward(
-        self, fmap: torch.Tensor, K: torch.Tensor, anchor: torch.Tensor, points: torch.Tensor
+        self,
+        fmap: torch.Tensor,
+        K: torch.Tensor,
+        anchor: torch.Tensor,
+        points: torch.Tensor,
+        window: torch.Tensor | None = None,
+        inside: torch.Tensor | None = None,
+        outside: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """SDF of camera-frame points.
 
         Args:
-            fmap: (B,C,h,w) feature map of the crops.
+            fmap: (B,C,h,w) feature map of the crops (its window with `full`).
             K: (B,3,3) crop intrinsics.
             anchor: (B,3) grid centre, camera frame, metres.
             points: (B,N,3) camera frame, metres.
+            window: (B,4) window bounds (layout "window", see `window_features`).
+            inside: (B,N) 1 where the window covers the point.
+            outside: (B,N,C) features of the uncovered points.
 
         Returns:
             (B,N) signed distance, metres.
         """
         m = self.model
-        sdf = m._sdf_scaled(_encoding(m, fmap), K, points, anchor, self.branch)[0]
+        f_img = None
+        if self.full is not None:
+            s = int(m.cfg.model.encoder.img_size)
+            f_img = window_features(fmap, window, K, points, inside, outside, s, self.full)
+        enc = _encoding(m, fmap)
+        sdf = m._sdf_scaled(enc, K, points, anchor, self.branch, f_img=f_img)[0]
         return sdf / m.sdf_scale
 
 
 class HeadsGraph(nn.Module):
-    """Selected points + their SDF -> hand 6D rotations, betas, root offset; object R, t."""
+    """Selected points + their SDF -> hand 6D rotations, betas, root offset; object R, t.
 
-    def __init__(self, model: HomaeModel) -> None:
+    With `full` (layout "window"), as `SdfGraph`: a window of F~, its bounds and per branch
+    the features of uncovered points.
+    """
+
+    def __init__(self, model: HomaeModel, full: tuple[int, int] | None = None) -> None:
         """Wrap `model`'s PointNets, fusions and transformer heads."""
         super().__init__()
         self.model = model
+        self.full = full
 
     def forward(
         self,
@@ -104,17 +319,27 @@ class HeadsGraph(nn.Module):
         hand_sdf: torch.Tensor,
         obj_points: torch.Tensor,
         obj_sdf: torch.Tensor,
+        window: torch.Tensor | None = None,
+        hand_inside: torch.Tensor | None = None,
+        hand_outside: torch.Tensor | None = None,
+        obj_inside: torch.Tensor | None = None,
+        obj_outside: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Run fusion and both heads (final layer only).
 
         Args:
-            fmap: (B,C,h,w) feature map.
+            fmap: (B,C,h,w) feature map (its window with `full`).
             K: (B,3,3) crop intrinsics.
             anchor: (B,3) grid centre, metres.
             hand_points: (B,Nh,3) camera frame, metres.
             hand_sdf: (B,Nh) hand SDF at those points, metres.
             obj_points: (B,No,3) camera frame, metres.
             obj_sdf: (B,No) object SDF at those points, metres.
+            window: (B,4) window bounds (layout "window").
+            hand_inside: (B,Nh) 1 where the window covers the point.
+            hand_outside: (B,Nh,C) features of the uncovered hand points.
+            obj_inside: (B,No) as `hand_inside`.
+            obj_outside: (B,No,C) as `hand_outside`.
 
         Returns:
             hand_rot6d (B,16,6), hand_shape (B,10), hand_root_offset (B,3) metres,
@@ -122,8 +347,17 @@ class HeadsGraph(nn.Module):
         """
         m = self.model
         enc = _encoding(m, fmap)
-        hand = m.sdf(enc, K, hand_points, anchor, "hand", sdf_m=hand_sdf)
-        obj = m.sdf(enc, K, obj_points, anchor, "obj", sdf_m=obj_sdf)
+        f_hand = f_obj = None
+        if self.full is not None:
+            s = int(m.cfg.model.encoder.img_size)
+            f_hand = window_features(
+                fmap, window, K, hand_points, hand_inside, hand_outside, s, self.full
+            )
+            f_obj = window_features(
+                fmap, window, K, obj_points, obj_inside, obj_outside, s, self.full
+            )
+        hand = m.sdf(enc, K, hand_points, anchor, "hand", sdf_m=hand_sdf, f_img=f_hand)
+        obj = m.sdf(enc, K, obj_points, anchor, "obj", sdf_m=obj_sdf, f_img=f_obj)
         hand_layers, obj_layers = m.heads(hand, obj, final_only=True)
         h, o = hand_layers[-1], obj_layers[-1]
         return h.rot6d, h.shape, h.root_offset, o.rotmat, o.trans

@@ -19,6 +19,7 @@ __all__ = [
     "GRAPH_NAMES",
     "MANIFEST_FORMAT",
     "MANIFEST_NAME",
+    "WINDOW_GRAPH_NAMES",
     "ExportManifest",
     "GraphInfo",
     "TensorInfo",
@@ -27,9 +28,12 @@ __all__ = [
 ]
 
 MANIFEST_NAME = "onnx_manifest.json"
-MANIFEST_FORMAT = "homae-onnx/1"
+MANIFEST_FORMAT = "homae-onnx/2"
+"""/2: `model.layout` and the window graphs (an export of /1 is re-exported, or refused)."""
 GRAPH_NAMES: tuple[str, ...] = ("encoder", "sdf_hand", "sdf_obj", "heads")
 """The exported stages, one `.onnx` file each."""
+WINDOW_GRAPH_NAMES: tuple[str, ...] = ("window", "pixels")
+"""The further stages of layout "window" (`homae_model.export.graphs`)."""
 
 
 def file_sha256(path: str | Path) -> str:
@@ -83,8 +87,10 @@ class ExportManifest:
         versions: torch, onnx and onnxruntime versions at export time.
         source: `checkpoint` (path as given), `sha256` (weights file) and `config_sha256`;
             None values for a model exported from memory.
-        model: image_size, feat_channels, fmap_size, sdf_scale, num_hand, num_obj.
-        graphs: `GRAPH_NAMES` -> `GraphInfo`.
+        model: image_size, feat_channels, fmap_size (of the whole F~), layout ("whole":
+            the encoder graph makes F~; "window": the levels above the finest, and the
+            window graphs), sdf_scale, num_hand, num_obj.
+        graphs: `GRAPH_NAMES` (+ `WINDOW_GRAPH_NAMES`) -> `GraphInfo`.
         check: per graph, the largest |onnxruntime - torch| per output on example inputs.
         format: `MANIFEST_FORMAT`.
     """
@@ -120,7 +126,10 @@ def read_manifest(folder: str | Path) -> ExportManifest:
     try:
         raw = json.loads(path.read_text())
         if raw.get("format") != MANIFEST_FORMAT:
-            raise ValueError(f"format {raw.get('format')!r}, expected {MANIFEST_FORMAT!r}")
+            raise ValueError(
+                f"format {raw.get('format')!r}, expected {MANIFEST_FORMAT!r} (written by "
+                "another version of homae-export: export the checkpoint again)"
+            )
         graphs = {
             name: GraphInfo(
                 file=g["file"],
@@ -141,10 +150,14 @@ def read_manifest(folder: str | Path) -> ExportManifest:
         )
     except (KeyError, TypeError, ValueError, json.JSONDecodeError) as err:
         raise ValueError(f"{path}: not a valid homae-export manifest: {err}") from err
-    missing = [n for n in GRAPH_NAMES if n not in manifest.graphs]
+    layout = manifest.model.get("layout")
+    if layout not in ("whole", "window"):
+        raise ValueError(f"{path}: model.layout {layout!r}, expected 'whole' or 'window'")
+    names = GRAPH_NAMES + (WINDOW_GRAPH_NAMES if layout == "window" else ())
+    missing = [n for n in names if n not in manifest.graphs]
     if missing:
-        raise ValueError(f"{path}: graphs {missing} missing (expected {list(GRAPH_NAMES)})")
-    for name in GRAPH_NAMES:
+        raise ValueError(f"{path}: graphs {missing} missing (expected {list(names)})")
+    for name in names:
         graph_file = path.parent / manifest.graphs[name].file
         if not graph_file.is_file():
             raise FileNotFoundError(f"{path}: graph '{name}' file {graph_file} is missing")

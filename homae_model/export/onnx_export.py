@@ -2,9 +2,12 @@
 
 Four graphs (`homae_model.export.graphs`): `encoder` (crops -> feature map + anchor),
 `sdf_hand` / `sdf_obj` (the voxel search's SDF functions) and `heads` (fusion + transformer
-heads at the selected points). The voxel search, MANO and the scores stay in the Predictor
-(torch), between the graphs. Batch and point-count axes are dynamic; the crop side is fixed
-by the checkpoint's config.
+heads at the selected points); for a model whose F~ the torch Predictor computes over the
+boxes' window (layout "window": no image skip, no heatmap anchor), the encoder graph stops
+above the finest decoder level and two more graphs make the window of F~ (`window`) and F~ at
+single pixels beyond it (`pixels`). The voxel search, MANO and the scores stay in the
+Predictor (torch), between the graphs. Batch, point-count and window axes are dynamic; the
+crop side is fixed by the checkpoint's config.
 
 The graphs are traced by torch's TorchScript-based exporter (`dynamo=False`: it needs no
 onnxscript and handles the network's ops at opset 17: GridSample, LayerNormalization,
@@ -28,16 +31,28 @@ from torch import nn
 from homae_model.bundled import DEMO_CHECKPOINT_NAME
 from homae_model.checkpoint import CONFIG_NAME, WEIGHTS_NAME
 from homae_model.config import HomaeConfig
-from homae_model.export.graphs import EncoderGraph, HeadsGraph, SdfGraph
+from homae_model.export.graphs import (
+    EncoderGraph,
+    EncoderLevelsGraph,
+    HeadsGraph,
+    PixelsGraph,
+    SdfGraph,
+    WindowGraph,
+    level_factors,
+    window_level_ids,
+    windowed_layout,
+)
 from homae_model.export.manifest import (
     GRAPH_NAMES,
     MANIFEST_NAME,
+    WINDOW_GRAPH_NAMES,
     ExportManifest,
     GraphInfo,
     TensorInfo,
     file_sha256,
 )
 from homae_model.model import HomaeModel
+from homae_model.nn.feature_window import window_for_boxes, window_part
 
 __all__ = [
     "DEFAULT_OPSET",
@@ -84,8 +99,14 @@ def resolve_checkpoint(path: str | Path) -> Path:
     raise FileNotFoundError(f"checkpoint {p} does not exist")
 
 
-def _examples(model: HomaeModel, batch: int, n_hand: int, n_obj: int, seed: int) -> dict:
-    """Plausible inputs of every graph: a crop, its K and boxes, points around the anchor."""
+def _examples(
+    model: HomaeModel, batch: int, n_hand: int, n_obj: int, seed: int, windowed: bool
+) -> dict:
+    """Plausible inputs of every graph: a crop, its K and boxes, points around the anchor.
+
+    Layout "window" (`windowed`) adds the levels, their window slices, the window of F~ and
+    its bounds, features of uncovered points (every 7th point) and pixels for `PixelsGraph`.
+    """
     s = int(model.cfg.model.encoder.img_size)
     dev = next(model.parameters()).device
     g = torch.Generator().manual_seed(seed)
@@ -93,63 +114,134 @@ def _examples(model: HomaeModel, batch: int, n_hand: int, n_obj: int, seed: int)
     f = 1.2 * s
     K = torch.tensor([[f, 0.0, (s - 1) / 2], [0.0, f, (s - 1) / 2], [0.0, 0.0, 1.0]])
     K = K.expand(batch, 3, 3).contiguous()
-    hand_box = torch.tensor([0.30, 0.30, 0.60, 0.65]) * s + torch.rand(batch, 4, generator=g)
-    obj_box = torch.tensor([0.45, 0.35, 0.85, 0.80]) * s + torch.rand(batch, 4, generator=g)
+    shrink = 0.05 * seed  # another window size for another seed (dynamic window axes)
+    hand_box = torch.tensor([0.30, 0.30, 0.60 - shrink, 0.65]) * s
+    hand_box = hand_box + torch.rand(batch, 4, generator=g)
+    obj_box = torch.tensor([0.45, 0.35, 0.85 - shrink, 0.80]) * s
+    obj_box = obj_box + torch.rand(batch, 4, generator=g)
     ex: dict[str, Any] = {
         "image": image.to(dev),
         "K": K.to(dev),
         "hand_box": hand_box.to(dev),
         "obj_box": obj_box.to(dev),
     }
+    args = (ex["image"], ex["K"], ex["hand_box"], ex["obj_box"])
     with torch.no_grad():
-        fmap, anchor = EncoderGraph(model).eval()(
-            ex["image"], ex["K"], ex["hand_box"], ex["obj_box"]
-        )
+        if not windowed:
+            fmap, anchor = EncoderGraph(model).eval()(*args)
+        else:
+            *levels, anchor = EncoderLevelsGraph(model).eval()(*args)
+            factors = level_factors(model)
+            full = (int(levels[-1].shape[1]) * 2, int(levels[-1].shape[2]) * 2)
+            boxes = torch.cat([ex["hand_box"], ex["obj_box"]])
+            window = window_for_boxes(boxes, (s, s), full, factors[0] // 2)
+            for i, level in enumerate(levels):
+                ex[f"level{i}"] = level
+            levels = [x.permute(0, 3, 1, 2) for x in levels]  # channels-last -> (B,c,h,w)
+            parts = [window_part(levels[i], factors[i], window) for i in window_level_ids(model)]
+            for i, part in zip(window_level_ids(model), parts, strict=True):
+                ex[f"part{i}"] = part.contiguous()
+            fmap = WindowGraph(model).eval()(*parts)
+            bounds = [window.x0, window.y0, window.x1, window.y1]
+            ex["window"] = torch.tensor(bounds, dtype=torch.float32).expand(batch, 4).to(dev)
+            pix = torch.randint(0, min(full), (batch, 11, 2), generator=g)
+            ex["pixels"] = pix.to(torch.float32).to(dev)
     ex["fmap"], ex["anchor"] = fmap, anchor
+    c = int(fmap.shape[1])
     for name, n in (("hand", n_hand), ("obj", n_obj)):
         pts = anchor[:, None, :] + 0.06 * torch.randn(batch, n, 3, generator=g).to(dev)
         ex[f"{name}_points"] = pts
         ex[f"{name}_sdf"] = 0.01 * torch.randn(batch, n, generator=g).to(dev)
+        inside = (torch.arange(n) % 7 != 3).to(torch.float32).expand(batch, n).contiguous()
+        outside = torch.randn(batch, n, c, generator=g) * (1.0 - inside[..., None])
+        ex[f"{name}_inside"], ex[f"{name}_outside"] = inside.to(dev), outside.to(dev)
     ex["points"] = ex["hand_points"]
+    ex["inside"], ex["outside"] = ex["hand_inside"], ex["hand_outside"]
     return ex
 
 
-def _specs(model: HomaeModel) -> dict[str, dict[str, Any]]:
-    """Per graph: module, input names, output names, dynamic axes."""
+def _specs(model: HomaeModel, full: tuple[int, int] | None) -> dict[str, dict[str, Any]]:
+    """Per graph: module, input names, output names, dynamic axes (layout "window": `full`)."""
     batch = {0: "batch"}
+    spatial = {0: "batch", 2: "window_rows", 3: "window_cols"}
+    fmap_axes = batch if full is None else spatial
     heads_out = ["hand_rot6d", "hand_shape", "hand_root_offset", "obj_rotmat", "obj_trans"]
-    specs: dict[str, dict[str, Any]] = {
-        "encoder": {
+    heads_in = ["fmap", "K", "anchor", "hand_points", "hand_sdf", "obj_points", "obj_sdf"]
+    sdf_in = ["fmap", "K", "anchor", "points"]
+    point_axes = {
+        "hand_points": {0: "batch", 1: "hand_points"},
+        "hand_sdf": {0: "batch", 1: "hand_points"},
+        "obj_points": {0: "batch", 1: "obj_points"},
+        "obj_sdf": {0: "batch", 1: "obj_points"},
+    }
+    if full is not None:
+        heads_in += ["window", "hand_inside", "hand_outside", "obj_inside", "obj_outside"]
+        sdf_in += ["window", "inside", "outside"]
+        for name in ("hand", "obj"):
+            point_axes[f"{name}_inside"] = point_axes[f"{name}_sdf"]
+            point_axes[f"{name}_outside"] = point_axes[f"{name}_sdf"]
+    if full is None:
+        encoder = {
             "module": EncoderGraph(model),
             "inputs": ["image", "K", "hand_box", "obj_box"],
             "outputs": ["fmap", "anchor"],
-            "dynamic": {n: batch for n in ("image", "K", "hand_box", "obj_box", "fmap", "anchor")},
-        },
+        }
+    else:
+        levels = [f"level{i}" for i in range(len(model.decoder.stages))]
+        encoder = {
+            "module": EncoderLevelsGraph(model),
+            "inputs": ["image", "K", "hand_box", "obj_box"],
+            "outputs": [*levels, "anchor"],
+        }
+    encoder["dynamic"] = {n: batch for n in (*encoder["inputs"], *encoder["outputs"])}
+    specs: dict[str, dict[str, Any]] = {
+        "encoder": encoder,
         "heads": {
-            "module": HeadsGraph(model),
-            "inputs": ["fmap", "K", "anchor", "hand_points", "hand_sdf", "obj_points", "obj_sdf"],
+            "module": HeadsGraph(model, full),
+            "inputs": heads_in,
             "outputs": heads_out,
             "dynamic": {
-                **{n: batch for n in ("fmap", "K", "anchor", *heads_out)},
-                "hand_points": {0: "batch", 1: "hand_points"},
-                "hand_sdf": {0: "batch", 1: "hand_points"},
-                "obj_points": {0: "batch", 1: "obj_points"},
-                "obj_sdf": {0: "batch", 1: "obj_points"},
+                **{n: batch for n in ("K", "anchor", "window", *heads_out)},
+                "fmap": fmap_axes,
+                **point_axes,
             },
         },
     }
     for branch in ("hand", "obj"):
         specs[f"sdf_{branch}"] = {
-            "module": SdfGraph(model, branch),
-            "inputs": ["fmap", "K", "anchor", "points"],
+            "module": SdfGraph(model, branch, full),
+            "inputs": sdf_in,
             "outputs": ["sdf"],
             "dynamic": {
-                **{n: batch for n in ("fmap", "K", "anchor")},
+                **{n: batch for n in ("K", "anchor", "window")},
+                "fmap": fmap_axes,
                 "points": {0: "batch", 1: "points"},
+                "inside": {0: "batch", 1: "points"},
+                "outside": {0: "batch", 1: "points"},
                 "sdf": {0: "batch", 1: "points"},
             },
         }
-    return {name: specs[name] for name in GRAPH_NAMES}
+    names = GRAPH_NAMES
+    if full is not None:
+        parts = [f"part{i}" for i in window_level_ids(model)]
+        specs["window"] = {
+            "module": WindowGraph(model),
+            "inputs": parts,
+            "outputs": ["fmap"],
+            "dynamic": {**{n: spatial for n in parts}, "fmap": spatial},
+        }
+        specs["pixels"] = {
+            "module": PixelsGraph(model),
+            "inputs": [*levels, "pixels"],
+            "outputs": ["features"],
+            "dynamic": {
+                **{n: batch for n in levels},
+                "pixels": {0: "batch", 1: "pixels"},
+                "features": {0: "batch", 1: "pixels"},
+            },
+        }
+        names = (*GRAPH_NAMES, *WINDOW_GRAPH_NAMES)
+    return {name: specs[name] for name in names}
 
 
 def _tensor_infos(
@@ -249,10 +341,15 @@ def export_model(
     model.eval()
     if next(model.parameters()).device.type != "cpu":
         model = copy.deepcopy(model).cpu()
-    specs = _specs(model)
+    windowed = windowed_layout(model)
     nh, no = cfg.model.points.num_hand, cfg.model.points.num_obj
-    trace_ex = _examples(model, 2, nh, no, seed=0)
-    check_ex = _examples(model, 3, nh + 7, max(no - 5, 1), seed=1)
+    trace_ex = _examples(model, 2, nh, no, seed=0, windowed=windowed)
+    check_ex = _examples(model, 3, nh + 7, max(no - 5, 1), seed=1, windowed=windowed)
+    full = None
+    if windowed:
+        last = trace_ex[f"level{len(model.decoder.stages) - 1}"]  # (B,h,w,c)
+        full = (int(last.shape[1]) * 2, int(last.shape[2]) * 2)
+    specs = _specs(model, full)
     graphs: dict[str, GraphInfo] = {}
     check: dict[str, dict[str, float]] = {}
     for name, spec in specs.items():
@@ -291,7 +388,7 @@ def export_model(
             inputs=_tensor_infos(proto.graph.input, values, spec["dynamic"]),
             outputs=_tensor_infos(proto.graph.output, values, spec["dynamic"]),
         )
-    fmap = trace_ex["fmap"]
+    fmap_size = list(full) if full else [int(n) for n in trace_ex["fmap"].shape[2:]]
     manifest = ExportManifest(
         opset=opset,
         exporter=EXPORTER,
@@ -305,8 +402,9 @@ def export_model(
         else {"checkpoint": None, "sha256": None, "config_sha256": None},
         model={
             "image_size": int(cfg.model.encoder.img_size),
-            "feat_channels": int(fmap.shape[1]),
-            "fmap_size": [int(fmap.shape[2]), int(fmap.shape[3])],
+            "feat_channels": int(trace_ex["fmap"].shape[1]),
+            "fmap_size": fmap_size,
+            "layout": "window" if windowed else "whole",
             "sdf_scale": float(cfg.model.points.sdf_scale),
             "num_hand": int(nh),
             "num_obj": int(no),

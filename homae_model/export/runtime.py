@@ -5,7 +5,12 @@ graph; the Predictor keeps its crop, voxel search and post-processing (torch), s
 network calls change. Providers: "cpu" (onnxruntime's CPU provider, the default), "cuda"
 and "tensorrt" (need the onnxruntime-gpu package; asking for one that is not installed is an
 error, never a silent fallback). CPU threads: torch's (`torch.get_num_threads()`), so both
-runtimes use the same number.
+runtimes use the same number. Precision: "fp32" (the default, equivalent to torch) or "int8"
+(`homae_model.export.quantize`: faster, not equivalent).
+
+Layout "window" (`homae_model.export.graphs`): F~ is computed over the window of the boxes,
+as the torch Predictor does; the SDF and heads graphs read that window, and points whose
+bilinear taps lie beyond it get F~ at those pixels from the pixels graph (`_uncovered`).
 
 `onnx_stages_for_checkpoint` finds the graphs of a checkpoint: a folder the user exported
 (checked against the checkpoint's sha256), or the cache, where they are exported on first use:
@@ -18,6 +23,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +32,13 @@ import torch
 
 from homae_model.config import HomaeConfig
 from homae_model.export.manifest import ExportManifest, file_sha256, read_manifest
+from homae_model.export.quantize import PRECISIONS, quantized_folder
+from homae_model.geometry.camera import project_points
 from homae_model.geometry.voxels import VoxelSelection
 from homae_model.model import HomaeModel
+from homae_model.nn.feature_sampling import map_pixels
+from homae_model.nn.feature_window import FeatureWindow, window_for_boxes, window_part
+from homae_model.nn.fmap_pixels import sample_outside
 from homae_model.nn.hand_head import HandLayerOutput
 from homae_model.stages import HeadOutputs, StageFeatures
 
@@ -102,24 +113,49 @@ def _np(t: torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(t.detach().to("cpu", torch.float32).numpy())
 
 
+@dataclass
+class _OrtFeatures:
+    """onnxruntime's form of `StageFeatures.features`.
+
+    Attributes:
+        fmap: (B,C,h,w) F~, or its window (layout "window").
+        window: that window, or None (layout "whole").
+        bounds: (B,4) float32 window bounds (x0, y0, x1, y1), the graphs' `window` input.
+        levels: the encoder graph's levels (layout "window": `PixelsGraph`'s inputs).
+    """
+
+    fmap: np.ndarray
+    window: FeatureWindow | None = None
+    bounds: np.ndarray | None = None
+    levels: list[np.ndarray] | None = None
+
+
 class _OnnxSdf:
     """One branch's SDF graph as a voxel-search function (see `geometry.voxels.SdfFn`)."""
 
     supports_row = True
 
-    def __init__(self, session: Any, fmap: np.ndarray, K: np.ndarray, anchor: np.ndarray) -> None:
-        self.session, self.fmap, self.K, self.anchor = session, fmap, K, anchor
+    def __init__(
+        self, stages: OnnxStages, branch: str, feats: _OrtFeatures, K: torch.Tensor, anchor: Any
+    ) -> None:
+        self.stages, self.branch, self.feats, self.K = stages, branch, feats, K
+        self.K_np, self.anchor = _np(K), anchor
 
     def __call__(self, points: torch.Tensor, row: int | None = None) -> torch.Tensor:
         """(B,M,3) points (or (1,M,3) of image `row`) -> (B,M) SDF in metres."""
         sl = slice(None) if row is None else slice(row, row + 1)
+        f = self.feats
         feeds = {
-            "fmap": self.fmap[sl],
-            "K": self.K[sl],
+            "fmap": f.fmap[sl],
+            "K": self.K_np[sl],
             "anchor": self.anchor[sl],
             "points": _np(points),
         }
-        (sdf,) = self.session.run(["sdf"], feeds)
+        if f.window is not None:
+            assert f.bounds is not None
+            inside, outside = self.stages._uncovered(f, self.K, points, row)
+            feeds.update(window=f.bounds[sl], inside=inside, outside=outside)
+        (sdf,) = self.stages._run(f"sdf_{self.branch}", ["sdf"], feeds)
         return torch.from_numpy(sdf).to(points.device)
 
 
@@ -128,21 +164,34 @@ class OnnxStages:
 
     runtime = "onnxruntime"
 
-    def __init__(self, folder: str | Path, provider: str = "cpu", threads: int | None = None):
-        """Open the four graphs of a `homae-export` folder.
+    def __init__(
+        self,
+        folder: str | Path,
+        provider: str = "cpu",
+        threads: int | None = None,
+        precision: str = "fp32",
+    ):
+        """Open the graphs of a `homae-export` folder.
 
         Args:
             folder: export folder (`onnx_manifest.json` + graphs).
             provider: one of `PROVIDERS`.
             threads: CPU threads per session (default: `torch.get_num_threads()`).
+            precision: one of `quantize.PRECISIONS`: "fp32" (the default: equivalent to
+                torch) or "int8" (faster, not equivalent: `homae_model.export.quantize`).
 
         Raises:
             FileNotFoundError: no manifest or a graph file missing.
-            ValueError: bad manifest or provider choice.
+            ValueError: bad manifest, provider or precision choice.
             ProviderUnavailableError: provider not installed.
         """
+        if precision not in PRECISIONS:
+            raise ValueError(f"onnx precision '{precision}'; valid: {', '.join(PRECISIONS)}")
         self.folder = Path(folder).expanduser()
+        if precision == "int8":
+            self.folder = quantized_folder(self.folder, cache_dir())
         self.manifest: ExportManifest = read_manifest(self.folder)
+        self.precision = str(self.manifest.model.get("precision", "fp32"))  # of the graphs
         self.provider = provider
         self.providers = resolve_providers(provider)
         n = int(threads or torch.get_num_threads())
@@ -154,6 +203,14 @@ class OnnxStages:
         # without `use_boxes`)
         self._inputs = {
             name: {i.name for i in sess.get_inputs()} for name, sess in self.sessions.items()
+        }
+        m = self.manifest.model
+        self.layout = str(m["layout"])
+        self.image_size = int(m["image_size"])
+        self.full = (int(m["fmap_size"][0]), int(m["fmap_size"][1]))
+        self.channels = int(m["feat_channels"])
+        self._outputs = {
+            name: [o.name for o in g.outputs] for name, g in self.manifest.graphs.items()
         }
 
     def _run(self, name: str, outputs: list[str] | None, feeds: dict[str, Any]) -> list[Any]:
@@ -178,15 +235,82 @@ class OnnxStages:
     def encode(
         self, image: torch.Tensor, K: torch.Tensor, hand_box: torch.Tensor, obj_box: torch.Tensor
     ) -> StageFeatures:
-        """Encoder graph: feature map (kept as an array) and the anchor estimate."""
+        """Encoder graph (+ window graph): F~ (or its window, as arrays) and the anchor.
+
+        Layout "window": the window holds the boxes (`window_for_boxes`, as the torch
+        Predictor's `HomaeModel.encode(roi=...)`); the window graph makes it from slices of
+        the encoder graph's levels.
+        """
         feeds = {
             "image": _np(image),
             "K": _np(K),
             "hand_box": _np(hand_box),
             "obj_box": _np(obj_box),
         }
-        fmap, anchor = self._run("encoder", ["fmap", "anchor"], feeds)
-        return StageFeatures(fmap, torch.from_numpy(anchor).to(image.device))
+        if self.layout == "whole":
+            fmap, anchor = self._run("encoder", ["fmap", "anchor"], feeds)
+            return StageFeatures(_OrtFeatures(fmap), torch.from_numpy(anchor).to(image.device))
+        *levels, anchor = self._run("encoder", self._outputs["encoder"], feeds)
+        s = self.image_size
+        window = window_for_boxes(
+            torch.cat([hand_box, obj_box]), (s, s), self.full, 2 ** (len(levels) - 1)
+        )
+        parts = {}
+        for name in sorted(self._inputs["window"]):
+            # (B,h,w,c) channels-last -> a (B,c,h,w) view
+            level = torch.from_numpy(levels[int(name.removeprefix("part"))]).permute(0, 3, 1, 2)
+            factor = self.full[0] // int(level.shape[-2])
+            parts[name] = np.ascontiguousarray(window_part(level, factor, window).numpy())
+        (fmap,) = self._run("window", ["fmap"], parts)
+        bounds = np.array([window.x0, window.y0, window.x1, window.y1], dtype=np.float32)
+        bounds = np.ascontiguousarray(np.broadcast_to(bounds, (fmap.shape[0], 4)))
+        feats = _OrtFeatures(fmap, window, bounds, levels)
+        return StageFeatures(feats, torch.from_numpy(anchor).to(image.device))
+
+    def _pixels(
+        self, levels: list[np.ndarray], b: torch.Tensor, py: torch.Tensor, px: torch.Tensor
+    ) -> torch.Tensor:
+        """(m,C) F~ at finest-grid pixels (b, py, px) (m,) each, by the pixels graph."""
+        out = torch.empty(int(b.numel()), self.channels)
+        images = torch.unique(b)
+        counts = [int((b == i).sum()) for i in images.tolist()]
+        n = max(counts)
+        pixels = np.zeros((len(counts), n, 2), dtype=np.float32)  # padded with pixel (0, 0)
+        for k, i in enumerate(images.tolist()):
+            sel = b == i
+            pixels[k, : counts[k]] = torch.stack([py[sel], px[sel]], dim=-1).numpy()
+        feeds = {f"level{j}": lv[images.numpy()] for j, lv in enumerate(levels)}
+        (feats,) = self._run("pixels", ["features"], {**feeds, "pixels": pixels})
+        for k, i in enumerate(images.tolist()):
+            out[b == i] = torch.from_numpy(feats[k, : counts[k]])
+        return out
+
+    def _uncovered(
+        self, feats: _OrtFeatures, K: torch.Tensor, points: torch.Tensor, row: int | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """`inside` (B,N) and `outside` (B,N,C) inputs of the windowed graphs for (B,N,3) points.
+
+        As `HomaeModel.features`: points whose bilinear taps the window does not cover get
+        F~ made at those taps' pixels (`PixelsGraph`) and sampled here (`sample_outside`).
+        """
+        assert feats.window is not None and feats.levels is not None
+        k = K if row is None else K[row : row + 1]
+        s = self.image_size
+        px = map_pixels(project_points(points.to(torch.float32), k), (s, s), self.full)
+        covered = feats.window.covered(px)
+        b, n = int(points.shape[0]), int(points.shape[1])
+        outside = np.zeros((b, n, self.channels), dtype=np.float32)
+        if not bool(covered.all()):
+            bi, ni = torch.nonzero(~covered, as_tuple=True)
+            rows = bi if row is None else torch.full_like(bi, row)
+            levels = feats.levels
+
+            def pixels(ib: torch.Tensor, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+                return self._pixels(levels, ib, y, x)
+
+            vals = sample_outside(pixels, px[bi, ni], rows, self.full)
+            outside[bi.numpy(), ni.numpy()] = vals.numpy()
+        return covered.to(torch.float32).numpy(), outside
 
     def sdf_fn(
         self, feats: StageFeatures, K: torch.Tensor, anchor: torch.Tensor, branch: str
@@ -194,7 +318,7 @@ class OnnxStages:
         """The branch's SDF graph bound to these features, K and anchor."""
         if branch not in ("hand", "obj"):
             raise ValueError(f"branch={branch!r}; valid: ['hand', 'obj']")
-        return _OnnxSdf(self.sessions[f"sdf_{branch}"], feats.features, _np(K), _np(anchor))
+        return _OnnxSdf(self, branch, feats.features, K, _np(anchor))
 
     def heads(
         self,
@@ -205,8 +329,9 @@ class OnnxStages:
         obj: VoxelSelection,
     ) -> HeadOutputs:
         """Heads graph on the selected points and their SDF."""
+        f: _OrtFeatures = feats.features
         feeds = {
-            "fmap": feats.features,
+            "fmap": f.fmap,
             "K": _np(K),
             "anchor": _np(anchor),
             "hand_points": _np(hand.points),
@@ -214,6 +339,11 @@ class OnnxStages:
             "obj_points": _np(obj.points),
             "obj_sdf": _np(obj.sdf),
         }
+        if f.window is not None:
+            feeds["window"] = f.bounds
+            for name, sel in (("hand", hand), ("obj", obj)):
+                inside, outside = self._uncovered(f, K, sel.points, None)
+                feeds[f"{name}_inside"], feeds[f"{name}_outside"] = inside, outside
         outs = self._run("heads", None, feeds)
         rot6d, shape, offset, rotmat, trans = (torch.from_numpy(o).to(anchor.device) for o in outs)
         return HeadOutputs(HandLayerOutput(rot6d, shape, offset), rotmat, trans)
@@ -248,6 +378,7 @@ def onnx_stages_for_checkpoint(
     cfg: HomaeConfig,
     provider: str = "cpu",
     onnx_dir: str | Path | None = None,
+    precision: str = "fp32",
 ) -> OnnxStages:
     """`OnnxStages` for a loaded checkpoint: its export folder, or the cache (exported once).
 
@@ -257,6 +388,7 @@ def onnx_stages_for_checkpoint(
         cfg: its config.
         provider: one of `PROVIDERS`.
         onnx_dir: a `homae-export` folder of this checkpoint, or None (the cache).
+        precision: "fp32" (default) or "int8" (`OnnxStages`).
 
     Raises:
         ValueError: the folder's graphs come from another checkpoint or model.
@@ -267,6 +399,8 @@ def onnx_stages_for_checkpoint(
     from homae_model.export.onnx_export import DEFAULT_OPSET, export_model
 
     resolve_providers(provider)  # fail before any export work
+    if precision not in PRECISIONS:
+        raise ValueError(f"onnx precision '{precision}'; valid: {', '.join(PRECISIONS)}")
     weights = weights_file(checkpoint)
     config = weights.parent / "config.yaml"
     if onnx_dir:
@@ -294,6 +428,6 @@ def onnx_stages_for_checkpoint(
                     pass
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
-    stages = OnnxStages(folder, provider)
+    stages = OnnxStages(folder, provider, precision=precision)
     stages.check_model(cfg)
     return stages

@@ -52,7 +52,7 @@ def sample_at_pixels(
         return sample_window(fmap, map_pixels(uv, image_size, window.full), window)
     grid = pixels_to_grid(uv, image_size)
     out = F.grid_sample(fmap, grid[:, :, None, :].to(fmap.dtype), align_corners=False)
-    return out[..., 0].transpose(1, 2)
+    return out.squeeze(-1).transpose(1, 2)
 
 
 def sample_window(fmap: torch.Tensor, px: torch.Tensor, window: FeatureWindow) -> torch.Tensor:
@@ -65,7 +65,7 @@ def sample_window(fmap: torch.Tensor, px: torch.Tensor, window: FeatureWindow) -
     scale = px.new_tensor([2.0 / (window.x1 - window.x0), 2.0 / (window.y1 - window.y0)])
     grid = (px - origin) * scale - 1.0  # the window's own grid_sample coordinates
     out = F.grid_sample(fmap, grid[:, :, None, :].to(fmap.dtype), align_corners=False)
-    return out[..., 0].transpose(1, 2)
+    return out.squeeze(-1).transpose(1, 2)
 
 
 def sample_features(

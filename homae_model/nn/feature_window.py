@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
-__all__ = ["FeatureWindow", "upsample_window", "window_for_boxes"]
+__all__ = ["FeatureWindow", "upsample_window", "window_for_boxes", "window_part"]
 
 
 @dataclass(frozen=True)
@@ -129,14 +129,38 @@ def upsample_window(
     if window.is_full:
         y = x if pixel_map is None else pixel_map(x)
         return F.interpolate(y, scale_factor=float(factor), mode="bilinear", align_corners=False)
-    h, w = int(x.shape[-2]), int(x.shape[-1])
-    c = window.scaled(factor)
-    a0, a1, b0, b1 = c.y0 - 1, c.y1 + 1, c.x0 - 1, c.x1 + 1
-    part = x[..., max(a0, 0) : min(a1, h), max(b0, 0) : min(b1, w)]
+    part, pad = _margin_slice(x, factor, window)
     if pixel_map is not None:  # per pixel: commutes with the slicing and edge replication
         part = pixel_map(part)
-    pad = (max(-b0, 0), max(b1 - w, 0), max(-a0, 0), max(a1 - h, 0))
     if any(pad):
         part = F.pad(part, pad, mode="replicate")
     up = F.interpolate(part, scale_factor=float(factor), mode="bilinear", align_corners=False)
     return up[..., factor:-factor, factor:-factor]
+
+
+def _margin_slice(
+    x: torch.Tensor, factor: int, window: FeatureWindow
+) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
+    """The window on `x`'s grid with one pixel of margin (inside the map) + the missing margin."""
+    h, w = int(x.shape[-2]), int(x.shape[-1])
+    c = window.scaled(factor)
+    a0, a1, b0, b1 = c.y0 - 1, c.y1 + 1, c.x0 - 1, c.x1 + 1
+    part = x[..., max(a0, 0) : min(a1, h), max(b0, 0) : min(b1, w)]
+    return part, (max(-b0, 0), max(b1 - w, 0), max(-a0, 0), max(a1 - h, 0))
+
+
+def window_part(x: torch.Tensor, factor: int, window: FeatureWindow) -> torch.Tensor:
+    """What `upsample_window` upsamples, before its per-pixel map: the slice it reads.
+
+    Args:
+        x: (B,C,h,w) coarse map.
+        factor: its upsampling factor to the grid of `window`.
+        window: window of the (h*factor, w*factor) map (any window, the whole map included).
+
+    Returns:
+        (B,C,a+2,b+2): the window's (a,b) pixels of `x`'s grid with one pixel of margin,
+        edge-replicated beyond the map's border. Upsampled x`factor` (bilinear) less `factor`
+        pixels on each side, it gives the window of the upsampled map.
+    """
+    part, pad = _margin_slice(x, factor, window)
+    return F.pad(part, pad, mode="replicate") if any(pad) else part

@@ -34,13 +34,17 @@ def _upsampled_at(
     x: torch.Tensor, factor: int, b: torch.Tensor, py: torch.Tensor, px: torch.Tensor
 ) -> torch.Tensor:
     """(m,C) values of `x` (B,C,h,w) upsampled x`factor` (bilinear) at pixels (b, py, px)."""
-    y0, y1, wy0, wy1 = _taps(py, factor, int(x.shape[-2]))
-    x0, x1, wx0, wx1 = _taps(px, factor, int(x.shape[-1]))
-    ys = torch.cat([y0, y0, y1, y1])
-    xs = torch.cat([x0, x1, x0, x1])
-    w = torch.cat([wy0 * wx0, wy0 * wx1, wy1 * wx0, wy1 * wx1]).to(x.dtype)
-    vals = x[b.repeat(4), :, ys, xs] * w[:, None]  # (4m,C): the four taps in one gather
-    return vals.view(4, -1, vals.shape[-1]).sum(dim=0)
+    c, h, w = int(x.shape[1]), int(x.shape[-2]), int(x.shape[-1])
+    y0, y1, wy0, wy1 = _taps(py, factor, h)
+    x0, x1, wx0, wx1 = _taps(px, factor, w)
+    r0, r1 = (b * h + y0) * w, (b * h + y1) * w
+    idx = torch.cat([r0 + x0, r0 + x1, r1 + x0, r1 + x1])
+    wts = torch.cat([wy0 * wx0, wy0 * wx1, wy1 * wx0, wy1 * wx1]).to(x.dtype)
+    # the four taps in one gather over channels-last pixels (a view for the decoder's maps;
+    # one flat index: the same ops in torch and in an exported graph)
+    flat = x.permute(0, 2, 3, 1).reshape(-1, c)
+    vals = flat.index_select(0, idx) * wts[:, None]  # (4m,C)
+    return vals.view(4, -1, c).sum(dim=0)
 
 
 def fmap_at_pixels(

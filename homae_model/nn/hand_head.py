@@ -52,16 +52,18 @@ def encoder_layer(layer: nn.TransformerEncoderLayer, x: torch.Tensor) -> torch.T
     attn = layer.self_attn
     b, n, d = x.shape
     heads = attn.num_heads
-    y = layer.norm1(x)
+    # the products on (B*N, D) rows: one matrix product with its bias (torch's addmm; an
+    # exported graph's Gemm instead of MatMul + a separate bias Add)
+    y = layer.norm1(x).reshape(b * n, d)
     qkv = F.linear(y, attn.in_proj_weight, attn.in_proj_bias)
     qkv = qkv.view(b, n, 3, heads, d // heads).permute(2, 0, 3, 1, 4)
     o = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])
-    x = x + attn.out_proj(o.transpose(1, 2).reshape(b, n, d))
-    h = layer.linear1(layer.norm2(x))
+    x = x + attn.out_proj(o.transpose(1, 2).reshape(b * n, d)).view(b, n, d)
+    h = layer.linear1(layer.norm2(x).reshape(b * n, d))
     if torch.is_grad_enabled() or torch.jit.is_tracing() or layer.activation_relu_or_gelu != 1:
-        return x + layer.linear2(layer.activation(h))
+        return x + layer.linear2(layer.activation(h)).view(b, n, d)
     # no graph to record (inference): ReLU and the residual sum in place on fresh tensors
-    return x.add_(layer.linear2(torch.relu_(h)))
+    return x.add_(layer.linear2(torch.relu_(h)).view(b, n, d))
 
 
 def _attention(
@@ -78,14 +80,16 @@ def _attention(
         (B,Nq,D) attended values after the output projection.
     """
     b, nq, d = q_in.shape
+    nk = kv_in.shape[1]
     heads = attn.num_heads
     w, bias = attn.in_proj_weight, attn.in_proj_bias
-    q = F.linear(q_in, w[:d], bias[:d] if bias is not None else None)
-    kv = F.linear(kv_in, w[d:], bias[d:] if bias is not None else None)
+    # (B*N, D) rows, as `encoder_layer`
+    q = F.linear(q_in.reshape(b * nq, d), w[:d], bias[:d] if bias is not None else None)
+    kv = F.linear(kv_in.reshape(b * nk, d), w[d:], bias[d:] if bias is not None else None)
     q = q.view(b, nq, heads, d // heads).transpose(1, 2)
-    kv = kv.view(b, kv_in.shape[1], 2, heads, d // heads).permute(2, 0, 3, 1, 4)
+    kv = kv.view(b, nk, 2, heads, d // heads).permute(2, 0, 3, 1, 4)
     o = F.scaled_dot_product_attention(q, kv[0], kv[1])
-    return attn.out_proj(o.transpose(1, 2).reshape(b, nq, d))
+    return attn.out_proj(o.transpose(1, 2).reshape(b * nq, d)).view(b, nq, d)
 
 
 def decoder_layer(
@@ -103,7 +107,9 @@ def decoder_layer(
     y = layer.norm1(x)
     x = x + _attention(layer.self_attn, y, y)
     x = x + _attention(layer.multihead_attn, layer.norm2(x), memory)
-    return x + layer.linear2(layer.activation(layer.linear1(layer.norm3(x))))
+    b, n, d = x.shape
+    h = layer.activation(layer.linear1(layer.norm3(x).reshape(b * n, d)))
+    return x + layer.linear2(h).view(b, n, d)
 
 
 def _small_linear(d_in: int, d_out: int) -> nn.Linear:
