@@ -35,6 +35,7 @@ from homae_model.geometry.camera import project_points
 from homae_model.model import Encoding, HomaeModel
 from homae_model.nn.decoder import conv1x1
 from homae_model.nn.fmap_pixels import fmap_at_pixels
+from homae_model.nn.multiscale import stage_weights
 
 __all__ = [
     "EncoderGraph",
@@ -206,14 +207,10 @@ class WindowGraph(nn.Module):
         coarse = list(parts) if len(m.decoder.stages) > 1 else []  # decoder outputs above
         first, act, out = fusion.mlp
         chans = [int(p.shape[1]) for p in coarse] + [int(last.shape[1])]
-        start = [0]
-        for c in chans:
-            start.append(start[-1] + c)
-        n = len(chans)
-        w = first.weight[:, start[n - 1] : start[n], 0, 0]
-        hidden = F.linear(last.permute(0, 2, 3, 1), w, first.bias)
+        weights = stage_weights(first, chans)
+        hidden = F.linear(last.permute(0, 2, 3, 1), weights[-1], first.bias)
         for i, part in enumerate(coarse):
-            w = first.weight[:, start[i] : start[i + 1], 0, 0]
+            w = weights[i]
             y = F.linear(part.permute(0, 2, 3, 1), w).permute(0, 3, 1, 2)
             hidden = hidden + _upsample_part(y, factors[i]).permute(0, 2, 3, 1)
         y = F.linear(act(hidden), out.weight[:, :, 0, 0], out.bias)

@@ -16,7 +16,7 @@ import torch
 from torch.nn import functional as F
 
 from homae_model.nn.decoder import MaeDecoder
-from homae_model.nn.multiscale import MultiScaleFusion
+from homae_model.nn.multiscale import MultiScaleFusion, stage_weights
 
 __all__ = ["fmap_at_pixels", "sample_outside"]
 
@@ -80,11 +80,8 @@ def fmap_at_pixels(
     levels = [*above[1:], None]  # the decoder's outputs; None: the finest (`last`)
     fine = int(above[-1].shape[-2]) * 2
     hidden = None
-    start = 0
-    for s in levels:
-        c = int(last.shape[-1]) if s is None else int(s.shape[1])
-        w = first.weight[:, start : start + c, 0, 0]
-        start += c
+    chans = [int(last.shape[-1]) if s is None else int(s.shape[1]) for s in levels]
+    for s, w in zip(levels, stage_weights(first, chans), strict=True):
         if s is None:
             y = F.linear(last, w, first.bias)
         elif s is above[-1]:  # the finest stage's input, already upsampled at these pixels

@@ -19,6 +19,23 @@ LINEAR_ALIGN = 16
 """Output widths are padded to a multiple of this for the last 1x1 layer (sliced after)."""
 
 
+def stage_weights(first: nn.Conv2d, channels: list[int]) -> list[torch.Tensor]:
+    """The fusion MLP's first 1x1 layer split by input stage: (hidden, c_i) per stage.
+
+    Args:
+        first: the first layer of `MultiScaleFusion.mlp` (input = the stages concatenated).
+        channels: c_i of each stage, in concatenation order.
+
+    Returns:
+        One (hidden, c_i) weight per stage (views; the bias belongs to none of them).
+    """
+    out, start = [], 0
+    for c in channels:
+        out.append(first.weight[:, start : start + c, 0, 0])
+        start += c
+    return out
+
+
 class MultiScaleFusion(nn.Module):
     """Decoder stages -> F~ (B,C,h_L,w_L)."""
 
@@ -54,12 +71,10 @@ class MultiScaleFusion(nn.Module):
         # fewer large buffers when no graph is recorded
         inplace = not torch.is_grad_enabled() and not torch.jit.is_tracing()
         x = None
-        start = [0]
-        for s in stages:
-            start.append(start[-1] + int(s.shape[1]))
+        weights = stage_weights(first, [int(s.shape[1]) for s in stages])
         # the finest stage first: its (contiguous) product is the sum the others are added to
         for i in reversed(range(len(stages))):
-            w = first.weight[:, start[i] : start[i + 1], 0, 0]
+            w = weights[i]
             bias = first.bias if i == len(stages) - 1 else None
             if window is not None and i < len(stages) - 1:
                 factor = window.full[0] // int(stages[i].shape[-2])
