@@ -78,6 +78,8 @@ class SynthConfig:
         save_depth: store the depth map (float32 m) in the npz files.
         left_fraction: probability that a sample is a left hand (0 = right hands only,
             1 = left hands only); drawn from the sample's own seed.
+        uniform_skin: one skin colour for the whole hand (the look before the palm / nail
+            appearance, `hand_appearance`); the other draws are unchanged.
     """
 
     width: int = 256
@@ -89,6 +91,7 @@ class SynthConfig:
     noise_std: float = 3.0
     save_depth: bool = False
     left_fraction: float = 0.0
+    uniform_skin: bool = False
 
 
 @dataclass
@@ -237,7 +240,8 @@ class SceneGenerator:
             light=light,
             background=random_background(rng, cfg.height, cfg.width),
             noise_std=rng.uniform(0.0, cfg.noise_std),
-            palm_contrast=rng.uniform(0.6, 1.0),  # drawn last: the draws above are unchanged
+            # drawn last (the draws above are unchanged) and always (uniform_skin changes no draw)
+            palm_contrast=rng.uniform(0.6, 1.0) * (not cfg.uniform_skin),
         )
 
     def _place(

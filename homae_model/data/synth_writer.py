@@ -168,5 +168,6 @@ def _write_meta(
         "timestamps": timestamps,
         "has_depth": config.save_depth,
         "left_fraction": config.left_fraction,
+        "uniform_skin": config.uniform_skin,
     }
     (root / "meta.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from scipy.ndimage import binary_dilation
 
 from homae_model.data.hand_appearance import (
     hand_regions,
@@ -107,3 +108,16 @@ def test_colors_contrast_zero_is_uniform_skin_and_bad_input_is_named(generator) 
         hand_regions(verts, faces, joints, "both")
     with pytest.raises(ValueError, match="joints"):
         hand_regions(verts, faces, joints[:16], "right")
+
+
+def test_uniform_skin_changes_only_the_hand_pixels() -> None:
+    palm = SceneGenerator(SynthConfig(width=96, height=96)).generate(2, seed=3).raw
+    flat = SceneGenerator(SynthConfig(width=96, height=96, uniform_skin=True)).generate(2, seed=3)
+    flat = flat.raw
+    np.testing.assert_array_equal(palm.masks, flat.masks)
+    np.testing.assert_array_equal(palm.hand_joints, flat.hand_joints)
+    hand = palm.masks == 1
+    assert hand.sum() > 20
+    near = binary_dilation(hand, iterations=2)  # the edge pixels blend in some hand colour
+    np.testing.assert_array_equal(palm.image[~near], flat.image[~near])
+    assert np.abs(palm.image[hand].astype(int) - flat.image[hand].astype(int)).mean() > 2.0
