@@ -168,6 +168,7 @@ def _write_meta(
         "timestamps": timestamps,
         "has_depth": config.save_depth,
         "left_fraction": config.left_fraction,
-        "uniform_skin": config.uniform_skin,
     }
+    if not config.uniform_skin:  # absent: one skin colour (as in the sets made before the key)
+        meta["uniform_skin"] = False
     (root / "meta.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")

@@ -121,3 +121,19 @@ def test_uniform_skin_changes_only_the_hand_pixels() -> None:
     near = binary_dilation(hand, iterations=2)  # the edge pixels blend in some hand colour
     np.testing.assert_array_equal(palm.image[~near], flat.image[~near])
     assert np.abs(palm.image[hand].astype(int) - flat.image[hand].astype(int)).mean() > 2.0
+
+
+def test_meta_records_the_look_and_the_demo_clip_keeps_the_uniform_one(tmp_path) -> None:
+    import json
+
+    from homae_model.cli.synth import main as synth_main
+    from homae_ros.demo.clip import DEMO_LOOK, reusable_clip
+
+    common = ["--num", "1", "--size", "64x64", "--seed", "1", "--quiet", "--no-contact-sheet"]
+    assert synth_main(["--out", str(tmp_path / "palm"), *common]) == 0
+    assert synth_main(["--out", str(tmp_path / "flat"), *common, *DEMO_LOOK]) == 0
+    palm = json.loads((tmp_path / "palm" / "meta.json").read_text())
+    flat = json.loads((tmp_path / "flat" / "meta.json").read_text())
+    assert palm["uniform_skin"] is False
+    assert "uniform_skin" not in flat  # as in every set made before the palm look
+    assert reusable_clip(tmp_path / "flat", 1, 1) and not reusable_clip(tmp_path / "palm", 1, 1)
