@@ -64,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="detector weights for the GT-free protocol (default: the bundled demo detector; "
         "without one the GT-free protocol is an error)",
     )
+    p.add_argument(
+        "--side-net",
+        type=Path,
+        help="hand-side network (homae-train-sides) deciding each detected hand's side under "
+        "the GT-free protocol (default: none; the detector's left/right classes, if any)",
+    )
     p.add_argument("--ycb", type=Path, help="YCB models folder for DexYCB / HO3D")
     p.add_argument(
         "--baseline-data",
@@ -153,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             limit=args.limit,
             device=device,
             detector_weights=args.detector,
+            side_net=args.side_net,
             ycb_dir=args.ycb,
             allow_reflection=not args.no_reflection,
             progress=not args.no_progress,

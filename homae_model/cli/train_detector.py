@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_intermixed_args(argv)
     from homae_model.config import apply_overrides
     from homae_model.data.synthetic import SyntheticSource
-    from homae_model.detector.infer import Detector
+    from homae_model.detector.infer import Detector, format_side_accuracy
     from homae_model.detector.model import detector_class_names
     from homae_model.detector.train import evaluate_on_sources, train_detector
     from homae_model.objects.library import ObjectLibrary
@@ -118,20 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, ap in ev.ap.items():
             print(f"  AP {name}: {ap:.3f}")
         if ev.side:
-            print(f"  left/right accuracy: {_fmt(ev.side)}")
+            print(f"  left/right accuracy: {format_side_accuracy(ev.side)}")
     return 0
-
-
-def _fmt(side: dict) -> str:
-    def pct(v: float | None) -> str:
-        return "n/a" if v is None else f"{100 * v:.1f}%"
-
-    return (
-        f"{pct(side['accuracy'])} of {side['found']} hands found "
-        f"(left {pct(side['left_accuracy'])} of {side['left_found']}, "
-        f"right {pct(side['right_accuracy'])} of {side['right_found']}; "
-        f"{side['labelled']} labelled)"
-    )
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from torch import nn
 
 from homae_model.detector.model import has_side_classes, load_detector, spec_of
 from homae_model.detector.pairing import HAND_LABEL, HAND_SIDE_CLASSES, Detection, box_iou
+from homae_model.detector.side_net import SideNet, crop_hands, left_probability, load_side_net
 from homae_model.device import resolve_device
 
 RAW_CANDIDATES_PER_CLASS = 100
@@ -36,6 +37,9 @@ class Detector:
         max_detections: most detections returned per image (highest scores first); the network
             itself is capped to this number so raw boxes never pile up.
         class_names: if given, the file's classes must equal these (else ValueError naming it).
+        side_net: a side network file (`homae-train-sides`, see `homae_model.detector.side_net`)
+            that decides the side of every hand box; None: a left/right detector's hand class
+            gives it, a single-class detector leaves it unknown.
     """
 
     def __init__(
@@ -45,10 +49,12 @@ class Detector:
         score_threshold: float = 0.5,
         max_detections: int = 10,
         class_names: Sequence[str] | None = None,
+        side_net: str | Path | None = None,
     ) -> None:
         device = torch.device(resolve_device(device, "device"))
         model = load_detector(weights_path, device, expected_class_names=class_names)
-        self._setup(model, device, score_threshold, max_detections)
+        sides = load_side_net(side_net, device) if side_net else None
+        self._setup(model, device, score_threshold, max_detections, sides)
 
     @classmethod
     def from_model(
@@ -57,19 +63,28 @@ class Detector:
         device: str | torch.device = "cpu",
         score_threshold: float = 0.5,
         max_detections: int = 10,
+        side_net: SideNet | None = None,
     ) -> Detector:
-        """Wrap an in-memory model from `build_detector` (training, tests)."""
+        """Wrap an in-memory model from `build_detector` (training, tests), and a side net."""
         self = cls.__new__(cls)
         device = torch.device(resolve_device(device, "device"))
-        self._setup(model.to(device).eval(), device, score_threshold, max_detections)
+        if side_net is not None:
+            side_net = side_net.to(device).eval()
+        self._setup(model.to(device).eval(), device, score_threshold, max_detections, side_net)
         return self
 
     def _setup(
-        self, model: nn.Module, device: str | torch.device, score: float, max_det: int
+        self,
+        model: nn.Module,
+        device: str | torch.device,
+        score: float,
+        max_det: int,
+        side_net: SideNet | None = None,
     ) -> None:
         self.model = model
         self.spec = spec_of(model)
         self.device = torch.device(device)
+        self.side_net = side_net
         self.configure(score, max_det)
 
     def configure(self, score_threshold: float, max_detections: int) -> None:
@@ -101,7 +116,7 @@ class Detector:
     @property
     def has_sides(self) -> bool:
         """True when the detector tells left and right hands apart (else hands' side is None)."""
-        return has_side_classes(self.spec.class_names)
+        return self.side_net is not None or has_side_classes(self.spec.class_names)
 
     @torch.no_grad()
     def detect_batch(self, images: Sequence[np.ndarray]) -> list[list[Detection]]:
@@ -113,8 +128,8 @@ class Detector:
         Returns:
             Per image, at most `max_detections` detections with score >= `score_threshold`,
             highest score first, boxes clipped to [0, W-1] x [0, H-1] (full-image pixels).
-            Hands are labelled "hand" whatever their class, with `side` "right"/"left" from a
-            left/right detector and None from a single-class one.
+            Hands are labelled "hand" whatever their class, with `side` "right"/"left" from
+            the side network or a left/right detector, and None from a single-class one.
         """
         if len(images) == 0:
             return []
@@ -122,7 +137,7 @@ class Detector:
         self.model.eval()
         outputs = self.model(batch)
         results = []
-        for im, out in zip(images, outputs, strict=True):
+        for im, image, out in zip(images, batch, outputs, strict=True):
             h, w = im.shape[:2]
             boxes = out["boxes"].float().cpu().numpy().astype(np.float64)
             scores = out["scores"].float().cpu().numpy()
@@ -141,8 +156,22 @@ class Detector:
                 dets.append(Detection(label, float(scores[k]), box, side=side))
                 if len(dets) == self.max_detections:
                     break
-            results.append(dets)
+            results.append(self._sides(image, dets) if self.side_net is not None else dets)
         return results
+
+    def _sides(self, image: torch.Tensor, dets: list[Detection]) -> list[Detection]:
+        """`dets` with each hand's side decided by the side network (P(left) >= 0.5: left)."""
+        hands = [k for k, d in enumerate(dets) if d.label == HAND_LABEL]
+        if not hands:
+            return dets
+        boxes = torch.as_tensor(np.stack([dets[k].box for k in hands]), dtype=torch.float32)
+        crops = crop_hands(image, boxes.to(image.device), self.side_net.spec)
+        p_left = left_probability(self.side_net, crops).cpu().numpy()
+        out = list(dets)
+        for k, p in zip(hands, p_left, strict=True):
+            d = dets[k]
+            out[k] = Detection(d.label, d.score, d.box, side="left" if p >= 0.5 else "right")
+        return out
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         """Detect in one (H,W,3) uint8 RGB image; see `detect_batch`."""
@@ -178,6 +207,20 @@ def detection_class(det: Detection) -> str:
     if det.label == HAND_LABEL and det.side is not None:
         return next(name for name, side in HAND_SIDE_CLASSES.items() if side == det.side)
     return det.label
+
+
+def format_side_accuracy(side: dict) -> str:
+    """One line from a `side_accuracy` result."""
+
+    def pct(v: float | None) -> str:
+        return "n/a" if v is None else f"{100 * v:.1f}%"
+
+    return (
+        f"{pct(side['accuracy'])} of {side['found']} hands found "
+        f"(left {pct(side['left_accuracy'])} of {side['left_found']}, "
+        f"right {pct(side['right_accuracy'])} of {side['right_found']}; "
+        f"{side['labelled']} labelled)"
+    )
 
 
 def side_accuracy(

@@ -75,6 +75,11 @@ def add_estimator_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"box source (default: roi when --roi is given, else {s.detector_backend})",
     )
     g.add_argument("--detector-weights", default="", help="detector weights (default: bundled)")
+    g.add_argument(
+        "--side-net",
+        default="",
+        help="hand-side network (homae-train-sides) deciding each hand's side (default: none)",
+    )
     for name, kind, text in _LIMITS:
         default = getattr(s, name)
         flag = "--" + name.replace("_", "-")
@@ -124,6 +129,7 @@ def load_estimator(args: argparse.Namespace) -> FrameEstimator:
     device = resolve_device(args.device, "--device")
     det = DetectionConfig(
         weights=args.detector_weights,
+        side_net=args.side_net,
         device=device,
         score_threshold=args.score_threshold,
         max_detections=args.max_detections,

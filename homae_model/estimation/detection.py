@@ -54,6 +54,8 @@ class DetectionConfig:
 
     Attributes:
         weights: detector weights file; "" = `DEFAULT_DETECTOR_WEIGHTS`.
+        side_net: hand-side network file (`homae-train-sides`) that decides each hand box's
+            side; "" = none (a left/right detector's class decides, else the side is unknown).
         device: torch device of the detector network.
         score_threshold: detections below this score are ignored.
         max_detections: most detections kept per image (highest scores).
@@ -67,6 +69,7 @@ class DetectionConfig:
     """
 
     weights: str = ""
+    side_net: str = ""
     device: str = "cpu"
     score_threshold: float = DEFAULT_SETTINGS.score_threshold
     max_detections: int = DEFAULT_SETTINGS.max_detections
@@ -87,6 +90,7 @@ class DetectionConfig:
         allowed = tuple(n for n in getattr(params, "objects_allowed", ()) if n)
         return cls(
             weights=params.detector_weights,
+            side_net=params.detector_side_net,
             device=device,
             score_threshold=params.detector_score_threshold,
             max_detections=params.detector_max_detections,
@@ -218,8 +222,17 @@ class TorchvisionBackend(DetectionBackend):
                 + ("" if config.weights else ", empty = bundled demo detector")
                 + "); train one with homae-train-detector",
             )
+        if config.side_net and not Path(config.side_net).is_file():
+            raise parameter_error(
+                FileNotFoundError,
+                "detector.side_net",
+                f"hand-side network {config.side_net} not found (parameter 'detector.side_net'"
+                ", empty = none); train one with homae-train-sides",
+            )
         threshold = min(config.score_threshold, OBJECT_HINT_MIN_SCORE)
-        detector = Detector(path, config.device, threshold, config.max_detections)
+        detector = Detector(
+            path, config.device, threshold, config.max_detections, side_net=config.side_net or None
+        )
         return cls(detector, config.max_pairs, config.allowed_objects, config.score_threshold)
 
     def configure(self, config: DetectionConfig) -> None:

@@ -267,6 +267,12 @@ class FrameEstimator:
             det.weights = str(
                 resolve_path(det.weights, weights / DEMO_DETECTOR_NAME, "detector.weights")
             )
+            if det.side_net:  # checked here, so its errors name its own parameter
+                from homae_model.detector.side_net import load_side_net
+
+                sides = resolve_path(det.side_net, Path(), "detector.side_net")
+                _named("detector.side_net", det.side_net, sides, lambda: load_side_net(sides))
+                det.side_net = str(sides)
             corners = {name: objects.get(name).corners for name in objects.names}
             box_source = _named(
                 "detector.weights", det.weights, Path(det.weights),

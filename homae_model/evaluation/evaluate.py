@@ -85,7 +85,9 @@ class _Detector:
     note: str
 
 
-def _load_detector(weights: str | Path | None, device: str) -> _Detector:
+def _load_detector(
+    weights: str | Path | None, device: str, side_net: str | Path | None = None
+) -> _Detector:
     try:
         from homae_model.detector.infer import Detector
         from homae_model.detector.pairing import OBJECT_HINT_MIN_SCORE, pair_detections
@@ -100,8 +102,13 @@ def _load_detector(weights: str | Path | None, device: str) -> _Detector:
             f"at the bundled demo detector's path {path}: pass --detector WEIGHTS, or run "
             "--protocol gt-anchored"
         )
-    detector = Detector(path, device=device, score_threshold=OBJECT_HINT_MIN_SCORE)
-    return _Detector(detector, pair_detections, path, f"detector {path}")
+    if side_net is not None and not Path(side_net).is_file():
+        raise FileNotFoundError(f"hand-side network not found: {side_net}")
+    detector = Detector(
+        path, device=device, score_threshold=OBJECT_HINT_MIN_SCORE, side_net=side_net
+    )
+    note = f"detector {path}" + (f", hand sides from {side_net}" if side_net else "")
+    return _Detector(detector, pair_detections, path, note)
 
 
 def _detected_pair(det: _Detector, image: np.ndarray, gt_hand_box: np.ndarray) -> Any:
@@ -137,6 +144,7 @@ def evaluate(
     limit: int | None = None,
     device: str = "cpu",
     detector_weights: str | Path | None = None,
+    side_net: str | Path | None = None,
     ycb_dir: str | Path | None = None,
     allow_reflection: bool = True,
     progress: bool = True,
@@ -158,6 +166,8 @@ def evaluate(
         device: torch device for the Predictor.
         detector_weights: detector weights for the GT-free protocol (default: the demo file
             if present).
+        side_net: hand-side network deciding the GT-free hands' sides (default: none, the
+            detector's classes decide).
         ycb_dir: YCB models folder for real data sets.
         allow_reflection: Procrustes variant of the PA- metrics (True: the official toolkits).
         progress: show a tqdm bar.
@@ -180,7 +190,9 @@ def evaluate(
     run = _open_run(
         checkpoint, data, split, out_dir, limit, device, ycb_dir, baseline_data, config_overrides
     )
-    detector = _load_detector(detector_weights, device) if "gt-free" in protocols else None
+    detector = (
+        _load_detector(detector_weights, device, side_net) if "gt-free" in protocols else None
+    )
     tally = estimate_frames(run, protocols, detector, _detected_pair, allow_reflection, progress)
     notes = list(run.opened.notes)
     if run.submission:
@@ -386,7 +398,9 @@ def _report_meta(
                 "misses": tally.misses,
                 "fallbacks": tally.fallbacks,
                 "hand_side": (
-                    "the detector's left/right class"
+                    "the side network's answer on each hand box"
+                    if getattr(detector.detector, "side_net", None) is not None
+                    else "the detector's left/right class"
                     if getattr(detector.detector, "has_sides", False)
                     else "unknown (single-class detector): every hand taken as right"
                 ),

@@ -96,6 +96,7 @@ class NodeParams:
     max_batch_pairs: int
     detector_backend: str
     detector_weights: str
+    detector_side_net: str
     detector_score_threshold: float
     detector_max_detections: int
     detector_roi: tuple[float, float, float, float]

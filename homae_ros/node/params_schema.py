@@ -177,6 +177,10 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               choices=DETECTOR_BACKENDS, read_only=True),
     ParamSpec("detector.weights", _S, "",
               "Detector weights file; empty = bundled demo detector.", read_only=True),
+    ParamSpec("detector.side_net", _S, "",
+              "Hand-side (left/right) network file from homae-train-sides, run on every hand "
+              "box; empty = none: a left/right detector's class gives the side, a "
+              "single-class detector's hands are taken as right.", read_only=True),
     ParamSpec("detector.score_threshold", _D, _E.score_threshold,
               "Hand and object detections below this score do not pair (weaker object "
               "candidates may still name the object a detected hand holds).",

@@ -74,11 +74,13 @@ def test_roi_backend_fixed_box_and_whole_image():
 
 def test_config_from_node_params():
     params = SimpleNamespace(
-        detector_weights="w.safetensors", detector_score_threshold=0.4,
+        detector_weights="w.safetensors", detector_side_net="s.safetensors",
+        detector_score_threshold=0.4,
         detector_max_detections=7, max_batch_pairs=2, objects_allowed=("025_mug",),
         detector_roi=(1.0, 2.0, 3.0, 4.0),
     )  # fmt: skip
     cfg = DetectionConfig.from_params(params)
+    assert cfg.side_net == "s.safetensors"
     assert (
         cfg.max_pairs == 2 and cfg.roi_object == "025_mug" and cfg.allowed_objects == ("025_mug",)
     )

@@ -40,8 +40,8 @@ def test_table_matches_dataclass_and_brief() -> None:
         "tracking.name_frames",
         "smoothing.enabled", "smoothing.min_cutoff_hz", "smoothing.beta", "smoothing.d_cutoff_hz",
         "smoothing.max_gap_s", "diagnostics_window_s",
-        # issue 18: CompressedImage input, distortion correction
-        "image_transport", "undistort",
+        # issue 18: CompressedImage input, distortion correction, the hand-side network
+        "image_transport", "undistort", "detector.side_net",
         # issue 19: the network runtime
         "runtime", "runtime_provider", "onnx_dir",
     }  # fmt: skip

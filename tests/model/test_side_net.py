@@ -1,0 +1,240 @@
+"""The hand-side network: its cues, crops, mirror symmetry, files, training and the detector."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+import torchvision.models.detection  # noqa: F401  (before any EGL context: triton's import crashes after one)
+
+from homae_model.data.synth_scene import DEFAULT_MANO_PATH, SceneGenerator, SynthConfig
+from homae_model.detector.infer import Detector
+from homae_model.detector.model import build_detector, detector_class_names, save_detector
+from homae_model.detector.pairing import HAND_LABEL, Detection
+from homae_model.detector.side_net import (
+    SideNet,
+    SideNetSpec,
+    crop_frames,
+    crop_hands,
+    left_probability,
+    load_side_net,
+    palm_facing,
+    save_side_net,
+    turn_sign,
+)
+from homae_model.detector.side_train import (
+    HandCrops,
+    SideTrainConfig,
+    evaluate_side_net,
+    side_loss,
+    train_side_net,
+)
+from homae_model.estimation.detection import DetectionConfig, TorchvisionBackend
+
+needs_hand = pytest.mark.skipif(
+    not DEFAULT_MANO_PATH.is_file(), reason=f"bundled hand model missing: {DEFAULT_MANO_PATH}"
+)
+SIZE = 128
+SPEC = SideNetSpec(input_size=32, width=8)
+
+
+class ListSource:
+    def __init__(self, samples: list) -> None:
+        self.samples = samples
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int):
+        return self.samples[i]
+
+
+@pytest.fixture(scope="module")
+def scenes() -> list:
+    """Right and left synthetic scenes (the left ones mirror the right ones of the same seed)."""
+    out = []
+    for frac in (0.0, 1.0):
+        gen = SceneGenerator(SynthConfig(width=SIZE, height=SIZE, left_fraction=frac))
+        out += [gen.generate(i, seed=11).raw for i in range(6)]
+    return out
+
+
+@needs_hand
+def test_the_side_is_the_palm_cue_agreeing_with_the_turn(scenes) -> None:
+    """Left hand <=> (palm faces the camera) == (wrist -> index -> little turns clockwise)."""
+    palms = set()
+    for s in scenes:
+        palm = palm_facing(s.hand_joints, s.side)
+        turn = turn_sign(np.asarray(s.hand_joints_2d)) > 0
+        assert (s.side == "left") == (palm == turn), s.source
+        palms.add(palm)
+    right, left = scenes[:6], scenes[6:]
+    for r, lt in zip(right, left, strict=True):  # a mirror twin: same palm cue, turn reversed
+        assert palm_facing(r.hand_joints, "right") == palm_facing(lt.hand_joints, "left")
+        assert (turn_sign(r.hand_joints_2d) > 0) != (turn_sign(lt.hand_joints_2d) > 0)
+
+
+def _ramp_image(h: int = 60, w: int = 80) -> torch.Tensor:
+    """(3,H,W): channel 0 = x / w, channel 1 = y / h (pixel centres at integers)."""
+    ys, xs = torch.meshgrid(torch.arange(h).float(), torch.arange(w).float(), indexing="ij")
+    return torch.stack([xs / w, ys / h, torch.zeros_like(xs)])
+
+
+def test_crop_frames_map_crop_units_to_image_pixels() -> None:
+    image = _ramp_image()
+    boxes = torch.tensor([[20.0, 15.0, 40.0, 35.0], [50.0, 30.0, 60.0, 36.0]])
+    spec = SideNetSpec(input_size=32, margin=1.5)
+    kw = {
+        "angle": torch.tensor([0.7, -2.0]),
+        "scale": torch.tensor([0.9, 1.1]),
+        "shift": torch.tensor([[0.1, -0.05], [0.0, 0.1]]),
+        "flip": torch.tensor([True, False]),
+    }
+    crops = crop_hands(image, boxes, spec, **kw)
+    centre, m = crop_frames(boxes, spec, **kw)
+    t = (torch.arange(32).float() + 0.5) / 32 * 2 - 1
+    for b in range(2):
+        for i, j in [(0, 0), (10, 22), (31, 7), (31, 31)]:
+            n = torch.tensor([t[j], t[i]])  # crop pixel (row i, column j)
+            u = centre[b] + m[b] @ n
+            got = crops[b, :2, i, j] * torch.tensor([80.0, 60.0])
+            torch.testing.assert_close(got, u, atol=1e-3, rtol=0)
+    # no jitter: a square of side margin * the larger box side, centred on the box
+    c0, m0 = crop_frames(boxes[:1], spec)
+    torch.testing.assert_close(c0[0], torch.tensor([30.0, 25.0]))
+    torch.testing.assert_close(m0[0], torch.eye(2) * 20 * 1.5 / 2)
+
+
+def test_mirror_symmetry_of_the_crop_and_the_side() -> None:
+    torch.manual_seed(0)
+    image = torch.rand(3, 50, 70)
+    box = torch.tensor([[12.0, 8.0, 33.0, 30.0]])
+    mirrored_box = torch.tensor([[70 - 1 - 33.0, 8.0, 70 - 1 - 12.0, 30.0]])
+    crop = crop_hands(image, box, SPEC)
+    crop_of_mirror = crop_hands(image.flip(-1), mirrored_box, SPEC)
+    torch.testing.assert_close(crop_of_mirror, crop.flip(-1), atol=1e-5, rtol=0)
+    # the flip jitter is the same mirror
+    torch.testing.assert_close(
+        crop_hands(image, box, SPEC, flip=torch.tensor([True])), crop.flip(-1), atol=1e-5, rtol=0
+    )
+    net = SideNet(SPEC)
+    crops = torch.rand(5, 3, 32, 32)
+    p = left_probability(net, crops)
+    torch.testing.assert_close(left_probability(net, crops.flip(-1)), 1 - p, atol=1e-6, rtol=0)
+    assert p.shape == (5,) and bool(((p >= 0) & (p <= 1)).all())
+
+
+def test_save_and_load(tmp_path) -> None:
+    torch.manual_seed(1)
+    net = SideNet(SPEC).eval()
+    path = save_side_net(net, tmp_path / "s.safetensors")
+    meta = json.loads((tmp_path / "s.json").read_text())
+    assert meta["format"] == "homae-side-net/1" and meta["input_size"] == 32
+    back = load_side_net(path)
+    x = torch.rand(3, 3, 32, 32)
+    kp, palm = net(x)
+    kp2, palm2 = back(x)
+    torch.testing.assert_close(kp2, kp, atol=5e-3, rtol=0)  # stored as float16
+    torch.testing.assert_close(palm2, palm, atol=5e-3, rtol=0)
+    (tmp_path / "s.json").write_text(json.dumps({**meta, "format": "other"}))
+    with pytest.raises(ValueError, match=r"s\.json.*format"):
+        load_side_net(path)
+    (tmp_path / "s.json").unlink()
+    with pytest.raises(FileNotFoundError, match=r"s\.json"):
+        load_side_net(path)
+    with pytest.raises(ValueError, match="input_size"):
+        SideNetSpec(input_size=30)
+
+
+def test_the_detector_takes_its_sides_from_the_side_net(tmp_path) -> None:
+    classes = detector_class_names(["025_mug"])  # one "hand" class: no side of its own
+    det_path = save_detector(
+        build_detector(class_names=classes, input_size=64), tmp_path / "d.safetensors"
+    )
+    assert not Detector(det_path).has_sides
+    torch.manual_seed(2)
+    sides_path = save_side_net(SideNet(SPEC).eval(), tmp_path / "sides.safetensors")
+    detector = Detector(det_path, side_net=sides_path)
+    assert detector.has_sides and detector.side_net is not None
+    image = torch.rand(3, 64, 64)
+    dets = [
+        Detection(HAND_LABEL, 0.9, np.array([5.0, 5.0, 30.0, 30.0])),
+        Detection("025_mug", 0.8, np.array([20.0, 20.0, 60.0, 50.0])),
+        Detection(HAND_LABEL, 0.7, np.array([30.0, 10.0, 50.0, 40.0])),
+    ]
+    out = detector._sides(image, dets)
+    boxes = torch.from_numpy(np.stack([d.box for d in dets[::2]])).float()
+    p = left_probability(detector.side_net, crop_hands(image, boxes, SPEC))
+    assert [d.side for d in out] == [
+        "left" if p[0] >= 0.5 else "right",
+        None,
+        "left" if p[1] >= 0.5 else "right",
+    ]
+    assert [d.score for d in out] == [d.score for d in dets]
+    # what runs on an image: every hand gets a side
+    rgb = (np.random.default_rng(0).random((64, 64, 3)) * 255).astype(np.uint8)
+    for d in detector.detect(rgb):
+        assert (d.side is not None) == (d.label == HAND_LABEL)
+
+
+def test_a_missing_side_net_is_named_by_its_parameter(tmp_path) -> None:
+    config = DetectionConfig(side_net=str(tmp_path / "nope.safetensors"))
+    with pytest.raises(FileNotFoundError, match=r"nope\.safetensors.*detector\.side_net"):
+        TorchvisionBackend.from_config(config)
+    (tmp_path / "bad.safetensors").write_bytes(b"not a network")
+    (tmp_path / "bad.json").write_text(json.dumps({"format": "homae-side-net/1"}))
+    with pytest.raises(ValueError, match=r"bad\.json"):
+        load_side_net(tmp_path / "bad.safetensors")
+
+
+@needs_hand
+def test_training_targets_follow_the_jitter(scenes) -> None:
+    cfg = SideTrainConfig(input_size=32, width=8)
+    data = HandCrops([ListSource(scenes)], cfg)
+    torch.manual_seed(3)
+    flips = set()
+    for k in range(len(scenes)):
+        crop, kp, palm, left, _ = data[k]
+        s = scenes[k]
+        assert crop.shape == (3, 32, 32) and kp.shape == (21, 2)
+        assert bool(palm) == palm_facing(s.hand_joints, s.side)
+        flipped = bool(left) != (s.side == "left")
+        flips.add(flipped)
+        # the side identity holds on the transformed keypoints, flipped or not
+        assert bool(left) == (bool(palm) == bool(turn_sign(kp) > 0))
+    assert flips == {True, False}
+
+
+@needs_hand
+def test_training_fits_a_few_scenes_and_writes_the_files(scenes, tmp_path) -> None:
+    """No jitter, a few scenes: the loss falls by a large factor (counts, no timing)."""
+    cfg = SideTrainConfig(
+        input_size=32,
+        width=8,
+        epochs=60,
+        batch_size=12,
+        lr=1e-2,
+        rotation=0.0,
+        scale_jitter=0.0,
+        shift_jitter=0.0,
+        color_jitter=0.0,
+    )
+    src = ListSource(scenes)
+    torch.manual_seed(0)
+    before = side_loss(SideNet(cfg.spec), next(iter(_batches(src, cfg))), cfg).item()
+    result = train_side_net(
+        [src], tmp_path / "s.safetensors", cfg, eval_sources=[src], progress=False
+    )
+    assert result.steps == 60 and result.path.is_file() and (tmp_path / "s.json").is_file()
+    assert result.last_loss < 0.5 * result.first_loss and result.last_loss < 0.5 * before
+    ev = evaluate_side_net(load_side_net(result.path), [src], cfg)
+    assert ev.hands == sum(s.hand_visible >= cfg.min_visible for s in scenes)
+    assert len(result.history) == 60 and math.isfinite(ev.keypoint_error)
+
+
+def _batches(src, cfg):
+    data = HandCrops([src], cfg, augment=False)
+    yield [torch.stack(x) for x in zip(*[data[k] for k in range(len(data))], strict=True)]
