@@ -49,7 +49,7 @@ def test_eval_cli_writes_report_with_every_metric(tmp_path, trained, monkeypatch
         return hand_box, hand_box + np.array([-4.0, -4.0, 4.0, 4.0])
 
     stand_in = evaluate_module._Detector(object(), None, tmp_path / "stand_in", "test detector")
-    monkeypatch.setattr(evaluate_module, "_load_detector", lambda weights, device: stand_in)
+    monkeypatch.setattr(evaluate_module, "_load_detector", lambda *args: stand_in)
     monkeypatch.setattr(evaluate_module, "_detected_pair", found)
     run, data = trained
     out = tmp_path / "report"

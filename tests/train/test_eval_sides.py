@@ -35,7 +35,7 @@ def test_eval_reports_left_hands_per_side(tmp_path, monkeypatch) -> None:
         return np.asarray(hand_box, np.float64), np.asarray(source[i].obj_box), side
 
     stand_in = evaluate_module._Detector(object(), None, tmp_path / "stand_in", "test detector")
-    monkeypatch.setattr(evaluate_module, "_load_detector", lambda weights, device: stand_in)
+    monkeypatch.setattr(evaluate_module, "_load_detector", lambda *args: stand_in)
     monkeypatch.setattr(evaluate_module, "_detected_pair", found)
     out = tmp_path / "report"
     report = evaluate_module.evaluate(

@@ -136,7 +136,7 @@ def fake_detector(monkeypatch):
         return None if image[0, 0, 0] == MISS else _fake_boxes(image, hand_box)
 
     fake = ev._Detector(object(), None, Path("fake.safetensors"), "fake detector")
-    monkeypatch.setattr(ev, "_load_detector", lambda weights, device: fake)
+    monkeypatch.setattr(ev, "_load_detector", lambda *args: fake)
     monkeypatch.setattr(ev, "_detected_pair", detected)
 
 
