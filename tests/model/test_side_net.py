@@ -184,6 +184,9 @@ def test_a_missing_side_net_is_named_by_its_parameter(tmp_path) -> None:
     config = DetectionConfig(side_net=str(tmp_path / "nope.safetensors"))
     with pytest.raises(FileNotFoundError, match=r"nope\.safetensors.*detector\.side_net"):
         TorchvisionBackend.from_config(config)
+    good = save_side_net(SideNet(SPEC), tmp_path / "good.safetensors")
+    backend = TorchvisionBackend.from_config(DetectionConfig(side_net=str(good)))
+    assert backend.detector.side_net is not None and backend.detector.has_sides
     (tmp_path / "bad.safetensors").write_bytes(b"not a network")
     (tmp_path / "bad.json").write_text(json.dumps({"format": "homae-side-net/1"}))
     with pytest.raises(ValueError, match=r"bad\.json"):

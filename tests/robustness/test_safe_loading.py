@@ -135,16 +135,17 @@ def test_mano_model_path_pickle_with_code_is_refused_by_the_node_loader(tmp_path
 
 # ------------------------------------------------------------------ path messages
 @pytest.mark.parametrize(
-    "parameter", ["checkpoint", "mano_model_path", "object_library", "detector.weights"]
+    "parameter",
+    ["checkpoint", "mano_model_path", "object_library", "detector.weights", "detector.side_net"],
 )
 def test_missing_node_paths_name_the_parameter_and_the_path(tmp_path, checkpoint, parameter):
     from homae_model.estimation.detection import DetectionConfig
 
     missing = tmp_path / f"missing_{parameter}"
     kwargs = {"checkpoint": str(checkpoint), "backend": "roi"}
-    if parameter == "detector.weights":
+    if parameter.startswith("detector."):
         kwargs["backend"] = "torchvision"
-        kwargs["detection"] = DetectionConfig(weights=str(missing))
+        kwargs["detection"] = DetectionConfig(**{parameter.split(".")[1]: str(missing)})
     else:
         kwargs[parameter] = str(missing)
     with pytest.raises(FileNotFoundError) as err:
@@ -164,6 +165,15 @@ def test_existing_but_wrong_node_paths_name_the_parameter(tmp_path, checkpoint) 
     junk.write_bytes(pickle.dumps({"v_template": [1, 2, 3]}))
     with pytest.raises(ValueError, match=r"parameter 'mano_model_path' = .*MANO_RIGHT\.pkl"):
         FrameEstimator.load(checkpoint=str(checkpoint), mano_model_path=str(junk), backend="roi")
+    from homae_model.estimation.detection import DetectionConfig
+
+    (tmp_path / "sides.safetensors").write_bytes(b"junk")
+    (tmp_path / "sides.json").write_text('{"format": "homae-side-net/1"}')
+    with pytest.raises(ValueError, match=r"parameter 'detector.side_net' = .*sides\.safetensors"):
+        FrameEstimator.load(
+            checkpoint=str(checkpoint),
+            detection=DetectionConfig(side_net=str(tmp_path / "sides.safetensors")),
+        )
 
 
 def test_train_cli_names_a_missing_data_folder(tmp_path, capsys) -> None:
