@@ -32,6 +32,12 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 # Graphs the onnxruntime runtime exports on first use go to a temporary cache, not ~/.cache.
 os.environ.setdefault("HOMAE_ONNX_CACHE", tempfile.mkdtemp(prefix="homae_onnx_cache_"))
 
+# torch._dynamo imports triton when first loaded (torchvision's ops load it); importing triton
+# after the synthetic renderer has made an EGL context kills the process (segfault in
+# triton/knobs.py). A full run loads it while collecting the detector tests; a subset that
+# renders first (tests/data, then tests/train) would not, so load it here, before any test.
+import torch._dynamo  # noqa: E402, F401
+
 
 @pytest.fixture(scope="session")
 def demo_onnx_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:

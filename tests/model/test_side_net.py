@@ -8,7 +8,6 @@ import math
 import numpy as np
 import pytest
 import torch
-import torchvision.models.detection  # noqa: F401  (before any EGL context: triton's import crashes after one)
 
 from homae_model.data.synth_scene import DEFAULT_MANO_PATH, SceneGenerator, SynthConfig
 from homae_model.detector.infer import Detector
