@@ -62,6 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         help="fraction of left-hand samples, 0-1 (default 0: right hands only; 1: all left)",
     )
+    p.add_argument(
+        "--uniform-skin",
+        action="store_true",
+        help="one skin colour for the whole hand (the older look; default: lighter palm, nails)",
+    )
     p.add_argument("--no-contact-sheet", action="store_true", help="skip contact_sheet.png")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
@@ -84,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     config.left_fraction = args.left_fraction
+    config.uniform_skin = args.uniform_skin
     if args.distractor_prob is not None:
         config.distractor_prob = args.distractor_prob
     try:

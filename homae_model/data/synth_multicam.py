@@ -249,6 +249,8 @@ def write_multicam_sequence(
         "seed": seed,
         "occluded_camera": None if clip.occluded_camera is None else camera_name(1),
     }
+    if not config.uniform_skin:  # absent: one skin colour (as in the sets made before the key)
+        meta["uniform_skin"] = False
     (root / "meta.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
     return root
 

@@ -2,7 +2,8 @@
 
 `SceneGenerator.generate(index, seed, split)` draws the grasp (`grasp.py`), a random pinhole
 camera, light, skin tone, background and optional occluders from the sample's own seed
-(`synthetic.sample_seed`) and renders RGB, instance masks and depth with the GL renderer;
+(`synthetic.sample_seed`) and renders RGB, instance masks and depth with the GL renderer (the
+hand's skin has a lighter palm and pale nails, `hand_appearance`);
 `generate_sequence` makes a fixed-camera approach-grasp-lift clip. The on-disk format the
 writer (`synth_writer`) stores it in is described in `homae_model.data.synthetic`.
 
@@ -26,6 +27,7 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from homae_model.data.grasp import GraspSampler, HandGrasp, SurfaceSDF
+from homae_model.data.hand_appearance import HandRegions, hand_vertex_colors, layer_regions
 from homae_model.data.schema import RawSample
 from homae_model.data.synthetic import sample_seed
 from homae_model.geometry.camera import project_points
@@ -76,6 +78,8 @@ class SynthConfig:
         save_depth: store the depth map (float32 m) in the npz files.
         left_fraction: probability that a sample is a left hand (0 = right hands only,
             1 = left hands only); drawn from the sample's own seed.
+        uniform_skin: one skin colour for the whole hand (the look before the palm / nail
+            appearance, `hand_appearance`); the other draws are unchanged.
     """
 
     width: int = 256
@@ -87,6 +91,7 @@ class SynthConfig:
     noise_std: float = 3.0
     save_depth: bool = False
     left_fraction: float = 0.0
+    uniform_skin: bool = False
 
 
 @dataclass
@@ -118,6 +123,7 @@ class _Look:
     light: Light
     background: np.ndarray
     noise_std: float
+    palm_contrast: float = 1.0
 
 
 def _project(points: np.ndarray, K: np.ndarray) -> np.ndarray:
@@ -159,6 +165,7 @@ class SceneGenerator:
         self._renderer: GLRenderer | None = None
         self._sdf: dict[str, SurfaceSDF] = {}
         self._parts: dict[str, tuple[np.ndarray, ...]] = {}
+        self._hand_regions: dict[str, HandRegions] = {}
         self._symmetry: dict[str, np.ndarray] = {}
 
     @property
@@ -190,6 +197,12 @@ class SceneGenerator:
         if self._renderer is None:
             self._renderer = GLRenderer(self.config.width, self.config.height)
         return self._renderer
+
+    def _regions(self, side: str) -> HandRegions:
+        """Palm / nail vertex weights of a side's hand model (`data.hand_appearance`)."""
+        if side not in self._hand_regions:
+            self._hand_regions[side] = layer_regions(self.hand_layer(side))
+        return self._hand_regions[side]
 
     def _object_parts(self, name: str) -> tuple[np.ndarray, ...]:
         if name not in self._parts:
@@ -227,6 +240,8 @@ class SceneGenerator:
             light=light,
             background=random_background(rng, cfg.height, cfg.width),
             noise_std=rng.uniform(0.0, cfg.noise_std),
+            # drawn last (the draws above are unchanged) and always (uniform_skin changes no draw)
+            palm_contrast=rng.uniform(0.6, 1.0) * (not cfg.uniform_skin),
         )
 
     def _place(
@@ -341,7 +356,9 @@ class SceneGenerator:
             faces,
             look.skin,
             INSTANCE_HAND,
-            vertex_colors=np.clip(look.skin * look.skin_noise, 0, 1),
+            vertex_colors=hand_vertex_colors(
+                look.skin, self._regions(side), look.skin_noise, look.palm_contrast
+            ),
             specular=0.08,
         )
         ov, of, on, oc = self._object_parts(obj_name)

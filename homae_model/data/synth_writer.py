@@ -169,4 +169,6 @@ def _write_meta(
         "has_depth": config.save_depth,
         "left_fraction": config.left_fraction,
     }
+    if not config.uniform_skin:  # absent: one skin colour (as in the sets made before the key)
+        meta["uniform_skin"] = False
     (root / "meta.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")

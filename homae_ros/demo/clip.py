@@ -59,13 +59,21 @@ def log(text: str) -> None:
     print(f"[demo] {text}", flush=True)
 
 
+DEMO_LOOK = ["--uniform-skin"]
+"""The demo clips' hand look: one skin colour, as in the scenes the bundled model was trained on
+(and the clip that weights/demo/eval_demo_clip.json and the README's demo figures describe)."""
+
+
 def reusable_clip(clip: Path, frames: int, seed: int) -> bool:
-    """True when `clip` already holds a homae-synth clip of `frames` frames made with `seed`."""
+    """True when `clip` holds a homae-synth clip of `frames` frames, `seed`, in the demo's look.
+
+    The demo's look is `DEMO_LOOK`: meta.json without ``"uniform_skin": false``.
+    """
     meta = clip / "meta.json"
     if not meta.is_file():
         return False
     m = json.loads(meta.read_text())
-    return m.get("count") == frames and m.get("seed") == seed
+    return m.get("count") == frames and m.get("seed") == seed and m.get("uniform_skin", True)
 
 
 def make_clip(out: Path) -> Path:
@@ -77,7 +85,7 @@ def make_clip(out: Path) -> Path:
     log(f"generating a {CLIP_FRAMES}-frame hand-object clip (homae-synth --sequence)")
     cmd = [sys.executable, "-m", "homae_model.cli.synth", "--out", str(clip), "--sequence"]
     cmd += ["--frames", str(CLIP_FRAMES), "--fps", str(CLIP_FPS), "--size", CLIP_SIZE]
-    cmd += ["--seed", str(CLIP_SEED), "--quiet"]
+    cmd += ["--seed", str(CLIP_SEED), "--quiet", *DEMO_LOOK]
     subprocess.run(cmd, check=True)
     return clip
 

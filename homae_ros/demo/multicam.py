@@ -62,7 +62,7 @@ def result_topic(camera: str) -> str:
 
 def make_clip(out: Path) -> Path:
     """Generate (or reuse) the two-camera clip; returns its folder."""
-    from homae_ros.demo.clip import reusable_clip
+    from homae_ros.demo.clip import DEMO_LOOK, reusable_clip
 
     clip = out / "clip"
     if reusable_clip(clip, CLIP_FRAMES, CLIP_SEED):
@@ -72,6 +72,7 @@ def make_clip(out: Path) -> Path:
     cmd = [sys.executable, "-m", "homae_model.cli.synth", "--out", str(clip), "--cameras", "2"]
     cmd += ["--occlude", "--frames", str(CLIP_FRAMES), "--fps", str(CLIP_FPS)]
     cmd += ["--size", CLIP_SIZE, "--seed", str(CLIP_SEED), "--quiet", "--no-contact-sheet"]
+    cmd += DEMO_LOOK
     subprocess.run(cmd, check=True)
     return clip
 

@@ -119,6 +119,10 @@ def synthetic(tmp_path_factory):
     # A subprocess: the renderer's GL driver and torch's libraries must not share a process.
     cmd = [sys.executable, "-m", "homae_model.cli.synth", "--out", str(out), "--num", "1"]
     cmd += ["--size", f"{SW}x{SH}", "--seed", "5", "--quiet", "--no-contact-sheet"]
+    # the look of the scenes the bundled model was trained on: this test measures the
+    # rectification, not the model's stability on a skin it never saw (with the palm / nail
+    # look its joints move by up to 10 mm between the original and the rectified frame)
+    cmd += ["--uniform-skin"]
     subprocess.run(cmd, check=True, timeout=300)
     from homae_model.data.synthetic import SyntheticSource
 
