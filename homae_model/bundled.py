@@ -1,7 +1,8 @@
 """Where the bundled demo weights live (one definition for the node, the tools and homae-eval).
 
 `weights/demo/` holds the synthetic-trained HOMAE (`homae_small_synthetic.safetensors` with its
-`config.yaml`) and box detector (`detector_synthetic.safetensors` + `.json`). In a ROS install
+`config.yaml`), box detector (`detector_synthetic.safetensors` + `.json`) and hand-side network
+(`side_net_synthetic.safetensors` + `.json`, used only when asked for). In a ROS install
 they are under share/homae_ros/weights/demo; in a source checkout, beside the packages.
 """
 
@@ -13,6 +14,8 @@ DEMO_CHECKPOINT_NAME = "homae_small_synthetic.safetensors"
 """File name of the bundled HOMAE demo weights (config.yaml beside it)."""
 DEMO_DETECTOR_NAME = "detector_synthetic.safetensors"
 """File name of the bundled demo detector weights (a .json sidecar beside it)."""
+DEMO_SIDE_NET_NAME = "side_net_synthetic.safetensors"
+"""File name of the bundled hand-side network (a .json sidecar beside it)."""
 SOURCE_WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights" / "demo"
 
 
@@ -37,3 +40,8 @@ def demo_checkpoint() -> Path:
 def demo_detector() -> Path:
     """Path of the bundled detector weights file."""
     return bundled_weights_dir() / DEMO_DETECTOR_NAME
+
+
+def demo_side_net() -> Path:
+    """Path of the bundled hand-side network file (`detector.side_net` to use it)."""
+    return bundled_weights_dir() / DEMO_SIDE_NET_NAME

@@ -11,8 +11,9 @@ from homae_model.training.state import (
     resolve_checkpoint,
 )
 
-DETECTOR_METADATA_KEY = "homae_detector"
-"""safetensors metadata key of the box detector's weights (not a HOMAE checkpoint)."""
+DETECTOR_METADATA_KEYS = ("homae_detector", "homae_side_net")
+"""safetensors metadata keys of the box detector's and the hand-side network's weights (not
+HOMAE checkpoints)."""
 
 
 def _is_detector_file(path: Path) -> bool:
@@ -20,7 +21,8 @@ def _is_detector_file(path: Path) -> bool:
         from safetensors import safe_open
 
         with safe_open(str(path), "pt") as f:
-            return DETECTOR_METADATA_KEY in (f.metadata() or {})
+            meta = f.metadata() or {}
+            return any(key in meta for key in DETECTOR_METADATA_KEYS)
     except Exception:  # unreadable: not ours to judge here; loading reports it
         return False
 
@@ -28,8 +30,8 @@ def _is_detector_file(path: Path) -> bool:
 def resolve_weights(path: str | Path, flag: str = "--checkpoint") -> Path:
     """`training.state.resolve_checkpoint`, plus weights folders such as ``weights/demo``.
 
-    A weights folder holds one HOMAE ``*.safetensors`` file (any name; the box detector's
-    weights beside it are recognised by their metadata and skipped) and ``config.yaml``; the
+    A weights folder holds one HOMAE ``*.safetensors`` file (any name; the box detector's and
+    the hand-side network's weights beside it are recognised by their metadata and skipped) and ``config.yaml``; the
     weights file is returned. Run folders (``checkpoints/``) and checkpoint folders
     (``model.safetensors``) resolve as before.
 

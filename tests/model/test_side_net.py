@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from homae_model.bundled import demo_side_net
 from homae_model.data.synth_scene import DEFAULT_MANO_PATH, SceneGenerator, SynthConfig
 from homae_model.detector.infer import Detector
 from homae_model.detector.model import build_detector, detector_class_names, save_detector
@@ -240,3 +241,35 @@ def test_training_fits_a_few_scenes_and_writes_the_files(scenes, tmp_path) -> No
 def _batches(src, cfg):
     data = HandCrops([src], cfg, augment=False)
     yield [torch.stack(x) for x in zip(*[data[k] for k in range(len(data))], strict=True)]
+
+
+@needs_hand
+def test_the_bundled_side_net_tells_the_sides_apart() -> None:
+    """On fresh palm-look scenes (both sides), on their labelled boxes: well above chance."""
+    path = demo_side_net()
+    if not path.is_file():
+        pytest.skip(f"no bundled side network at {path}")
+    net = load_side_net(path)
+    gen = SceneGenerator(SynthConfig(width=256, height=256, left_fraction=0.5))
+    scenes = [gen.generate(i, seed=123).raw for i in range(48)]
+    scenes = [s for s in scenes if s.hand_visible >= 0.3]
+    correct = 0
+    for s in scenes:
+        crop = crop_hands(torch.from_numpy(s.image).permute(2, 0, 1).float() / 255,
+                          torch.from_numpy(s.hand_box).float(), net.spec)  # fmt: skip
+        correct += (float(left_probability(net, crop)[0]) >= 0.5) == (s.side == "left")
+    assert len(scenes) >= 30 and {s.side for s in scenes} == {"left", "right"}
+    assert correct / len(scenes) >= 0.6, f"{correct} of {len(scenes)}"
+
+
+@needs_hand
+def test_detector_scores_include_the_side_nets_sides(scenes) -> None:
+    """`evaluate_on_sources` reports left/right accuracy for a single-class detector + side net."""
+    from homae_model.detector.train import evaluate_on_sources
+
+    model = build_detector(class_names=detector_class_names(["025_mug"]), input_size=64)
+    plain = Detector.from_model(model)
+    assert evaluate_on_sources(plain, [ListSource(scenes)], max_images=4).side == {}
+    sided = Detector.from_model(model, side_net=SideNet(SPEC))
+    side = evaluate_on_sources(sided, [ListSource(scenes)], max_images=4).side
+    assert side["labelled"] == 4 and 0 <= side["found"] <= 4
