@@ -163,7 +163,10 @@ class PairEstimate:
 
     @property
     def side_source(self) -> str:
-        """Where `side` comes from: "detector", or "default" (unknown, taken as right)."""
+        """Where `side` comes from: "detector", or "default" (unknown, taken as right).
+
+        "detector" is the detection stage: the side network, or a left/right detector's class.
+        """
         return "default" if self.pair.hand.side is None else "detector"
 
     @property

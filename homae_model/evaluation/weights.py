@@ -31,9 +31,9 @@ def resolve_weights(path: str | Path, flag: str = "--checkpoint") -> Path:
     """`training.state.resolve_checkpoint`, plus weights folders such as ``weights/demo``.
 
     A weights folder holds one HOMAE ``*.safetensors`` file (any name; the box detector's and
-    the hand-side network's weights beside it are recognised by their metadata and skipped) and ``config.yaml``; the
-    weights file is returned. Run folders (``checkpoints/``) and checkpoint folders
-    (``model.safetensors``) resolve as before.
+    the hand-side network's weights beside it are recognised by their metadata and skipped)
+    and ``config.yaml``; the weights file is returned. Run folders (``checkpoints/``) and
+    checkpoint folders (``model.safetensors``) resolve as before.
 
     Args:
         path: run folder, checkpoint folder, weights folder or weights file.

@@ -273,3 +273,26 @@ def test_detector_scores_include_the_side_nets_sides(scenes) -> None:
     sided = Detector.from_model(model, side_net=SideNet(SPEC))
     side = evaluate_on_sources(sided, [ListSource(scenes)], max_images=4).side
     assert side["labelled"] == 4 and 0 <= side["found"] <= 4
+
+
+@needs_hand
+def test_the_estimator_fits_each_twin_with_the_side_the_side_net_gives() -> None:
+    """One frame's path (node, homae-infer, homae-bag): a left hand is found left, its right
+    twin right (two twin scenes the bundled side network gets right; it does not get all)."""
+    from homae_model.bundled import demo_checkpoint
+    from homae_model.estimation.estimator import FrameEstimator
+
+    if not (demo_side_net().is_file() and demo_checkpoint().is_file()):
+        pytest.skip("no bundled weights")
+    est = FrameEstimator.load(detection=DetectionConfig(side_net=str(demo_side_net())))
+    right = SceneGenerator(SynthConfig(width=256, height=256))
+    left = SceneGenerator(SynthConfig(width=256, height=256, left_fraction=1.0))
+    for i in (3, 7):
+        for gen, side in ((right, "right"), (left, "left")):
+            s = gen.generate(i, seed=21).raw
+            est.reset()
+            found = est.process(s.image, s.K, 0.0)
+            assert found and found[0].side == side and found[0].side_source == "detector"
+    plain = FrameEstimator.load()  # no side network: a single-class detector's hand is right
+    s = left.generate(3, seed=21).raw
+    assert [p.side_source for p in plain.process(s.image, s.K, 0.0)][:1] == ["default"]
