@@ -209,12 +209,14 @@ def detection_class(det: Detection) -> str:
     return det.label
 
 
+def percent(value: float | None) -> str:
+    """A fraction as "87.5%", or "n/a" for None."""
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
 def format_side_accuracy(side: dict) -> str:
     """One line from a `side_accuracy` result."""
-
-    def pct(v: float | None) -> str:
-        return "n/a" if v is None else f"{100 * v:.1f}%"
-
+    pct = percent
     return (
         f"{pct(side['accuracy'])} of {side['found']} hands found "
         f"(left {pct(side['left_accuracy'])} of {side['left_found']}, "

@@ -39,10 +39,12 @@ from homae_model.detector.model import _atomic_write
 
 __all__ = [
     "SIDE_NET_FORMAT",
+    "CropJitter",
     "SideNet",
     "SideNetSpec",
     "crop_frames",
     "crop_hands",
+    "left_from_cues",
     "left_probability",
     "load_side_net",
     "palm_facing",
@@ -172,35 +174,46 @@ def left_from_cues(turn: torch.Tensor, palm_logit: torch.Tensor) -> torch.Tensor
     return p_palm * p_turn + (1 - p_palm) * (1 - p_turn)
 
 
+@dataclass(frozen=True)
+class CropJitter:
+    """Per-box changes of the plain crop (training augmentation); None leaves a part alone.
+
+    Attributes:
+        angle: (N,) in-plane rotation, radians (a proper rotation: the side is kept).
+        scale: (N,) crop size factor.
+        shift: (N,2) centre offset, in units of half the crop.
+        flip: (N,) bool, mirror the crop left-right (the side is swapped).
+    """
+
+    angle: torch.Tensor | None = None
+    scale: torch.Tensor | None = None
+    shift: torch.Tensor | None = None
+    flip: torch.Tensor | None = None
+
+
 def crop_hands(
     image: torch.Tensor,
     boxes: torch.Tensor,
     spec: SideNetSpec,
-    angle: torch.Tensor | None = None,
-    scale: torch.Tensor | None = None,
-    shift: torch.Tensor | None = None,
-    flip: torch.Tensor | None = None,
+    jitter: CropJitter | None = None,
 ) -> torch.Tensor:
     """Square, box-centred crops of the hand boxes, resampled to the network's input.
 
     Crop coordinates n in [-1,1]^2 (x right, y down, pixel centres at (i + 0.5) / S * 2 - 1)
     map to image pixels u = centre + half * R(angle) diag(flip, 1) n, half = the box's larger
-    side * margin / 2 * scale, centre = the box centre + shift * half. The optional jitter
-    (training) is per box; without it the crop is the plain box-centred square.
+    side * margin / 2 * scale, centre = the box centre + shift * half. Without `jitter` the crop
+    is the plain box-centred square.
 
     Args:
         image: (3,H,W) float [0,1].
         boxes: (N,4) xyxy full-image pixels (pixel centres at integers).
         spec: crop size and margin.
-        angle: (N,) in-plane rotation, radians (a proper rotation: the side is kept).
-        scale: (N,) crop size factor.
-        shift: (N,2) centre offset, in units of half the crop.
-        flip: (N,) bool, mirror the crop left-right (the side is swapped).
+        jitter: per-box angle, scale, shift and mirror (training).
 
     Returns:
         (N,3,S,S) crops; outside the image reads as the nearest border pixel.
     """
-    centre, m = crop_frames(boxes.to(image.dtype), spec, angle, scale, shift, flip)
+    centre, m = crop_frames(boxes.to(image.dtype), spec, jitter)
     size = spec.input_size
     t = (torch.arange(size, dtype=image.dtype, device=image.device) + 0.5) / size * 2 - 1
     gy, gx = torch.meshgrid(t, t, indexing="ij")
@@ -218,12 +231,7 @@ def crop_hands(
 
 
 def crop_frames(
-    boxes: torch.Tensor,
-    spec: SideNetSpec,
-    angle: torch.Tensor | None = None,
-    scale: torch.Tensor | None = None,
-    shift: torch.Tensor | None = None,
-    flip: torch.Tensor | None = None,
+    boxes: torch.Tensor, spec: SideNetSpec, jitter: CropJitter | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The crops' frames: image pixels u = centre + m n for crop coordinates n (`crop_hands`).
 
@@ -232,6 +240,8 @@ def crop_frames(
     """
     boxes = boxes.reshape(-1, 4)
     n = len(boxes)
+    j = jitter or CropJitter()
+    angle, scale, shift, flip = j.angle, j.scale, j.shift, j.flip
     centre = (boxes[:, :2] + boxes[:, 2:]) / 2
     half = (boxes[:, 2:] - boxes[:, :2]).amax(1).clamp(min=1.0) * spec.margin / 2
     if scale is not None:

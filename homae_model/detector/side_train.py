@@ -26,7 +26,9 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from homae_model.data.dataset import SampleSource
+from homae_model.detector.infer import percent
 from homae_model.detector.side_net import (
+    CropJitter,
     SideNet,
     SideNetSpec,
     crop_frames,
@@ -123,19 +125,19 @@ class HandCrops(Dataset):
         sample = self.sources[s][i]
         cfg = self.cfg
         box = torch.as_tensor(sample.hand_box, dtype=torch.float32).reshape(1, 4)
-        jitter = {}
+        jitter = None
         flip = False
         if self.augment:
             u = torch.rand(5)
-            jitter = {
-                "angle": (u[:1] * 2 - 1) * cfg.rotation,
-                "scale": 1 + (u[1:2] * 2 - 1) * cfg.scale_jitter,
-                "shift": (u[2:4] * 2 - 1).reshape(1, 2) * cfg.shift_jitter,
-            }
             flip = bool(u[4] < 0.5)
-            jitter["flip"] = torch.tensor([flip])
-        crop = crop_hands(_image_tensor(sample.image), box, self.spec, **jitter)[0]
-        centre, m = crop_frames(box, self.spec, **jitter)
+            jitter = CropJitter(
+                angle=(u[:1] * 2 - 1) * cfg.rotation,
+                scale=1 + (u[1:2] * 2 - 1) * cfg.scale_jitter,
+                shift=(u[2:4] * 2 - 1).reshape(1, 2) * cfg.shift_jitter,
+                flip=torch.tensor([flip]),
+            )
+        crop = crop_hands(_image_tensor(sample.image), box, self.spec, jitter)[0]
+        centre, m = crop_frames(box, self.spec, jitter)
         uv = torch.as_tensor(sample.hand_joints_2d, dtype=torch.float32)
         kp = torch.linalg.solve(m[0], (uv - centre).T).T  # (21,2) crop units
         if self.augment:
@@ -182,10 +184,7 @@ class SideEval:
 
     def summary(self) -> str:
         """One line for logs."""
-
-        def pct(v: float | None) -> str:
-            return "n/a" if v is None else f"{100 * v:.1f}%"
-
+        pct = percent
         return (
             f"side {pct(self.accuracy)} of {self.hands} hands (left {pct(self.left_accuracy)}, "
             f"right {pct(self.right_accuracy)}); palm cue {pct(self.palm_accuracy)}, turn "

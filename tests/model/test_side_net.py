@@ -15,6 +15,7 @@ from homae_model.detector.infer import Detector
 from homae_model.detector.model import build_detector, detector_class_names, save_detector
 from homae_model.detector.pairing import HAND_LABEL, Detection
 from homae_model.detector.side_net import (
+    CropJitter,
     SideNet,
     SideNetSpec,
     crop_frames,
@@ -87,14 +88,14 @@ def test_crop_frames_map_crop_units_to_image_pixels() -> None:
     image = _ramp_image()
     boxes = torch.tensor([[20.0, 15.0, 40.0, 35.0], [50.0, 30.0, 60.0, 36.0]])
     spec = SideNetSpec(input_size=32, margin=1.5)
-    kw = {
-        "angle": torch.tensor([0.7, -2.0]),
-        "scale": torch.tensor([0.9, 1.1]),
-        "shift": torch.tensor([[0.1, -0.05], [0.0, 0.1]]),
-        "flip": torch.tensor([True, False]),
-    }
-    crops = crop_hands(image, boxes, spec, **kw)
-    centre, m = crop_frames(boxes, spec, **kw)
+    jitter = CropJitter(
+        angle=torch.tensor([0.7, -2.0]),
+        scale=torch.tensor([0.9, 1.1]),
+        shift=torch.tensor([[0.1, -0.05], [0.0, 0.1]]),
+        flip=torch.tensor([True, False]),
+    )
+    crops = crop_hands(image, boxes, spec, jitter)
+    centre, m = crop_frames(boxes, spec, jitter)
     t = (torch.arange(32).float() + 0.5) / 32 * 2 - 1
     for b in range(2):
         for i, j in [(0, 0), (10, 22), (31, 7), (31, 31)]:
@@ -118,7 +119,10 @@ def test_mirror_symmetry_of_the_crop_and_the_side() -> None:
     torch.testing.assert_close(crop_of_mirror, crop.flip(-1), atol=1e-5, rtol=0)
     # the flip jitter is the same mirror
     torch.testing.assert_close(
-        crop_hands(image, box, SPEC, flip=torch.tensor([True])), crop.flip(-1), atol=1e-5, rtol=0
+        crop_hands(image, box, SPEC, CropJitter(flip=torch.tensor([True]))),
+        crop.flip(-1),
+        atol=1e-5,
+        rtol=0,
     )
     net = SideNet(SPEC)
     crops = torch.rand(5, 3, 32, 32)
