@@ -300,3 +300,25 @@ def test_the_estimator_fits_each_twin_with_the_side_the_side_net_gives() -> None
     plain = FrameEstimator.load()  # no side network: a single-class detector's hand is right
     s = left.generate(3, seed=21).raw
     assert [p.side_source for p in plain.process(s.image, s.K, 0.0)][:1] == ["default"]
+
+
+@needs_hand
+def test_train_sides_cli(tmp_path, capsys) -> None:
+    from homae_model.cli.synth import main as synth_main
+    from homae_model.cli.train_sides import main
+
+    data = tmp_path / "mixed"
+    argv = ["--out", str(data), "--num", "4", "--size", "96x96", "--left-fraction", "0.5"]
+    assert synth_main([*argv, "--quiet", "--no-contact-sheet"]) == 0
+    out, report = tmp_path / "s.safetensors", tmp_path / "r.json"
+    args = ["--data", str(data), "--out", str(out), "--eval-data", str(data), "--epochs", "1"]
+    args += ["--no-progress", "--report", str(report), "width=8", "input_size=32"]
+    assert main(args) == 0
+    saved = json.loads(report.read_text())
+    assert saved["config"]["width"] == 8 and len(saved["history"]) == 1
+    assert load_side_net(out).spec == SideNetSpec(input_size=32, width=8)
+    assert "saved" in capsys.readouterr().out
+    assert main(["--data", str(data), "--out", str(out), "nope=1"]) == 2
+    assert "nope" in capsys.readouterr().err
+    assert main(["--data", str(data), "--out", str(out), "input_size=30"]) == 2
+    assert "input_size" in capsys.readouterr().err
