@@ -67,8 +67,8 @@ def _count_only(h) -> None:
 
     from homae_ros.msg import HandObjectResult
 
-    for sub in list(h.camera.subscriptions):
-        h.camera.destroy_subscription(sub)
+    old = list(h.camera.subscriptions)
+    before = h.node.result_pub.get_subscription_count()
     h.counts = {"markers": 0, "tf": 0}
     # Deep enough that no result is lost while this process's executor is starved for a while
     # (the node publishes at most one result per processed frame, far fewer than this).
@@ -85,6 +85,15 @@ def _count_only(h) -> None:
     )
     h.camera.create_subscription(MarkerArray, "/homae_node/markers", count("markers"), qos)
     h.camera.create_subscription(TFMessage, "/tf", count("tf"), qos)
+    # The node's result publisher must have matched the new recorder before the old one goes:
+    # destroyed first, the publisher's count could still show the old one for a moment, the
+    # first results would go out before the new subscription matched, and the counts of
+    # processed frames and recorded results would never agree (seen twice on CI: 2 missing).
+    assert h.wait_for(lambda: h.node.result_pub.get_subscription_count() > before), (
+        "the soak recorder's subscription was not matched"
+    )
+    for sub in old:
+        h.camera.destroy_subscription(sub)
 
 
 def _stamp(i: int):
