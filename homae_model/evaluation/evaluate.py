@@ -102,8 +102,6 @@ def _load_detector(
             f"at the bundled demo detector's path {path}: pass --detector WEIGHTS, or run "
             "--protocol gt-anchored"
         )
-    if side_net is not None and not Path(side_net).is_file():
-        raise FileNotFoundError(f"hand-side network not found: {side_net}")
     detector = Detector(
         path, device=device, score_threshold=OBJECT_HINT_MIN_SCORE, side_net=side_net
     )
