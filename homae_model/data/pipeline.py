@@ -164,6 +164,10 @@ class ObjectSDFCache:
         return self._meshes[key]
 
 
+QUERY_POINT_KEYS = ("hand_points", "hand_sdf", "obj_points", "obj_sdf")
+"""The heads' query points and their SDF values (left out with `sdf_samples=False`)."""
+
+
 class SamplePipeline:
     """Turns a RawSample into the training dict of docs/design.md.
 
@@ -178,6 +182,9 @@ class SamplePipeline:
             also the half side of the inference voxel grid.
         grid_res: cells per side of the inference voxel grid (`model.inference.voxel_res`),
             for `cfg.grid_points`.
+        sdf_samples: draw the SDF / query points (`hand_points`, `hand_sdf`, ... and the grid
+            points); False leaves them out, for the image-only stages (`homae-pretrain`),
+            where they are most of an item's cost.
     """
 
     def __init__(
@@ -190,6 +197,7 @@ class SamplePipeline:
         num_obj_points: int | None = None,
         cube_half_size: float = 1.0 / SDF_SCALE,
         grid_res: int = 64,
+        sdf_samples: bool = True,
     ) -> None:
         from homae_model.hand.mano import ManoLayer
 
@@ -200,6 +208,7 @@ class SamplePipeline:
         self.num_obj_points = int(num_obj_points or cfg.num_obj_points)
         self.cube_half_size = float(cube_half_size)
         self.grid_res = int(grid_res)
+        self.sdf_samples = bool(sdf_samples)
         self.mano_path = str(mano_path)
         self.mano = ManoLayer(self.mano_path, side="right")
         self.mano.eval()
@@ -281,6 +290,38 @@ class SamplePipeline:
         order = np.resize(rng.permutation(order), n)
         return voxels[order], sdf[order]
 
+    def _query_points(
+        self,
+        hand_mesh: MeshSDF,
+        obj_mesh: MeshSDF,
+        obj_pose: tuple[np.ndarray, np.ndarray],
+        anchor: np.ndarray,
+        K: np.ndarray,
+        rng: np.random.Generator,
+        boxes: tuple[np.ndarray, np.ndarray],
+    ) -> dict[str, np.ndarray]:
+        """The SDF samples and the heads' query points of both branches (crop frame).
+
+        Returns `hand_points`/`hand_sdf`/`obj_points`/`obj_sdf` and, with `cfg.grid_points`,
+        the separate SDF samples `*_sdf_points`/`*_sdf_values` (the query points are then the
+        inference-grid voxels nearest the surface).
+        """
+        nh, no = self.num_hand_points, self.num_obj_points
+        hand = self._sdf_samples(hand_mesh, nh, anchor, rng, (K, boxes[0]))
+        obj = self._sdf_samples(obj_mesh, no, anchor, rng, (K, boxes[1]), obj_pose)
+        out: dict[str, np.ndarray] = {}
+        if self.cfg.grid_points:
+            out = {
+                "hand_sdf_points": hand[0],
+                "hand_sdf_values": hand[1],
+                "obj_sdf_points": obj[0],
+                "obj_sdf_values": obj[1],
+            }
+            hand = self._grid_samples(hand_mesh, nh, anchor, rng)
+            obj = self._grid_samples(obj_mesh, no, anchor, rng, obj_pose)
+        out.update(hand_points=hand[0], hand_sdf=hand[1], obj_points=obj[0], obj_sdf=obj[1])
+        return out
+
     # ------------------------------------------------------------------ main
 
     def __call__(self, raw: RawSample, rng: np.random.Generator) -> dict[str, torch.Tensor]:
@@ -339,28 +380,17 @@ class SamplePipeline:
             corners = mirror_corners(corners)
         obj_corners = corners @ obj_R.T + obj_t
 
-        # SDF samples.
-        verts_closed, faces_closed = self._close_wrist(hand_verts, self._faces)
-        # MANO vertices are distinct (a posed hand does not weld two of them).
-        hand_mesh = prepare_mesh(verts_closed, faces_closed, merge_duplicates=False)
         hand_box = transform_box(crop.affine, raw.hand_box)
         obj_box = transform_box(crop.affine, raw.obj_box)
         obj_pose = (obj_R, obj_t)
-        nh, no = self.num_hand_points, self.num_obj_points
-        hand_points, hand_sdf = self._sdf_samples(hand_mesh, nh, anchor, rng, (crop.K, hand_box))
-        obj_points, obj_sdf = self._sdf_samples(
-            obj_mesh, no, anchor, rng, (crop.K, obj_box), obj_pose
-        )
         extra: dict[str, np.ndarray] = {}
-        if cfg.grid_points:
-            extra = {
-                "hand_sdf_points": hand_points,
-                "hand_sdf_values": hand_sdf,
-                "obj_sdf_points": obj_points,
-                "obj_sdf_values": obj_sdf,
-            }
-            hand_points, hand_sdf = self._grid_samples(hand_mesh, nh, anchor, rng)
-            obj_points, obj_sdf = self._grid_samples(obj_mesh, no, anchor, rng, obj_pose)
+        if self.sdf_samples or cfg.depth_map_cells > 0:
+            verts_closed, faces_closed = self._close_wrist(hand_verts, self._faces)
+            # MANO vertices are distinct (a posed hand does not weld two of them).
+            hand_mesh = prepare_mesh(verts_closed, faces_closed, merge_duplicates=False)
+        if self.sdf_samples:
+            extra = self._query_points(hand_mesh, obj_mesh, obj_pose, anchor, crop.K, rng,
+                                       (hand_box, obj_box))  # fmt: skip
         if cfg.depth_map_cells > 0:
             for key, mesh, to_mesh in (
                 ("hand_depth_map", hand_mesh, None),
@@ -389,10 +419,7 @@ class SamplePipeline:
             "obj_corners": f32(obj_corners),
             "hand_box": f32(hand_box),
             "obj_box": f32(obj_box),
-            "hand_points": f32(hand_points),
-            "hand_sdf": f32(hand_sdf),
-            "obj_points": f32(obj_points),
-            "obj_sdf": f32(obj_sdf),
+            **{k: f32(extra.pop(k)) for k in QUERY_POINT_KEYS if k in extra},
             "anchor": f32(anchor),
             "hand_visible": f32(raw.hand_visible),
             "obj_visible": f32(raw.obj_visible),
