@@ -187,7 +187,7 @@ def run(args: argparse.Namespace) -> Path:
     def on_eval(step: int) -> None:
         if not held:
             return
-        ev = evaluate_dense(model, held, cfg, joints_head)
+        ev = evaluate_dense(model, held, cfg, joints_head, options.joints_weight)
         print(f"[homae-pretrain] step {step}, held-out: {ev.line()}", flush=True)
         rows.append({"step": step, **ev.__dict__})
         write_report(report, rows)

@@ -177,7 +177,7 @@ class DenseEval:
         rel_depth_mm_const: the same for predicting 0 (every joint at the root's depth).
         anchor_mm: mean 3D distance (mm) of the anchor head's root to the GT root.
         anchor_depth_mm: mean |z error| (mm) of that root.
-        loss: mean weighted dense loss.
+        loss: mean weighted dense loss (eval mode).
         joints_mm: root-relative MJE (mm) of the global joints head, or NaN without one.
         joints_mm_const: the same for the mean root-relative hand of the held-out crops.
     """
@@ -212,14 +212,16 @@ def evaluate_dense(
     batches: list[dict[str, torch.Tensor]],
     cfg: HomaeConfig,
     joints_head: GlobalJointsHead | None = None,
+    joints_weight: float = 0.0,
 ) -> DenseEval:
-    """Held-out figures of the image path (eval mode: no masking).
+    """Held-out figures of the image path (eval mode: no masking, also in the loss).
 
     Args:
         model: the network.
         batches: held-out batches (`SamplePipeline(train=False, sdf_samples=False)`).
         cfg: the run's config.
         joints_head: the global joints head, or None.
+        joints_weight: its weight in the reported loss.
     """
     was_training = model.training
     model.eval()
@@ -243,10 +245,8 @@ def evaluate_dense(
         rel_joints_gt.append(root_relative(batch["hand_joints"]))
         if joints_head is not None:
             rel_joints.append(joints_head(enc.pooled, enc.fmap))
-        model.train()
-        weight = 1.0 if joints_head is not None else 0.0
-        losses.append(float(sum(dense_terms(model, batch, cfg, joints_head, weight).values())))
-        model.eval()
+        terms = dense_terms(model, batch, cfg, joints_head, joints_weight)
+        losses.append(float(sum(terms.values())))
     model.train(was_training)
     uv_all = torch.cat(uvs)
     rel_all = torch.cat(rels)
