@@ -292,6 +292,11 @@ class DataConfig:
     # GT surface (what a perfect SDF selects at inference) and the SDF samples above travel
     # separately (`hand_sdf_points`); False: the heads see the SDF samples (HOISDF)
     grid_points: bool = False
+    # m, training only, with grid_points: each of the heads' grid points moves along its camera
+    # ray by U(-j, j) and snaps to the grid again (its SDF target recomputed), so the points
+    # carry the silhouette but not the depth profile, as the model's own points at inference
+    # do; 0: the voxels nearest the surface as they are
+    grid_ray_jitter: float = 0.0
     # >0: G x G maps of the hand's and the object's nearest surface depth relative to the hand
     # root (`hand_depth_map`, `obj_depth_map`), targets of the dense aux heads
     # (`model.aux.depth_maps`); 0: not computed
@@ -319,6 +324,7 @@ _DATA_BOUNDS: dict[str, dict[str, float]] = {
     "surface_std": {"ge": 0},
     "uniform_fraction": {"ge": 0, "le": 1},
     "frustum_fraction": {"ge": 0, "le": 1},
+    "grid_ray_jitter": {"ge": 0},
     "depth_map_cells": {"ge": 0},
     "sdf_clamp": {"gt": 0},
     "center_jitter": {"ge": 0},

@@ -279,7 +279,8 @@ class SamplePipeline:
         What the voxel search selects with a perfect SDF: surface samples are snapped to the
         centres of the grid around the anchor (`model.inference.voxel_res` cells over +-half);
         of the distinct voxels the n with the smallest |SDF| are kept (repeated cyclically in
-        the rare case of fewer than n).
+        the rare case of fewer than n). With `data.grid_ray_jitter` (training only) each point
+        then moves along its camera ray and snaps to the grid again.
         """
         surface = self._surface(mesh, GRID_OVERSAMPLE * n, rng, to_mesh)
         voxels = np.unique(
@@ -288,7 +289,14 @@ class SamplePipeline:
         sdf = self._sdf(mesh, voxels, to_mesh)
         order = np.argsort(np.abs(sdf), kind="stable")[:n]
         order = np.resize(rng.permutation(order), n)
-        return voxels[order], sdf[order]
+        points, values = voxels[order], sdf[order]
+        jitter = self.cfg.grid_ray_jitter if self.train else 0.0
+        if jitter > 0:  # along the camera rays (the crop camera sits at the origin)
+            rays = points / np.linalg.norm(points, axis=1, keepdims=True)
+            points = points + rays * rng.uniform(-jitter, jitter, size=(n, 1))
+            points = snap_to_grid(points, anchor, self.cube_half_size, self.grid_res)
+            values = self._sdf(mesh, points, to_mesh)
+        return points, values
 
     def _query_points(
         self,

@@ -290,3 +290,34 @@ def test_snap_to_grid_matches_the_voxel_grid():
     snapped = snap_to_grid(pts, anchor, half, res)
     d = np.linalg.norm(snapped[:, None] - centres[None], axis=-1).min(axis=1)
     assert d.max() < 1e-9
+
+
+def test_grid_ray_jitter_moves_training_points_along_their_rays_with_their_true_sdf(objects):
+    cfg = replace(CFG, grid_points=True, grid_ray_jitter=0.05, rot_prob=0.0, augment=False)
+    train = SamplePipeline(cfg, MANO_PATH, objects, train=True, grid_res=64)
+    still = SamplePipeline(replace(cfg, grid_ray_jitter=0.0), MANO_PATH, objects, True, grid_res=64)
+    evaluation = SamplePipeline(cfg, MANO_PATH, objects, train=False, grid_res=64)
+    raw = make_raw(train, 4)
+    moved = train(raw, np.random.default_rng(1))
+    base = still(raw, np.random.default_rng(1))
+    # evaluation keeps the voxels nearest the surface (the "GT-SDF points" of homae-train)
+    held = evaluation(raw, np.random.default_rng(1))
+    cell = 2.0 / 3.1 / 64
+    assert np.abs(held["hand_sdf"].numpy()).max() <= 0.5 * np.sqrt(3) * cell + 1e-6
+    anchor = moved["anchor"].double().numpy()
+    for name in ("hand", "obj"):
+        p1 = moved[f"{name}_points"].double().numpy()
+        idx = (p1 - anchor + 1 / 3.1) / cell - 0.5
+        np.testing.assert_allclose(idx, np.round(idx), atol=1e-3)  # still grid cells
+        assert np.abs(base[f"{name}_sdf"].numpy()).max() <= 0.5 * np.sqrt(3) * cell + 1e-6
+        # the targets follow the points: many now lie off the surface (a ray through a thin
+        # hand meets its other side), none did before
+        assert np.mean(np.abs(moved[f"{name}_sdf"].numpy()) > cell) > 0.1
+    # the hand's points are drawn first, so point i of both is the same voxel before the move
+    p0, p1 = base["hand_points"].double().numpy(), moved["hand_points"].double().numpy()
+    depth_moved = np.abs(np.linalg.norm(p1, axis=1) - np.linalg.norm(p0, axis=1))
+    assert np.median(depth_moved) > 0.01 and depth_moved.max() < 0.05 + 2 * cell
+    # sideways no more than the snapping
+    r0 = p0 / np.linalg.norm(p0, axis=1, keepdims=True)
+    assert np.linalg.norm(np.cross(p1, r0), axis=1).max() < 2 * cell
+    np.testing.assert_array_equal(moved["image"].numpy(), base["image"].numpy())
