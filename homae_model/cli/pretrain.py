@@ -74,8 +74,15 @@ def _positive(args: argparse.Namespace) -> str | None:
     return None
 
 
-def _loader(cfg: Any, data: Path, split: str | None, train: bool, batch: int, workers: int) -> Any:
-    """A loader of label-only crops (no SDF samples) from `data`."""
+def _loader(
+    cfg: Any, data: Path, split: str | None, train: bool, batch: int, workers: int, start: int = 0
+) -> Any:
+    """A loader of label-only crops (no SDF samples) from `data`.
+
+    `start`: the step a resumed run continues from; it seeds the shuffle and the augmentation
+    epoch, so a resumed run does not replay the first batches of the original one (the
+    position inside an epoch is not restored).
+    """
     import torch
     from torch.utils.data import DataLoader
 
@@ -89,6 +96,7 @@ def _loader(cfg: Any, data: Path, split: str | None, train: bool, batch: int, wo
     opened = open_source(data, split=split, mano_dir=mano_path.parent, load_masks=False)
     pipe = SamplePipeline(cfg.data, mano_path, opened.objects, train=train, sdf_samples=False)
     ds, _ = HandObjectDataset.scanned(opened.source, pipe, cfg.train.seed, opened.objects)
+    ds.set_epoch(start)
     return DataLoader(
         ds,
         batch_size=batch,
@@ -96,7 +104,7 @@ def _loader(cfg: Any, data: Path, split: str | None, train: bool, batch: int, wo
         drop_last=train and len(ds) >= batch,
         num_workers=workers if train else 0,
         worker_init_fn=worker_init_fn,
-        generator=torch.Generator().manual_seed(cfg.train.seed),
+        generator=torch.Generator().manual_seed(cfg.train.seed + start),
     )
 
 
@@ -168,8 +176,7 @@ def run(args: argparse.Namespace) -> Path:
         save_config(cfg, out / "config.yaml")
     if start >= options.steps:
         raise ValueError(f"{out} is at step {start}; --steps {options.steps} leaves nothing to do")
-    train_split = args.split if (args.data / args.split).is_dir() else None
-    loader = _loader(cfg, args.data, train_split, True, options.batch_size, options.workers)
+    loader = _loader(cfg, args.data, args.split, True, options.batch_size, options.workers, start)
     held: list[dict[str, torch.Tensor]] = []
     if args.eval_data is not None:
         ev = _loader(cfg, args.eval_data, None, False, min(64, options.eval_samples), 0)

@@ -365,7 +365,7 @@ def batch_stream(loader: torch.utils.data.DataLoader) -> Callable[[], dict[str, 
     has one), so each pass draws new augmentations; the loader must not keep its workers.
     """
     it = iter(loader)
-    epoch = 0
+    epoch = int(getattr(loader.dataset, "epoch", 0))
 
     def next_batch() -> dict[str, torch.Tensor]:
         nonlocal it, epoch
