@@ -397,8 +397,8 @@ class SamplePipeline:
             # MANO vertices are distinct (a posed hand does not weld two of them).
             hand_mesh = prepare_mesh(verts_closed, faces_closed, merge_duplicates=False)
         if self.sdf_samples:
-            extra = self._query_points(hand_mesh, obj_mesh, obj_pose, anchor, crop.K, rng,
-                                       (hand_box, obj_box))  # fmt: skip
+            boxes = (hand_box, obj_box)
+            extra = self._query_points(hand_mesh, obj_mesh, obj_pose, anchor, crop.K, rng, boxes)
         if cfg.depth_map_cells > 0:
             for key, mesh, to_mesh in (
                 ("hand_depth_map", hand_mesh, None),

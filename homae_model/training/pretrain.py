@@ -36,8 +36,9 @@ from homae_model.losses import (
     keypoint_heatmap_loss,
     reconstruction_loss,
 )
-from homae_model.model import HomaeModel
-from homae_model.nn.aux import NUM_HAND_KEYPOINTS
+from homae_model.model import Encoding, HomaeModel
+from homae_model.nn.anchor import AnchorPrediction
+from homae_model.nn.aux import NUM_HAND_KEYPOINTS, AuxPrediction
 
 
 @dataclass
@@ -94,37 +95,74 @@ def root_relative(joints: torch.Tensor) -> torch.Tensor:
     return joints - joints[:, :1]
 
 
-def dense_terms(
+@dataclass
+class DenseOutput:
+    """What the image path predicts for one batch.
+
+    Attributes:
+        enc: the encoding (F~, class token, reconstruction when asked).
+        anchor: the anchor head's prediction.
+        aux: the dense heads' prediction.
+        rel_joints: (B,21,3) the global joints head's root-relative joints (m), or None.
+    """
+
+    enc: Encoding
+    anchor: AnchorPrediction
+    aux: AuxPrediction
+    rel_joints: torch.Tensor | None
+
+
+def dense_forward(
     model: HomaeModel,
     batch: dict[str, torch.Tensor],
     cfg: HomaeConfig,
     joints_head: GlobalJointsHead | None = None,
+) -> DenseOutput:
+    """Run the image path on a batch (masking in training mode only).
+
+    Args:
+        model: the network.
+        batch: training dicts without query points (`SamplePipeline(sdf_samples=False)`):
+            `image`, `K`, `hand_box`, `obj_box` (and the labels `dense_terms` reads).
+        cfg: the run's config (the reconstruction runs when `loss.lambda_rec * loss.rec` > 0).
+        joints_head: the global joints head, or None.
+
+    Raises:
+        ValueError: the model has no dense heads (`model.aux.enabled: false`).
+    """
+    if model.aux_head is None:
+        raise ValueError("homae-pretrain needs the dense heads: set model.aux.enabled: true")
+    reconstruct = cfg.loss.lambda_rec > 0 and cfg.loss.rec > 0
+    enc = model.encode(batch["image"], batch["obj_box"], reconstruct=reconstruct)
+    anchor = model.predict_anchor(enc, batch["K"], batch["hand_box"], batch["obj_box"])
+    rel_joints = joints_head(enc.pooled, enc.fmap) if joints_head is not None else None
+    return DenseOutput(enc, anchor, model.aux_head(enc.fmap), rel_joints)
+
+
+def dense_terms(
+    out: DenseOutput,
+    batch: dict[str, torch.Tensor],
+    cfg: HomaeConfig,
     joints_weight: float = 0.0,
 ) -> dict[str, torch.Tensor]:
     """The image-level loss terms of one batch, weighted as in `losses.total_loss`.
 
     Args:
-        model: the network (training mode: masking on).
-        batch: training dicts without query points (`SamplePipeline(sdf_samples=False)`):
-            `image`, `K`, `hand_joints`, `obj_corners`, `hand_box`, `obj_box`, `anchor`.
-        cfg: the run's config (`loss` weights, `model.aux`).
-        joints_head: the global joints head, or None.
-        joints_weight: its L1 weight (per metre).
+        out: `dense_forward` of the batch.
+        batch: its training dicts: `image`, `K`, `hand_joints`, `obj_corners`, `anchor` (and
+            the depth maps with `model.aux.depth_maps`).
+        cfg: the run's config (`loss` weights).
+        joints_weight: the global joints head's L1 weight (per metre).
 
     Returns:
         Named weighted terms (tensors with gradients); their sum is the loss.
     """
-    if model.aux_head is None:
-        raise ValueError("homae-pretrain needs the dense heads: set model.aux.enabled: true")
     lc = cfg.loss
-    image, K = batch["image"], batch["K"]
-    reconstruct = lc.lambda_rec > 0 and lc.rec > 0
-    enc = model.encode(image, batch["obj_box"], reconstruct=reconstruct)
-    size = enc.image_size[1]
+    K, size = batch["K"], out.enc.image_size[1]
     terms: dict[str, torch.Tensor] = {}
-    if enc.recon is not None:
-        terms["rec"] = lc.lambda_rec * lc.rec * reconstruction_loss(enc.recon, image)
-    pred = model.predict_anchor(enc, K, batch["hand_box"], batch["obj_box"])
+    if out.enc.recon is not None:
+        terms["rec"] = lc.lambda_rec * lc.rec * reconstruction_loss(out.enc.recon, batch["image"])
+    pred, aux = out.anchor, out.aux
     w = lc.lambda_others
     terms["anchor"] = w * lc.anchor * anchor_loss(pred.uvd, batch["anchor"], K, size)
     if pred.logits is not None and lc.anchor_heatmap > 0:
@@ -133,7 +171,6 @@ def dense_terms(
             * lc.anchor_heatmap
             * anchor_heatmap_loss(pred.logits, batch["anchor"], K, size, lc.anchor_heatmap_sigma)
         )
-    aux = model.aux_head(enc.fmap)
     uv, valid, rel = aux_targets(batch, size)
     terms["aux_heatmap"] = (
         w * lc.aux_heatmap * keypoint_heatmap_loss(aux.logits, uv, valid, size, lc.aux_sigma_px)
@@ -143,10 +180,9 @@ def dense_terms(
         bce, l1 = depth_map_losses(aux.mask_logits, aux.depth_maps, batch)
         terms["aux_mask"] = w * lc.aux_mask * bce
         terms["aux_depth_map"] = w * lc.aux_depth_map * l1
-    if joints_head is not None and joints_weight > 0:
-        rel_joints = joints_head(enc.pooled, enc.fmap)
+    if out.rel_joints is not None and joints_weight > 0:
         target = root_relative(batch["hand_joints"])
-        terms["joints"] = joints_weight * F.l1_loss(rel_joints, target)
+        terms["joints"] = joints_weight * F.l1_loss(out.rel_joints, target)
     return terms
 
 
@@ -228,25 +264,21 @@ def evaluate_dense(
     errs, uvs, rels, rel_pred, anc, anc_z, losses = [], [], [], [], [], [], []
     rel_joints, rel_joints_gt = [], []
     for batch in batches:
-        enc = model.encode(batch["image"], batch["obj_box"])
-        size = enc.image_size[1]
-        assert model.aux_head is not None
-        aux = model.aux_head(enc.fmap)
-        pred = model.predict_anchor(enc, batch["K"], batch["hand_box"], batch["obj_box"])
+        out = dense_forward(model, batch, cfg, joints_head)
+        size = out.enc.image_size[1]
         uv, _, rel = aux_targets(batch, size)
-        px = soft_argmax_pixels(aux.logits[:, :NUM_HAND_KEYPOINTS], size)
+        px = soft_argmax_pixels(out.aux.logits[:, :NUM_HAND_KEYPOINTS], size)
         errs.append((px - uv[:, :NUM_HAND_KEYPOINTS]).norm(dim=-1))
         uvs.append(uv[:, :NUM_HAND_KEYPOINTS])
         rels.append(rel)
-        rel_pred.append(aux.rel_depth)
-        d = pred.anchor - batch["anchor"]
+        rel_pred.append(out.aux.rel_depth)
+        d = out.anchor.anchor - batch["anchor"]
         anc.append(d.norm(dim=-1))
         anc_z.append(d[:, 2].abs())
         rel_joints_gt.append(root_relative(batch["hand_joints"]))
-        if joints_head is not None:
-            rel_joints.append(joints_head(enc.pooled, enc.fmap))
-        terms = dense_terms(model, batch, cfg, joints_head, joints_weight)
-        losses.append(float(sum(terms.values())))
+        if out.rel_joints is not None:
+            rel_joints.append(out.rel_joints)
+        losses.append(float(sum(dense_terms(out, batch, cfg, joints_weight).values())))
     model.train(was_training)
     uv_all = torch.cat(uvs)
     rel_all = torch.cat(rels)
@@ -330,7 +362,9 @@ def pretrain_loop(
         params += list(joints_head.parameters())
     t0 = time.monotonic()
     for step in range(start_step + 1, options.steps + 1):
-        terms = dense_terms(model, batches(), cfg, joints_head, options.joints_weight)
+        batch = batches()
+        out = dense_forward(model, batch, cfg, joints_head)
+        terms = dense_terms(out, batch, cfg, options.joints_weight)
         loss = sum(terms.values())
         assert isinstance(loss, torch.Tensor)
         if not torch.isfinite(loss):
