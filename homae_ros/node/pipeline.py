@@ -131,6 +131,9 @@ class FramePipeline:
         self._latencies: deque[float] = deque(maxlen=200)
         self._arrivals: deque[float] = deque(maxlen=200)
         self._done_times: deque[float] = deque(maxlen=200)
+        # the callbacks and the worker append to the three deques above while a timer (another
+        # executor thread) or a caller reads them for the diagnostics
+        self._times_lock = threading.Lock()
         self._last_warn: dict[str, float] = {}
         self._last_image_t = 0.0
         self._last_synced_t = 0.0
@@ -309,7 +312,8 @@ class FramePipeline:
             return  # inactive: a late callback of a destroyed subscription
         now = time.monotonic()
         self._last_synced_t = now
-        self._arrivals.append(now)
+        with self._times_lock:
+            self._arrivals.append(now)
         self._stats["received"] += 1
         self._slot.put(Frame(image, info, now))
 
@@ -480,8 +484,9 @@ class FramePipeline:
             overlay = overlay_image(rgb, K, estimates, self.estimator.hand_faces)
             self.debug_pub.publish(conversions.rgb_to_image(overlay, in_header, "rgb8"))
         done = time.monotonic()
-        self._latencies.append(1e3 * (done - frame.received))
-        self._done_times.append(done)
+        with self._times_lock:
+            self._latencies.append(1e3 * (done - frame.received))
+            self._done_times.append(done)
 
     # ---------------------------------------------------------------- logging, diagnostics
     def _warn(self, key: str, text: str) -> None:
@@ -496,7 +501,7 @@ class FramePipeline:
         self._warn(reason, text)
 
     @staticmethod
-    def _rate(times: deque[float], window_s: float = 5.0) -> float:
+    def _rate(times: tuple[float, ...], window_s: float = 5.0) -> float:
         now = time.monotonic()
         recent = [t for t in times if now - t <= window_s]
         if len(recent) < 2:
@@ -505,10 +510,12 @@ class FramePipeline:
 
     def diagnostics(self) -> dict[str, float]:
         """Current counters and rates (also published on /diagnostics)."""
-        lat = sorted(self._latencies)
+        with self._times_lock:  # snapshots: iterating a deque another thread appends to raises
+            lat = sorted(self._latencies)
+            arrivals, done = tuple(self._arrivals), tuple(self._done_times)
         values = {
-            "input_rate_hz": self._rate(self._arrivals),
-            "processed_rate_hz": self._rate(self._done_times),
+            "input_rate_hz": self._rate(arrivals),
+            "processed_rate_hz": self._rate(done),
             "frames_received": float(self._stats["received"]),
             "frames_processed": float(self._stats["processed"]),
             "frames_dropped": float(self._slot.dropped),
