@@ -339,6 +339,12 @@ def total_loss(
             terms["aux_mask"] = cfg.aux_mask * bce
             terms["aux_depth_map"] = cfg.aux_depth_map * l1
             l_others = l_others + terms["aux_mask"] + terms["aux_depth_map"]
+    if out.global_joints is not None:
+        joints = batch["hand_joints"].to(out.global_joints.dtype)
+        terms["global_joints"] = cfg.global_joints * F.l1_loss(
+            out.global_joints, joints - joints[:, :1]
+        )
+        l_others = l_others + terms["global_joints"]
     total = (
         cfg.lambda_rec * l_rec
         + cfg.lambda_mano * l_mano

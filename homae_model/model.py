@@ -38,6 +38,7 @@ from homae_model.nn.feature_window import FeatureWindow, window_for_boxes
 from homae_model.nn.fmap_pixels import fmap_at_pixels, sample_outside
 from homae_model.nn.fusion import SdfGatedFusion
 from homae_model.nn.hand_head import HandHead, HandLayerOutput
+from homae_model.nn.image_token import ImageToken
 from homae_model.nn.masking import TargetFocusedMasking
 from homae_model.nn.multiscale import MultiScaleFusion
 from homae_model.nn.object_head import ObjectHead, ObjectLayerOutput
@@ -146,6 +147,8 @@ class HomaeOutput:
         sdf_extra: {"hand": (B,M), "obj": (B,M')} predicted SDF (m) at the batch's separate SDF
             samples (`hand_sdf_points`/`obj_sdf_points`, `data.grid_points`; training only).
         aux: dense-head prediction (`model.aux`, training only), or None.
+        global_joints: (B,21,3) the image token's readout, joints minus root, crop frame
+            (`model.hand_head.image_token`, training only), or None.
     """
 
     mano_pose: torch.Tensor
@@ -173,6 +176,7 @@ class HomaeOutput:
     anchor_logits: torch.Tensor | None = None
     sdf_extra: dict[str, torch.Tensor] = field(default_factory=dict)
     aux: AuxPrediction | None = None
+    global_joints: torch.Tensor | None = None
 
 
 class HomaeModel(nn.Module):
@@ -205,6 +209,9 @@ class HomaeModel(nn.Module):
         self.fusion_hand = SdfGatedFusion(m.fusion)
         self.fusion_obj = SdfGatedFusion(m.fusion)
         self.hand_head = HandHead(m.hand_head, token_dim, pos_dim, self.sdf_scale)
+        self.image_token = (
+            ImageToken(m.encoder.feat_dim, m.hand_head.d_model) if m.hand_head.image_token else None
+        )
         self.object_head = ObjectHead(m.object_head, token_dim, pos_dim, self.sdf_scale)
         self.anchor_head = AnchorHead(m.anchor, m.encoder.feat_dim, c)
         self.aux_head = DenseAuxHead(c, m.aux.depth_maps) if m.aux.enabled else None
@@ -391,15 +398,33 @@ class HomaeModel(nn.Module):
         """
         return search_points(self.cfg, self.sdf_fn(enc, K, anchor, branch), anchor, K, box, branch)
 
+    def global_token(self, enc: Encoding) -> torch.Tensor | None:
+        """(B,d_model) the hand head's image token (`model.hand_head.image_token`), or None."""
+        if self.image_token is None:
+            return None
+        return self.image_token(enc.pooled, enc.grid)
+
     def heads(
-        self, hand: PointBranch, obj: PointBranch, *, final_only: bool = False
+        self,
+        hand: PointBranch,
+        obj: PointBranch,
+        *,
+        final_only: bool = False,
+        image_token: torch.Tensor | None = None,
     ) -> tuple[list[HandLayerOutput], list[ObjectLayerOutput]]:
         """Transformer heads: per-layer hand and object estimates (the last = final).
 
         `final_only`: only the final estimates (one-element lists; inference).
+        `image_token`: `global_token(enc)` for a model with `model.hand_head.image_token`.
         """
+        if (image_token is None) != (self.image_token is None):
+            raise ValueError(
+                "model.hand_head.image_token is "
+                f"{self.image_token is not None} but the heads were "
+                f"{'not ' if image_token is None else ''}given an image token"
+            )
         return (
-            self.hand_head(hand.tokens, hand.pos, final_only=final_only),
+            self.hand_head(hand.tokens, hand.pos, final_only=final_only, image_token=image_token),
             self.object_head(obj.tokens, obj.pos, obj.points, final_only=final_only),
         )
 
@@ -466,7 +491,8 @@ class HomaeModel(nn.Module):
                 sdf = self._sdf_scaled(enc, K, extra.to(image.dtype), used, name)[0]
                 sdf_extra[name] = sdf / self.sdf_scale
         aux = self.aux_head(enc.fmap) if self.training and self.aux_head is not None else None
-        hand_layers, obj_layers = self.heads(branches["hand"], branches["obj"])
+        token = self.global_token(enc)
+        hand_layers, obj_layers = self.heads(branches["hand"], branches["obj"], image_token=token)
         final = self.hand_mesh(hand_layers[-1], used)
         hand_aux, obj_aux = [], []
         if self.training:
@@ -499,6 +525,9 @@ class HomaeModel(nn.Module):
             image_size=enc.image_size[1],
             sdf_extra=sdf_extra,
             aux=aux,
+            global_joints=(
+                self.image_token.joints(token) if self.training and token is not None else None
+            ),
         )
 
 

@@ -122,5 +122,6 @@ class TorchStages:
         m, enc = self.model, feats.features
         hand_b = m.sdf(enc, K, hand.points, anchor, "hand", sdf_m=hand.sdf)
         obj_b = m.sdf(enc, K, obj.points, anchor, "obj", sdf_m=obj.sdf)
-        hand_layers, obj_layers = m.heads(hand_b, obj_b, final_only=True)
+        token = m.global_token(enc)
+        hand_layers, obj_layers = m.heads(hand_b, obj_b, final_only=True, image_token=token)
         return HeadOutputs(hand_layers[-1], obj_layers[-1].rotmat, obj_layers[-1].trans)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=0.0,
         help="also train a global head (class token + mean of F~ -> the 21 root-relative "
-        "joints) with this L1 weight per metre, e.g. 100; 0 (default): none",
+        "joints) with this L1 weight per metre, e.g. 100; 0 (default): none. With "
+        "model.hand_head.image_token the model's own token is trained instead, at this weight "
+        "or (0) at loss.global_joints",
     )
     add_overrides_argument(
         p,
@@ -151,7 +154,11 @@ def run(args: argparse.Namespace) -> Path:
     seed_everything(cfg.train.seed)
     model = HomaeModel(cfg)
     joints_head = None
-    if options.joints_weight > 0:
+    if cfg.model.hand_head.image_token:
+        # the model's image token has its own joints readout (nn/image_token.py)
+        if options.joints_weight <= 0:
+            options = replace(options, joints_weight=cfg.loss.global_joints)
+    elif options.joints_weight > 0:
         joints_head = GlobalJointsHead(cfg.model.encoder.feat_dim, cfg.model.decoder.feat_channels)
     optimizer = None
     start = 0

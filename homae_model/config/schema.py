@@ -132,6 +132,10 @@ class HandHeadConfig:
     heads: int = _f(4, gt=0)
     ffn: int = _f(1024, gt=0)
     dropout: float = _f(0.0, ge=0.0, le=1.0)
+    # one token from the whole crop (class token ++ mean patch token, MLP) prepended to the
+    # encoder's input, its joints readout trained by loss.global_joints (nn/image_token.py;
+    # not in the paper: its head reads the image only at the query points)
+    image_token: bool = False
 
 
 @dataclass
@@ -246,6 +250,8 @@ class LossConfig:
     aux_sigma_px: float = _f(4.0, gt=0.0)  # std of the keypoint target Gaussians, crop pixels
     aux_mask: float = _f(1.0, ge=0.0)  # BCE of the hand / object coverage maps (aux.depth_maps)
     aux_depth_map: float = _f(50.0, ge=0.0)  # L1 of the cells' surface depth rel. to the root (m)
+    # L1 (m) of the image token's readout vs the root-relative joints (hand_head.image_token)
+    global_joints: float = _f(100.0, ge=0.0)
     smooth_l1_beta: float = _f(1.0, gt=0.0)  # PyTorch's default
     deep_supervision: bool = True  # losses at every intermediate transformer layer
 

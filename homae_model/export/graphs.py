@@ -5,12 +5,14 @@ The Predictor runs the network in three stages with the voxel search between the
 calls, with the same weights, so that an exported graph can replace the call:
 
 - `EncoderGraph`: crop (B,3,S,S) [0,1] + crop K + boxes -> feature map F~ and the anchor head's
-  hand-root estimate (`HomaeModel.encode` + `predict_anchor`).
+  hand-root estimate (`HomaeModel.encode` + `predict_anchor`), and with
+  `model.hand_head.image_token` the hand head's image token (`HomaeModel.global_token`).
 - `SdfGraph`: one branch's SDF of query points (`HomaeModel.sdf_fn`), the voxel search's
   function, metres.
 - `HeadsGraph`: pixel-aligned features, PointNet, SDF-gated fusion and both transformer heads
   at the selected points, given the search's SDF values (`HomaeModel.sdf(..., sdf_m=...)` +
-  `heads`); the final layer's outputs only.
+  `heads`; with `model.hand_head.image_token` it also takes the encoder graph's image token);
+  the final layer's outputs only.
 
 MANO, the rotation conversions to axis-angle and the scores stay in torch (post-processing the
 Predictor shares between runtimes).
@@ -38,6 +40,7 @@ from homae_model.nn.fmap_pixels import fmap_at_pixels
 from homae_model.nn.multiscale import stage_weights
 
 __all__ = [
+    "IMAGE_TOKEN",
     "EncoderGraph",
     "EncoderLevelsGraph",
     "HeadsGraph",
@@ -49,6 +52,11 @@ __all__ = [
     "window_level_ids",
     "windowed_layout",
 ]
+
+
+IMAGE_TOKEN = "image_token"
+"""Name of the (B,d_model) image token: an output of the encoder graph and an input of the
+heads graph, for a model with `model.hand_head.image_token` only."""
 
 
 def windowed_layout(model: HomaeModel) -> bool:
@@ -109,8 +117,14 @@ def _encoding(model: HomaeModel, fmap: torch.Tensor) -> Encoding:
     return Encoding(grid=fmap, pooled=fmap, fmap=fmap, image_size=(s, s))
 
 
+def _token(model: HomaeModel, enc: Encoding) -> tuple[torch.Tensor, ...]:
+    """(the (B,d_model) image token,) of a model with `model.hand_head.image_token`, else ()."""
+    token = model.global_token(enc)
+    return () if token is None else (token,)
+
+
 class EncoderGraph(nn.Module):
-    """(B,3,S,S) crops, (B,3,3) K, (B,4) boxes -> fmap (B,C,h,w), anchor (B,3) metres."""
+    """(B,3,S,S) crops, (B,3,3) K, (B,4) boxes -> fmap (B,C,h,w), anchor (B,3) metres[, token]."""
 
     def __init__(self, model: HomaeModel) -> None:
         """Wrap `model` (its weights are shared, not copied)."""
@@ -119,7 +133,7 @@ class EncoderGraph(nn.Module):
 
     def forward(
         self, image: torch.Tensor, K: torch.Tensor, hand_box: torch.Tensor, obj_box: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    ) -> tuple[torch.Tensor, ...]:
         """Encode the crops and predict the anchor (camera frame of the crop, metres).
 
         Args:
@@ -129,11 +143,12 @@ class EncoderGraph(nn.Module):
             obj_box: (B,4) xyxy crop pixels.
 
         Returns:
-            fmap (B,C,h,w) contiguous, anchor (B,3).
+            fmap (B,C,h,w) contiguous, anchor (B,3), then with `model.hand_head.image_token`
+            the image token (B,d_model).
         """
         enc = self.model.encode(image)
         anchor = self.model.predict_anchor(enc, K, hand_box, obj_box).anchor
-        return enc.fmap.contiguous(), anchor
+        return (enc.fmap.contiguous(), anchor, *_token(self.model, enc))
 
 
 class EncoderLevelsGraph(nn.Module):
@@ -158,7 +173,8 @@ class EncoderLevelsGraph(nn.Module):
         Returns:
             level0 (the grid), ..., level{L-1}, each channels-last (B,h_i,w_i,c_i) (the
             decoder's own layout: `PixelsGraph` gathers pixels from it with no transpose),
-            and the anchor (B,3) metres.
+            the anchor (B,3) metres, then with `model.hand_head.image_token` the image token
+            (B,d_model) (of the whole crop, as the torch Predictor's windowed encoding).
         """
         m = self.model
         grid, pooled = m.encoder.forward_normalized(m.encoder.normalize(image))
@@ -168,7 +184,8 @@ class EncoderLevelsGraph(nn.Module):
         s = int(image.shape[-1])
         enc = Encoding(grid=grid, pooled=pooled, fmap=grid, image_size=(s, s))
         anchor = m.predict_anchor(enc, K, hand_box, obj_box).anchor
-        return (*[x.permute(0, 2, 3, 1).contiguous() for x in levels], anchor)
+        levels = [x.permute(0, 2, 3, 1).contiguous() for x in levels]
+        return (*levels, anchor, *_token(m, enc))
 
 
 def _upsample_part(part: torch.Tensor, factor: int) -> torch.Tensor:
@@ -298,63 +315,75 @@ class HeadsGraph(nn.Module):
     """Selected points + their SDF -> hand 6D rotations, betas, root offset; object R, t.
 
     With `full` (layout "window"), as `SdfGraph`: a window of F~, its bounds and per branch
-    the features of uncovered points.
+    the features of uncovered points. With `model.hand_head.image_token`, the image token of
+    the encoder graph as well. `input_names` lists the inputs `forward` takes, in order.
     """
+
+    POINT_INPUTS = ("fmap", "K", "anchor", "hand_points", "hand_sdf", "obj_points", "obj_sdf")
+    WINDOW_INPUTS = ("window", "hand_inside", "hand_outside", "obj_inside", "obj_outside")
 
     def __init__(self, model: HomaeModel, full: tuple[int, int] | None = None) -> None:
         """Wrap `model`'s PointNets, fusions and transformer heads."""
         super().__init__()
         self.model = model
         self.full = full
+        names = list(self.POINT_INPUTS)
+        if full is not None:
+            names += self.WINDOW_INPUTS
+        if model.image_token is not None:
+            names.append(IMAGE_TOKEN)
+        self.input_names: tuple[str, ...] = tuple(names)
 
     def forward(
-        self,
-        fmap: torch.Tensor,
-        K: torch.Tensor,
-        anchor: torch.Tensor,
-        hand_points: torch.Tensor,
-        hand_sdf: torch.Tensor,
-        obj_points: torch.Tensor,
-        obj_sdf: torch.Tensor,
-        window: torch.Tensor | None = None,
-        hand_inside: torch.Tensor | None = None,
-        hand_outside: torch.Tensor | None = None,
-        obj_inside: torch.Tensor | None = None,
-        obj_outside: torch.Tensor | None = None,
+        self, *inputs: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Run fusion and both heads (final layer only).
 
         Args:
-            fmap: (B,C,h,w) feature map (its window with `full`).
-            K: (B,3,3) crop intrinsics.
-            anchor: (B,3) grid centre, metres.
-            hand_points: (B,Nh,3) camera frame, metres.
-            hand_sdf: (B,Nh) hand SDF at those points, metres.
-            obj_points: (B,No,3) camera frame, metres.
-            obj_sdf: (B,No) object SDF at those points, metres.
-            window: (B,4) window bounds (layout "window").
-            hand_inside: (B,Nh) 1 where the window covers the point.
-            hand_outside: (B,Nh,C) features of the uncovered hand points.
-            obj_inside: (B,No) as `hand_inside`.
-            obj_outside: (B,No,C) as `hand_outside`.
+            inputs: one tensor per name of `input_names`:
+                fmap: (B,C,h,w) feature map (its window with `full`).
+                K: (B,3,3) crop intrinsics.
+                anchor: (B,3) grid centre, metres.
+                hand_points: (B,Nh,3) camera frame, metres.
+                hand_sdf: (B,Nh) hand SDF at those points, metres.
+                obj_points: (B,No,3) camera frame, metres.
+                obj_sdf: (B,No) object SDF at those points, metres.
+                window: (B,4) window bounds (layout "window").
+                hand_inside: (B,Nh) 1 where the window covers the point (layout "window").
+                hand_outside: (B,Nh,C) features of the uncovered hand points (layout "window").
+                obj_inside: (B,No) as `hand_inside`.
+                obj_outside: (B,No,C) as `hand_outside`.
+                image_token: (B,d_model) the encoder graph's image token
+                    (`model.hand_head.image_token`).
 
         Returns:
             hand_rot6d (B,16,6), hand_shape (B,10), hand_root_offset (B,3) metres,
             obj_rotmat (B,3,3), obj_trans (B,3) metres (camera frame of the crop).
         """
+        x = dict(zip(self.input_names, inputs, strict=True))
         m = self.model
+        fmap, K, anchor = x["fmap"], x["K"], x["anchor"]
         enc = _encoding(m, fmap)
         f_hand = f_obj = None
         if self.full is not None:
             s = int(m.cfg.model.encoder.img_size)
-            f_hand = window_features(
-                fmap, window, K, hand_points, hand_inside, hand_outside, s, self.full
+            f_hand, f_obj = (
+                window_features(
+                    fmap,
+                    x["window"],
+                    K,
+                    x[f"{name}_points"],
+                    x[f"{name}_inside"],
+                    x[f"{name}_outside"],
+                    s,
+                    self.full,
+                )
+                for name in ("hand", "obj")
             )
-            f_obj = window_features(
-                fmap, window, K, obj_points, obj_inside, obj_outside, s, self.full
-            )
-        hand = m.sdf(enc, K, hand_points, anchor, "hand", sdf_m=hand_sdf, f_img=f_hand)
-        obj = m.sdf(enc, K, obj_points, anchor, "obj", sdf_m=obj_sdf, f_img=f_obj)
-        hand_layers, obj_layers = m.heads(hand, obj, final_only=True)
+        hand = m.sdf(enc, K, x["hand_points"], anchor, "hand", sdf_m=x["hand_sdf"], f_img=f_hand)
+        obj = m.sdf(enc, K, x["obj_points"], anchor, "obj", sdf_m=x["obj_sdf"], f_img=f_obj)
+        hand_layers, obj_layers = m.heads(
+            hand, obj, final_only=True, image_token=x.get(IMAGE_TOKEN)
+        )
         h, o = hand_layers[-1], obj_layers[-1]
         return h.rot6d, h.shape, h.root_offset, o.rotmat, o.trans

@@ -5,9 +5,10 @@ Four graphs (`homae_model.export.graphs`): `encoder` (crops -> feature map + anc
 heads at the selected points); for a model whose F~ the torch Predictor computes over the
 boxes' window (layout "window": no image skip, no heatmap anchor), the encoder graph stops
 above the finest decoder level and two more graphs make the window of F~ (`window`) and F~ at
-single pixels beyond it (`pixels`). The voxel search, MANO and the scores stay in the
-Predictor (torch), between the graphs. Batch, point-count and window axes are dynamic; the
-crop side is fixed by the checkpoint's config.
+single pixels beyond it (`pixels`). With `model.hand_head.image_token`, the encoder graph
+also outputs the hand head's `image_token` (B,d_model), an input of the heads graph. The
+voxel search, MANO and the scores stay in the Predictor (torch), between the graphs. Batch,
+point-count and window axes are dynamic; the crop side is fixed by the checkpoint's config.
 
 The graphs are traced by torch's TorchScript-based exporter (`dynamo=False`: it needs no
 onnxscript and handles the network's ops at opset 17: GridSample, LayerNormalization,
@@ -32,6 +33,7 @@ from homae_model.bundled import DEMO_CHECKPOINT_NAME
 from homae_model.checkpoint import CONFIG_NAME, WEIGHTS_NAME
 from homae_model.config import HomaeConfig
 from homae_model.export.graphs import (
+    IMAGE_TOKEN,
     EncoderGraph,
     EncoderLevelsGraph,
     HeadsGraph,
@@ -106,6 +108,7 @@ def _examples(
 
     Layout "window" (`windowed`) adds the levels, their window slices, the window of F~ and
     its bounds, features of uncovered points (every 7th point) and pixels for `PixelsGraph`.
+    With `model.hand_head.image_token`, `image_token` is the encoder graph's token.
     """
     s = int(model.cfg.model.encoder.img_size)
     dev = next(model.parameters()).device
@@ -128,9 +131,11 @@ def _examples(
     args = (ex["image"], ex["K"], ex["hand_box"], ex["obj_box"])
     with torch.no_grad():
         if not windowed:
-            fmap, anchor = EncoderGraph(model).eval()(*args)
+            fmap, anchor, *token = EncoderGraph(model).eval()(*args)
         else:
-            *levels, anchor = EncoderLevelsGraph(model).eval()(*args)
+            n = len(model.decoder.stages)
+            outs = EncoderLevelsGraph(model).eval()(*args)
+            levels, anchor, token = list(outs[:n]), outs[n], list(outs[n + 1 :])
             factors = level_factors(model)
             full = (int(levels[-1].shape[1]) * 2, int(levels[-1].shape[2]) * 2)
             boxes = torch.cat([ex["hand_box"], ex["obj_box"]])
@@ -147,6 +152,8 @@ def _examples(
             pix = torch.randint(0, min(full), (batch, 11, 2), generator=g)
             ex["pixels"] = pix.to(torch.float32).to(dev)
     ex["fmap"], ex["anchor"] = fmap, anchor
+    if token:
+        ex[IMAGE_TOKEN] = token[0]
     c = int(fmap.shape[1])
     for name, n in (("hand", n_hand), ("obj", n_obj)):
         pts = anchor[:, None, :] + 0.06 * torch.randn(batch, n, 3, generator=g).to(dev)
@@ -166,7 +173,8 @@ def _specs(model: HomaeModel, full: tuple[int, int] | None) -> dict[str, dict[st
     spatial = {0: "batch", 2: "window_rows", 3: "window_cols"}
     fmap_axes = batch if full is None else spatial
     heads_out = ["hand_rot6d", "hand_shape", "hand_root_offset", "obj_rotmat", "obj_trans"]
-    heads_in = ["fmap", "K", "anchor", "hand_points", "hand_sdf", "obj_points", "obj_sdf"]
+    heads = HeadsGraph(model, full)
+    token = [IMAGE_TOKEN] if model.image_token is not None else []
     sdf_in = ["fmap", "K", "anchor", "points"]
     point_axes = {
         "hand_points": {0: "batch", 1: "hand_points"},
@@ -175,7 +183,6 @@ def _specs(model: HomaeModel, full: tuple[int, int] | None) -> dict[str, dict[st
         "obj_sdf": {0: "batch", 1: "obj_points"},
     }
     if full is not None:
-        heads_in += ["window", "hand_inside", "hand_outside", "obj_inside", "obj_outside"]
         sdf_in += ["window", "inside", "outside"]
         for name in ("hand", "obj"):
             point_axes[f"{name}_inside"] = point_axes[f"{name}_sdf"]
@@ -184,24 +191,24 @@ def _specs(model: HomaeModel, full: tuple[int, int] | None) -> dict[str, dict[st
         encoder = {
             "module": EncoderGraph(model),
             "inputs": ["image", "K", "hand_box", "obj_box"],
-            "outputs": ["fmap", "anchor"],
+            "outputs": ["fmap", "anchor", *token],
         }
     else:
         levels = [f"level{i}" for i in range(len(model.decoder.stages))]
         encoder = {
             "module": EncoderLevelsGraph(model),
             "inputs": ["image", "K", "hand_box", "obj_box"],
-            "outputs": [*levels, "anchor"],
+            "outputs": [*levels, "anchor", *token],
         }
     encoder["dynamic"] = {n: batch for n in (*encoder["inputs"], *encoder["outputs"])}
     specs: dict[str, dict[str, Any]] = {
         "encoder": encoder,
         "heads": {
-            "module": HeadsGraph(model, full),
-            "inputs": heads_in,
+            "module": heads,
+            "inputs": list(heads.input_names),
             "outputs": heads_out,
             "dynamic": {
-                **{n: batch for n in ("K", "anchor", "window", *heads_out)},
+                **{n: batch for n in ("K", "anchor", "window", *token, *heads_out)},
                 "fmap": fmap_axes,
                 **point_axes,
             },
@@ -283,6 +290,8 @@ def _check_graph(
         raise ExportError(
             f"graph '{name}' ({path}) does not load or run in onnxruntime: {err}"
         ) from err
+    if IMAGE_TOKEN in spec["inputs"] and IMAGE_TOKEN not in used:
+        raise ExportError(f"graph '{name}' ({path}) does not read its input '{IMAGE_TOKEN}'")
     with torch.no_grad():
         want = spec["module"](*[ex[n] for n in spec["inputs"]])
     want = want if isinstance(want, tuple) else (want,)

@@ -12,6 +12,9 @@ Layout "window" (`homae_model.export.graphs`): F~ is computed over the window of
 as the torch Predictor does; the SDF and heads graphs read that window, and points whose
 bilinear taps lie beyond it get F~ at those pixels from the pixels graph (`_uncovered`).
 
+A model with `model.hand_head.image_token`: the encoder graph's `image_token` output is kept
+with the features and fed to the heads graph (whose input it is).
+
 `onnx_stages_for_checkpoint` finds the graphs of a checkpoint: a folder the user exported
 (checked against the checkpoint's sha256), or the cache, where they are exported on first use:
 `$HOMAE_ONNX_CACHE`, else `$XDG_CACHE_HOME/homae_ros/onnx`, else `~/.cache/homae_ros/onnx`, one
@@ -31,6 +34,7 @@ import numpy as np
 import torch
 
 from homae_model.config import HomaeConfig
+from homae_model.export.graphs import IMAGE_TOKEN
 from homae_model.export.manifest import ExportManifest, file_sha256, read_manifest
 from homae_model.export.quantize import PRECISIONS, quantized_folder
 from homae_model.geometry.camera import project_points
@@ -122,12 +126,15 @@ class _OrtFeatures:
         window: that window, or None (layout "whole").
         bounds: (B,4) float32 window bounds (x0, y0, x1, y1), the graphs' `window` input.
         levels: the encoder graph's levels (layout "window": `PixelsGraph`'s inputs).
+        image_token: (B,d_model) the encoder graph's image token (the heads graph's input),
+            or None (a model without `model.hand_head.image_token`).
     """
 
     fmap: np.ndarray
     window: FeatureWindow | None = None
     bounds: np.ndarray | None = None
     levels: list[np.ndarray] | None = None
+    image_token: np.ndarray | None = None
 
 
 class _OnnxSdf:
@@ -237,6 +244,8 @@ class OnnxStages:
     ) -> StageFeatures:
         """Encoder graph (+ window graph): F~ (or its window, as arrays) and the anchor.
 
+        With `model.hand_head.image_token`, the features keep the encoder graph's image token.
+
         Layout "window": the window holds the boxes (`window_for_boxes`, as the torch
         Predictor's `HomaeModel.encode(roi=...)`); the window graph makes it from slices of
         the encoder graph's levels.
@@ -247,10 +256,13 @@ class OnnxStages:
             "hand_box": _np(hand_box),
             "obj_box": _np(obj_box),
         }
+        names = self._outputs["encoder"]
+        outs = dict(zip(names, self._run("encoder", names, feeds), strict=True))
+        anchor, token = outs["anchor"], outs.get(IMAGE_TOKEN)
         if self.layout == "whole":
-            fmap, anchor = self._run("encoder", ["fmap", "anchor"], feeds)
-            return StageFeatures(_OrtFeatures(fmap), torch.from_numpy(anchor).to(image.device))
-        *levels, anchor = self._run("encoder", self._outputs["encoder"], feeds)
+            feats = _OrtFeatures(outs["fmap"], image_token=token)
+            return StageFeatures(feats, torch.from_numpy(anchor).to(image.device))
+        levels = [outs[n] for n in names if n.startswith("level")]
         s = self.image_size
         window = window_for_boxes(
             torch.cat([hand_box, obj_box]), (s, s), self.full, 2 ** (len(levels) - 1)
@@ -264,7 +276,7 @@ class OnnxStages:
         (fmap,) = self._run("window", ["fmap"], parts)
         bounds = np.array([window.x0, window.y0, window.x1, window.y1], dtype=np.float32)
         bounds = np.ascontiguousarray(np.broadcast_to(bounds, (fmap.shape[0], 4)))
-        feats = _OrtFeatures(fmap, window, bounds, levels)
+        feats = _OrtFeatures(fmap, window, bounds, levels, token)
         return StageFeatures(feats, torch.from_numpy(anchor).to(image.device))
 
     def _pixels(
@@ -328,7 +340,11 @@ class OnnxStages:
         hand: VoxelSelection,
         obj: VoxelSelection,
     ) -> HeadOutputs:
-        """Heads graph on the selected points and their SDF."""
+        """Heads graph on the selected points and their SDF (and the encoder's image token).
+
+        Raises:
+            ValueError: the heads graph takes an image token the features lack.
+        """
         f: _OrtFeatures = feats.features
         feeds = {
             "fmap": f.fmap,
@@ -344,6 +360,13 @@ class OnnxStages:
             for name, sel in (("hand", hand), ("obj", obj)):
                 inside, outside = self._uncovered(f, K, sel.points, None)
                 feeds[f"{name}_inside"], feeds[f"{name}_outside"] = inside, outside
+        if IMAGE_TOKEN in self._inputs["heads"]:
+            if f.image_token is None:
+                raise ValueError(
+                    f"{self.folder}: the heads graph takes '{IMAGE_TOKEN}' but the encoder "
+                    "graph gave none (an incomplete export: export the checkpoint again)"
+                )
+            feeds[IMAGE_TOKEN] = f.image_token
         outs = self._run("heads", None, feeds)
         rot6d, shape, offset, rotmat, trans = (torch.from_numpy(o).to(anchor.device) for o in outs)
         return HeadOutputs(HandLayerOutput(rot6d, shape, offset), rotmat, trans)

@@ -154,7 +154,12 @@ class HandHead(nn.Module):
         self.register_buffer("identity6d", identity, persistent=False)
 
     def forward(
-        self, tokens: torch.Tensor, pos: torch.Tensor, *, final_only: bool = False
+        self,
+        tokens: torch.Tensor,
+        pos: torch.Tensor,
+        *,
+        final_only: bool = False,
+        image_token: torch.Tensor | None = None,
     ) -> list[HandLayerOutput]:
         """Regress MANO parameters.
 
@@ -163,12 +168,16 @@ class HandHead(nn.Module):
             pos: (B,N,pos_dim) point position encoding (q ++ gamma(q)).
             final_only: decode the last decoder layer only (inference: the others' outputs
                 serve the deep supervision of training).
+            image_token: (B,d_model) global image token (`nn.image_token`), prepended to the
+                encoder's input; None: the point tokens alone (the paper's head).
 
         Returns:
             One `HandLayerOutput` per decoder layer (the last is the final estimate), or only
             the final one with `final_only`.
         """
         x = self.token_proj(tokens) + self.pos_proj(pos)
+        if image_token is not None:
+            x = torch.cat([image_token[:, None, :].to(x.dtype), x], dim=1)
         for layer in self.encoder:
             x = encoder_layer(layer, x)
         memory = self.memory_norm(x)

@@ -125,7 +125,8 @@ def dense_forward(
         batch: training dicts without query points (`SamplePipeline(sdf_samples=False)`):
             `image`, `K`, `hand_box`, `obj_box` (and the labels `dense_terms` reads).
         cfg: the run's config (the reconstruction runs when `loss.lambda_rec * loss.rec` > 0).
-        joints_head: the global joints head, or None.
+        joints_head: the global joints head, or None; a model with
+            `model.hand_head.image_token` uses its own token's readout instead.
 
     Raises:
         ValueError: the model has no dense heads (`model.aux.enabled: false`).
@@ -135,7 +136,11 @@ def dense_forward(
     reconstruct = cfg.loss.lambda_rec > 0 and cfg.loss.rec > 0
     enc = model.encode(batch["image"], batch["obj_box"], reconstruct=reconstruct)
     anchor = model.predict_anchor(enc, batch["K"], batch["hand_box"], batch["obj_box"])
-    rel_joints = joints_head(enc.pooled, enc.fmap) if joints_head is not None else None
+    token = model.global_token(enc)
+    if token is not None:  # the model's own image token (model.hand_head.image_token)
+        rel_joints = model.image_token.joints(token)
+    else:
+        rel_joints = joints_head(enc.pooled, enc.fmap) if joints_head is not None else None
     return DenseOutput(enc, anchor, model.aux_head(enc.fmap), rel_joints)
 
 
