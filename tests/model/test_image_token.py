@@ -128,3 +128,20 @@ def test_export_runs_in_onnxruntime_as_torch(layout, tmp_path, monkeypatch):
     moved = ort_pred.predict(image, K, pairs)
     moved_mm = [1e3 * np.abs(a.joints - c.joints).max() for a, c in zip(want, moved, strict=True)]
     assert max(moved_mm) > 0.05
+
+
+def test_pretraining_trains_the_token_readout():
+    """`homae-pretrain`'s forward uses the model's own token (no separate global head)."""
+    from homae_model.training.pretrain import dense_forward, dense_terms
+
+    cfg = token_cfg()
+    cfg.model.aux.enabled = True
+    torch.manual_seed(0)
+    model = HomaeModel(cfg).train()
+    batch = random_batch(cfg, batch_size=2)
+    out = dense_forward(model, batch, cfg)
+    assert out.rel_joints is not None and tuple(out.rel_joints.shape) == (2, 21, 3)
+    terms = dense_terms(out, batch, cfg, joints_weight=cfg.loss.global_joints)
+    assert "joints" in terms
+    terms["joints"].backward()
+    assert model.image_token.readout.weight.grad is not None
