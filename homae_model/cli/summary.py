@@ -21,7 +21,7 @@ from homae_model.config import HomaeConfig, load_config
 from homae_model.model import HomaeModel
 
 COMPONENTS = {
-    "encoder": ("encoder.vit.",),
+    "encoder": ("encoder.vit.", "encoder.cnn."),
     "encoder_proj": ("encoder.proj.", "encoder.pool_proj."),
     "decoder": ("decoder.",),
     "multiscale": ("multiscale.",),

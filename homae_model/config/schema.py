@@ -43,6 +43,11 @@ def _f(
 class EncoderConfig:
     """DINOv2 ViT encoder (timm). Overrides shrink it for the small/tiny configs."""
 
+    # vit: the paper's DINOv2 ViT; cnn: a timm convolutional network (`name`, e.g. resnet18)
+    # up to its stride-16 stage, which gives the same token grid (img_size / 14 a side; the crop
+    # is resampled to 16 px per cell); for training from scratch on a CPU, where a small ViT
+    # does not learn the hand from the image (weights/demo/README.md). Not the paper's encoder.
+    arch: str = _f("vit", choices=("vit", "cnn"))
     name: str = "vit_small_patch14_dinov2"  # timm model name
     img_size: int = _f(224, gt=0)  # input crop side (px), a multiple of the ViT patch (14)
     embed_dim: int | None = _f(None, gt=0)  # ViT width override (None = the timm default)
@@ -422,6 +427,12 @@ class HomaeConfig:
             raise ValueError(
                 f"data.uniform_fraction + data.frustum_fraction = "
                 f"{d.uniform_fraction + d.frustum_fraction} exceeds 1"
+            )
+        if enc.arch == "cnn" and (enc.stem != "patch" or enc.layer_scale_init > 0):
+            raise ValueError(
+                "model.encoder.arch=cnn: model.encoder.stem and model.encoder.layer_scale_init "
+                f"are ViT settings (got stem={enc.stem!r}, "
+                f"layer_scale_init={enc.layer_scale_init}); leave them at patch and 0"
             )
         if enc.stem != "patch" and enc.pretrained_path:
             raise ValueError(
