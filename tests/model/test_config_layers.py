@@ -102,13 +102,13 @@ def test_no_model_config_states_a_derived_key() -> None:
             assert node is None, f"{path.name} states {pair.key} (derived from {pair.source})"
 
 
-def test_weights_demo_config_still_loads_and_is_the_small_recipe() -> None:
-    # small.yaml moved on after the bundled weights (session 8: conv stem, joint / vertex weight
-    # 1e4 in the first phase, weights/demo/README.md); otherwise it is the bundled weights' recipe
+def test_weights_demo_config_still_loads_and_is_the_small_cnn_recipe() -> None:
+    # the bundled weights (session 12) are small_cnn.yaml fine-tuned with the camera-frame joint
+    # / vertex weight at 2e3 (weights/demo/README.md, "A convolutional encoder")
     demo = load_config(DEMO_CONFIG)
-    before = ["model.encoder.stem=patch", "loss.mano_joints=2e3", "loss.mano_verts=2e3"]
-    assert demo == load_config(MODEL_CONFIGS / "small.yaml", before)
-    assert demo.model.encoder.stem == "patch"
+    after = ["loss.mano_joints=2e3", "loss.mano_verts=2e3"]
+    assert demo == load_config(MODEL_CONFIGS / "small_cnn.yaml", after)
+    assert demo.model.encoder.arch == "cnn" and demo.model.hand_head.image_token
 
 
 # ------------------------------------------------------------------------------ base files
