@@ -39,8 +39,9 @@ COMPONENTS = {
 def parameter_counts(model: HomaeModel) -> dict[str, int]:
     """Parameters per component, `total` and `trainable`.
 
-    `encoder` is the ViT backbone alone, `encoder_proj` its projections to `feat_dim`. The frozen
-    MANO layer's buffers are not parameters; its few frozen smplx parameters count as `mano`.
+    `encoder` is the ViT (or CNN) backbone alone, `encoder_proj` its projections to `feat_dim`.
+    The frozen MANO layer's buffers are not parameters; its few frozen smplx parameters count as
+    `mano`.
     """
     counts = dict.fromkeys(COMPONENTS, 0)
     total = trainable = 0
