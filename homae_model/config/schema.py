@@ -47,6 +47,8 @@ class EncoderConfig:
     # up to its stride-16 stage, which gives the same token grid (img_size / 14 a side; the crop
     # is resampled to 16 px per cell); for training from scratch on a CPU, where a small ViT
     # does not learn the hand from the image (weights/demo/README.md). Not the paper's encoder.
+    # With cnn, embed_dim / depth / num_heads are not used, and stem / layer_scale_init must
+    # stay at their defaults.
     arch: str = _f("vit", choices=("vit", "cnn"))
     name: str = "vit_small_patch14_dinov2"  # timm model name
     img_size: int = _f(224, gt=0)  # input crop side (px), a multiple of the ViT patch (14)
