@@ -19,17 +19,14 @@ from pathlib import Path
 
 from safetensors.torch import load_file, save_file
 
-HEADS = (
-    "sdf_hand.",
-    "sdf_obj.",
-    "pointnet_hand.",
-    "pointnet_obj.",
-    "fusion_hand.",
-    "fusion_obj.",
-    "hand_head.",
-    "object_head.",
+from homae_model.cli.summary import COMPONENTS
+
+HEADS = tuple(
+    prefix
+    for component in ("sdf_heads", "pointnet", "fusion", "hand_head", "object_head")
+    for prefix in COMPONENTS[component]
 )
-"""Parameter-name prefixes of the 3D heads in `HomaeModel`."""
+"""Parameter-name prefixes of the 3D heads in `HomaeModel` (as `homae-summary` groups them)."""
 
 
 def main(argv: list[str]) -> int:

@@ -241,8 +241,8 @@ class ImageEncoder(nn.Module):
         gh, gw = h // self.patch, w // self.patch
         if self.arch == "cnn":
             fmap, pooled = self.cnn(x, (gh, gw))
-            grid = F.linear(fmap.permute(0, 2, 3, 1), self.proj.weight, self.proj.bias)
-            return grid.permute(0, 3, 1, 2), self.pool_proj(pooled)
+            grid = self.proj(fmap.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+            return grid, self.pool_proj(pooled)
         tokens = self.vit.forward_features(x)
         patches = self.proj(tokens[:, self.num_prefix :])
         grid = patches.transpose(1, 2).reshape(b, -1, gh, gw)

@@ -43,10 +43,12 @@ def test_merge_takes_heads_from_one_and_the_image_path_from_the_other(tmp_path):
     assert "head tensors" in run.stdout
     merged, a, b = (load_file(str(p)) for p in (out / "model.safetensors", image_src, heads_src))
     assert set(merged) == set(a)
+    heads = ("sdf_hand.", "sdf_obj.", "pointnet_hand.", "pointnet_obj.", "fusion_hand.")
+    heads += ("fusion_obj.", "hand_head.", "object_head.")
     for k, v in merged.items():
-        want = b[k] if k.startswith(("hand_head.", "sdf_obj.", "pointnet_hand.")) else a[k]
-        if k.startswith(("encoder.", "decoder.", "hand_head.", "sdf_obj.")):
-            torch.testing.assert_close(v, want)
+        torch.testing.assert_close(v, b[k] if k.startswith(heads) else a[k])
+    assert not torch.equal(a["encoder.proj.weight"], b["encoder.proj.weight"])
+    assert not torch.equal(a["hand_head.rot_out.weight"], b["hand_head.rot_out.weight"])
     assert not init_weights(HomaeModel(cfg), out)  # loads as a fine-tuning start, nothing left
     bad = subprocess.run(
         [sys.executable, str(script), str(tmp_path / "nowhere"), str(heads_src), str(out)],
