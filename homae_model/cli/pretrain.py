@@ -9,6 +9,8 @@ Examples::
     homae-pretrain --config config/model/small.yaml --data data/train --eval-data data/val \
         --out runs/pretrain --steps 2000
     homae-pretrain --resume runs/pretrain --data data/train --steps 3000   # continue
+    homae-pretrain --config config/model/small_cnn.yaml --init weights/demo --data data/train \
+        --out runs/pretrain2 --steps 1000     # more pretraining from trained weights
     homae-train --config config/model/small.yaml --init runs/pretrain --data data/train ...
 """
 
@@ -31,6 +33,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, required=True, help="training data folder")
     p.add_argument("--resume", type=Path, help="run folder to continue (its config and optimiser)")
     p.add_argument("--out", type=Path, help="run folder (new run; default runs/pretrain)")
+    p.add_argument(
+        "--init",
+        type=Path,
+        help="new run only: start from these weights (run folder, checkpoint folder or "
+        "weights file, as homae-train --init; fresh optimiser, steps counted from 0)",
+    )
     p.add_argument(
         "--eval-data", type=Path, help="held-out data folder (figures every --eval-every)"
     )
@@ -74,6 +82,8 @@ def _positive(args: argparse.Namespace) -> str | None:
             return f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}"
     if (args.config is None) == (args.resume is None):
         return "give --config for a new run or --resume RUN to continue one (not both)"
+    if args.init is not None and args.resume is not None:
+        return "--init starts a new run from a checkpoint's weights; --resume continues one"
     return None
 
 
@@ -132,6 +142,7 @@ def run(args: argparse.Namespace) -> Path:
         TrainProgress,
         find_resume_checkpoint,
         load_train_state,
+        resolve_checkpoint,
         write_checkpoint,
     )
 
@@ -179,6 +190,11 @@ def run(args: argparse.Namespace) -> Path:
         optimizer.load_state_dict(state["optimizer"])
         print(f"[homae-pretrain] resumed from {ckpt} at step {start}")
     else:
+        if args.init is not None:
+            init = resolve_checkpoint(args.init, "--init")
+            for note in init_weights(model, init):
+                print(f"[homae-pretrain] {note}")
+            print(f"[homae-pretrain] weights initialised from {init}")
         out.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out / "config.yaml")
     if start >= options.steps:

@@ -88,6 +88,15 @@ def test_pretraining_learns_the_dense_targets_and_starts_homae_train(tmp_path, c
     notes = init_weights(model, resolve_checkpoint(run, "--init"))
     assert not [n for n in notes if "missing" in n or "unexpected" in n], notes
 
+    # and a new pretraining run starts from its weights (--init): after 2 steps its heatmaps
+    # are as good as where the first run stopped, not back at the first run's early figure
+    again = tmp_path / "pre_again"
+    argv = ["--config", str(cfg_path), "--init", str(run), "--out", str(again), "--steps", "2"]
+    assert main([*argv, "--eval-every", "0", "--ckpt-every", "0", *common]) == 0
+    assert "weights initialised from" in capsys.readouterr().out
+    (row,) = [json.loads(x) for x in (again / "heldout.jsonl").read_text().splitlines()]
+    assert row["joint_px"] < first["joint_px"], (row, rows)
+
 
 def test_bad_arguments_are_refused_naming_them(tmp_path, capsys) -> None:
     from homae_model.cli.pretrain import main
@@ -97,6 +106,9 @@ def test_bad_arguments_are_refused_naming_them(tmp_path, capsys) -> None:
     assert "--steps must be > 0" in capsys.readouterr().err
     assert main(["--data", str(tmp_path)]) == 2
     assert "--config" in capsys.readouterr().err
+    both = ["--resume", str(tmp_path / "r"), "--init", str(tmp_path / "w"), "--data", "d"]
+    assert main(both) == 2
+    assert "--init" in capsys.readouterr().err
     missing = tmp_path / "nowhere"
     argv = ["--config", str(cfg), "--data", str(missing), "--out", str(tmp_path / "r")]
     assert main(argv) == 1
