@@ -9,8 +9,8 @@ Examples::
     homae-pretrain --config config/model/small.yaml --data data/train --eval-data data/val \
         --out runs/pretrain --steps 2000
     homae-pretrain --resume runs/pretrain --data data/train --steps 3000   # continue
-    homae-pretrain --config config/model/small_cnn.yaml --init weights/demo --data data/train \
-        --out runs/pretrain2 --steps 1000     # more pretraining from trained weights
+    homae-pretrain --config config/model/small_cnn.yaml --data data/train --out runs/pretrain2 \
+        --init weights/demo/homae_small_synthetic.safetensors   # more, from trained weights
     homae-train --config config/model/small.yaml --init runs/pretrain --data data/train ...
 """
 
