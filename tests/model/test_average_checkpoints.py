@@ -37,7 +37,7 @@ def _run(*args: Path) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True)
 
 
-def test_mean_of_float_tensors_last_of_the_others_and_it_loads(tmp_path):
+def test_mean_of_the_float_tensors_and_it_loads(tmp_path):
     states = [_state(s) for s in (0, 1, 2)]
     ckpts = [_save(st, tmp_path / f"c{i}") for i, st in enumerate(states)]
     out = tmp_path / "avg"
@@ -64,3 +64,19 @@ def test_mismatched_or_missing_checkpoints_are_named(tmp_path):
     missing = _run(tmp_path / "out", a, tmp_path / "nowhere")
     assert missing.returncode == 2 and "nowhere" in missing.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_integer_tensors_come_from_the_last_checkpoint():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("average_checkpoints", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    states = [
+        {"w": torch.full((2,), float(i)), "count": torch.tensor(i), "half": torch.ones(1).half()}
+        for i in (1, 2, 6)
+    ]
+    avg = module.average_states(states)
+    torch.testing.assert_close(avg["w"], torch.full((2,), 3.0))
+    assert avg["count"].item() == 6 and avg["count"].dtype == torch.int64
+    assert avg["half"].dtype == torch.float16
