@@ -22,7 +22,7 @@ import numpy as np
 
 from homae_model.hand.constants import NUM_JOINTS, NUM_VERTICES, ROOT_JOINT
 from homae_model.metrics.alignment import check_pair, translate_by_root
-from homae_model.metrics.hand import per_joint_errors
+from homae_model.metrics.hand import per_joint_errors, wrist_rotation_alignment
 from homae_model.metrics.mesh import F_THRESHOLDS_MM, f_scores, vertex_errors
 from homae_model.metrics.objects import (
     CENTRE_MODES,
@@ -56,8 +56,12 @@ CURVE_TO_METRIC: dict[str, str] = {
 }
 #: HOISDF's variant of a metric: metric name -> extra name.
 HOISDF_CONVENTION: dict[str, str] = {"ADD-S": "ADD-S (HOISDF)", "MCE": "MCE (HOISDF)"}
-#: Additional values (mm): the unaligned joint error and the HOISDF-convention object metrics.
-EXTRA_NAMES: tuple[str, ...] = ("abs-MJE", *HOISDF_CONVENTION.values())
+#: Hand orientation diagnostics (`metrics.hand.wrist_rotation_alignment`): the global rotation
+#: error in degrees and the root-relative joint error after the best rotation about the wrist.
+ROTATION_NAMES: tuple[str, str] = ("hand rotation (deg)", "R-MJE")
+#: Additional values (mm unless named): the unaligned joint error, the HOISDF-convention object
+#: metrics and the hand orientation diagnostics.
+EXTRA_NAMES: tuple[str, ...] = ("abs-MJE", *HOISDF_CONVENTION.values(), *ROTATION_NAMES)
 #: What each convention means, for reports.
 CONVENTION_NOTES: dict[str, str] = {
     "ADD-S": "mean over the GT-posed model points of the distance to the closest "
@@ -68,6 +72,9 @@ CONVENTION_NOTES: dict[str, str] = {
     "MCE (HOISDF)": "mean distance of the 8 corners of the camera-axis-aligned box of each "
     "posed point set (HOISDF)",
     "OCE": "|t_pred - t_gt|: the model-frame origin (as HOISDF)",
+    "hand rotation (deg)": "angle of the rotation about the wrist that best maps the predicted "
+    "root-relative joints onto the GT ones (Kabsch): the global orientation error",
+    "R-MJE": "root-relative joint error after that rotation: MJE with the orientation right",
     "fingertips": "the five tip joints are mesh vertices and the datasets differ: DexYCB's "
     "labels use manopth's (MANO 745, 317, 444, 556, 673), HO3D's its setup_mano.py's (744, 333, "
     "444, 555, 672), synthetic sets the hand model file's own; predicted joints are built with "
@@ -88,7 +95,8 @@ class EvaluationResult:
         per_object: ``{object name: {metric: value}}``.
         object_mean: mean over objects of the per-object values (Table IV "Mean").
         counts: ``{"all": n, "occluded": n, "per_object": {name: n}}``.
-        extras: non-paper values, e.g. ``"abs-MJE"``, ``"ADD-S (HOISDF)"`` (mm).
+        extras: non-paper values, e.g. ``"abs-MJE"``, ``"ADD-S (HOISDF)"`` (mm),
+            ``"hand rotation (deg)"``, ``"R-MJE"`` (``ROTATION_NAMES``).
         curves: whole-set PCK curves ``{"J", "PA-J", "V", "PA-V"}``.
         occluded_extras: ``extras`` on the occluded subset.
         per_object_extras: ``{object name: extras}``.
@@ -184,6 +192,8 @@ class MetricAccumulator:
         row["MJE"], row["PA-MJE"] = float(root_err.mean()), float(pa_err.mean())
         row["ST-MJE"] = float(per_joint_errors(pj, gj, "scale_translation").mean())
         row["abs-MJE"] = float(per_joint_errors(pj, gj, "none").mean())
+        angle, rot_err = wrist_rotation_alignment(pj, gj)
+        row[ROTATION_NAMES[0]], row[ROTATION_NAMES[1]] = float(angle), float(rot_err.mean())
         curves["J"] = pck_fractions(root_err, self._thresholds)
         curves["PA-J"] = pck_fractions(pa_err, self._thresholds)
 

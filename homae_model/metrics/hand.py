@@ -12,6 +12,11 @@ Protocols (DexYCB ``hpe_eval.py`` / HO3D ``eval.py``):
 * PA-MJE: after the similarity Procrustes alignment (reflections allowed by default, as the
   toolkits; ``allow_reflection=False`` gives HOISDF's variant).
 * ST-MJE: after HO3D's scale-translation alignment (bone wrist -> middle MCP).
+
+Diagnostic (not in the toolkits): `wrist_rotation_alignment`, the rotation about the wrist that
+best maps the predicted root-relative hand onto the GT one. Its angle is the error of the hand's
+global orientation; the joint error after it (R-MJE) is what MJE would be with that orientation
+right (no scale, no translation beyond the wrist).
 """
 
 from __future__ import annotations
@@ -160,3 +165,30 @@ def st_mje(pred: np.ndarray, gt: np.ndarray) -> float:
         Mean error in mm.
     """
     return float(per_joint_errors(pred, gt, "scale_translation").mean())
+
+
+def wrist_rotation_alignment(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rotation about the wrist that best aligns ``pred`` with ``gt`` (Kabsch, SO(3)).
+
+    Args:
+        pred: ``(21, 3)`` or ``(B, 21, 3)`` metres.
+        gt: same shape, metres.
+
+    Returns:
+        The rotation's angle in degrees, ``()`` or ``(B,)`` (the global orientation error),
+        and the per-joint errors in mm after it, ``(21,)`` or ``(B, 21)`` (their mean: R-MJE).
+
+    Raises:
+        ValueError: on invalid or mismatched inputs.
+    """
+    p, g = check_pair("pred", pred, "gt", gt, NUM_JOINTS)
+    p = p - p[..., ROOT_JOINT : ROOT_JOINT + 1, :]
+    g = g - g[..., ROOT_JOINT : ROOT_JOINT + 1, :]
+    u, _, vt = np.linalg.svd(np.swapaxes(p, -1, -2) @ g)  # p^T g = U S V^T; R = V D U^T
+    v, ut = np.swapaxes(vt, -1, -2), np.swapaxes(u, -1, -2)
+    d = np.ones((*p.shape[:-2], 3))
+    d[..., -1] = np.sign(np.linalg.det(v @ ut))
+    rot = (v * d[..., None, :]) @ ut
+    cos = np.clip((np.trace(rot, axis1=-2, axis2=-1) - 1.0) / 2.0, -1.0, 1.0)
+    aligned = p @ np.swapaxes(rot, -1, -2)
+    return np.degrees(np.arccos(cos)), np.linalg.norm(aligned - g, axis=-1) * M_TO_MM

@@ -9,6 +9,10 @@ the model's own anchor estimate (GT-free, GT boxes). It returns, in mm:
 - `GT-free MJE`, `GT-free ADD-S` and `anchor` (distance of the anchor estimate to the root);
 - `hand scale`: predicted over GT mean bone length (GT-anchored), a ratio; far from 1 means the
   network shrinks or inflates the hand (PA-MJE hides the scale, not the distortion);
+- `hand rotation (deg)` and `R-MJE` (GT-anchored): the mean angle of the rotation about the
+  wrist that best maps the predicted hand onto the GT one (the global orientation error), and
+  the MJE after that rotation (`metrics.hand.wrist_rotation_alignment`). MJE far above R-MJE
+  says the orientation, not the articulation or the size, makes the error;
 - with `data.grid_points` (the heads trained on grid voxels): `MJE (GT-SDF points)` and
   `ADD-S (GT-SDF points)`, GT-anchored with the voxels nearest the GT surface as query points
   instead of the ones the model's SDF selects, and `points off surface`, the mean distance of
@@ -35,7 +39,7 @@ import torch
 
 from homae_model.hand.constants import SKELETON_EDGES
 from homae_model.metrics.baselines import BaselineMeans, GroundTruthFrame, baseline_means
-from homae_model.metrics.hand import mje, pa_mje
+from homae_model.metrics.hand import mje, pa_mje, wrist_rotation_alignment
 from homae_model.metrics.objects import ObjectPose, add_s
 
 if TYPE_CHECKING:
@@ -172,6 +176,9 @@ class HeldOutMonitor:
             "anchor": float(np.linalg.norm(p["anchor"] - root, axis=-1).mean() * 1000.0),
             "hand scale": float(bone_length(p["gt_joints"]) / bone_length(self.gt_joints)),
         }
+        angle, rot_err = wrist_rotation_alignment(p["gt_joints"], self.gt_joints)
+        result["hand rotation (deg)"] = float(angle.mean())
+        result["R-MJE"] = float(rot_err.mean())
         if self.oracle:
             result["MJE (GT-SDF points)"] = mje(p["oracle_joints"], self.gt_joints)
             result["ADD-S (GT-SDF points)"] = float(
@@ -200,7 +207,11 @@ def bone_length(joints: np.ndarray) -> float:
 
 
 def format_metrics(metrics: dict[str, Any]) -> str:
-    """One line: model figures (mm; `hand scale` a ratio), then the baselines in brackets (mm)."""
+    """One line: model figures, then the baselines in brackets.
+
+    Units: mm, except where the name gives one (`hand rotation (deg)`) and `hand scale` (a
+    ratio).
+    """
     model = [
         f"{k} {v:.2f}" if k == "hand scale" else f"{k} {v:.1f}"
         for k, v in metrics.items()

@@ -113,3 +113,25 @@ def test_clear_errors(gt: np.ndarray) -> None:
         procrustes_similarity(np.zeros((0, 3)), np.zeros((0, 3)))
     with pytest.raises(ValueError, match="valid: none, root, procrustes, scale_translation"):
         per_joint_errors(gt, gt, "rigid")  # type: ignore[arg-type]
+
+
+def test_wrist_rotation_alignment_recovers_a_global_rotation(gt: np.ndarray) -> None:
+    """A hand turned about its wrist: the angle comes back and R-MJE is zero."""
+    from homae_model.metrics.hand import wrist_rotation_alignment
+
+    rot = _rotation()
+    angle_true = np.degrees(np.linalg.norm(Rotation.from_matrix(rot).as_rotvec()))
+    turned = (gt - gt[0]) @ rot.T + gt[0] + np.array([0.01, 0.0, -0.02])  # and moved
+    angle, errs = wrist_rotation_alignment(turned, gt)
+    assert float(angle) == pytest.approx(angle_true, abs=1e-6)
+    assert errs.shape == (21,) and float(errs.max()) < 1e-9
+    assert mje(turned, gt) > 10.0  # MJE sees the rotation, R-MJE does not
+    # a bent finger is not a rotation: R-MJE keeps it; batched equals per sample
+    bent = turned.copy()
+    bent[8] += np.array([0.0, 0.02, 0.0])
+    angles, errs_b = wrist_rotation_alignment(np.stack([turned, bent]), np.stack([gt, gt]))
+    assert angles.shape == (2,) and errs_b.shape == (2, 21)
+    assert float(errs_b[1].mean()) > 0.3
+    np.testing.assert_allclose(errs_b[1], wrist_rotation_alignment(bent, gt)[1])
+    # a mirrored hand is not aligned by a rotation (SO(3), no reflection)
+    assert float(wrist_rotation_alignment(gt * np.array([-1.0, 1.0, 1.0]), gt)[1].mean()) > 1.0

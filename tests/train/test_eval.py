@@ -63,6 +63,10 @@ def test_eval_cli_writes_report_with_every_metric(tmp_path, trained, monkeypatch
         for name in METRICS:
             assert metrics[name] is not None and metrics[name] == metrics[name], name
         assert metrics["MJE"] > 0 and 0 <= metrics["F@15"] <= 100
+        extras = report["extras"][protocol]
+        assert 0.0 <= extras["hand rotation (deg)"] <= 180.0
+        # the best rotation (least squares) about the wrist can only lower the error much
+        assert 0.0 < extras["R-MJE"] <= 1.05 * metrics["MJE"]
     meta = report["meta"]
     ckpt = resolve_checkpoint(run)
     digest = hashlib.sha256((ckpt / "model.safetensors").read_bytes()).hexdigest()

@@ -60,3 +60,7 @@ def test_tiny_model_fits_a_few_scenes_far_below_the_constant_hand(tmp_path) -> N
     # the GT surface, and how far the model's own selection lies from those voxels
     assert np.isfinite(final["MJE (GT-SDF points)"]) and final["points off surface"] >= 0.0
     assert final["MJE (GT-SDF points)"] < final["baseline MJE"], final
+    # the orientation diagnosis: an angle, and R-MJE (the best rotation about the wrist, least
+    # squares) at most about MJE
+    assert 0.0 <= final["hand rotation (deg)"] <= 180.0, final
+    assert final["R-MJE"] <= 1.05 * final["MJE"], final
