@@ -14,6 +14,7 @@ import numpy as np
 from homae_model.evaluation.accumulator import (
     CONVENTION_NOTES,
     HOISDF_CONVENTION,
+    ROTATION_NAMES,
     EvaluationResult,
     Values,
 )
@@ -165,6 +166,9 @@ def render_markdown(
                         )
                     )
             lines.append("")
+        lines += _orientation_lines(
+            res.metrics, res.extras, base_metrics.get(protocol, {}), base_extras.get(protocol, {})
+        )
         add_s_hoisdf = HOISDF_CONVENTION["ADD-S"]
         lines += [
             "### Table IV: per object (OME, ADD-S in mm; ADD-S project and HOISDF conventions)",
@@ -272,3 +276,30 @@ def render_pck_plot(
     out = Path(path)
     fig.savefig(out)
     return out
+
+
+def _orientation_lines(
+    metrics: Mapping[str, float | None],
+    extras: Mapping[str, float | None],
+    base_metrics: Mapping[str, float | None],
+    base_extras: Mapping[str, float | None],
+) -> list[str]:
+    """A table of the hand orientation diagnostics (`ROTATION_NAMES`) beside MJE, or nothing."""
+    angle_name, rmje_name = ROTATION_NAMES
+    if extras.get(angle_name) is None:
+        return []
+    lines = [
+        "### Hand orientation (diagnostic, not in the paper)",
+        "",
+        f"| Method | MJE | {rmje_name} | {angle_name} |",
+        "|---|---|---|---|",
+        _table_row("This run", [metrics.get("MJE"), extras.get(rmje_name), extras.get(angle_name)]),
+    ]
+    if base_extras.get(angle_name) is not None:
+        lines.append(
+            _table_row(
+                "Baseline: constant hand",
+                [base_metrics.get("MJE"), base_extras.get(rmje_name), base_extras.get(angle_name)],
+            )
+        )
+    return [*lines, ""]

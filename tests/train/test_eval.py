@@ -77,6 +77,7 @@ def test_eval_cli_writes_report_with_every_metric(tmp_path, trained, monkeypatch
     assert meta["protocols"] == ["gt-anchored", "gt-free"]
     assert "detector" in meta["gt_free"]["boxes"]
     assert (out / "report.md").is_file() and (out / "pck_curves.png").is_file()
+    assert "### Hand orientation" in (out / "report.md").read_text()
     for protocol in ("gt-anchored", "gt-free"):  # per-sample rows average to the whole-set MJE
         rows = report["per_sample"][protocol]
         assert [r["index"] for r in rows] == [0, 1, 2]
