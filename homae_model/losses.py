@@ -45,11 +45,13 @@ def mano_loss(
 
     Returns:
         dict with `mano_pose`, `mano_shape`, `mano_joints`, `mano_verts` (already weighted),
-        and `mano_aligned` when its weight is set.
+        and `mano_aligned` / `mano_global` when their weights are set.
     """
     b = pred.pose.shape[0]
     gt_rot = axis_angle_to_matrix(batch["mano_pose"].reshape(b, 16, 3).to(pred.pose.dtype))
     terms = {}
+    if cfg.mano_global > 0:  # the global orientation alone (1/16 of `mano_pose`'s MSE)
+        terms["mano_global"] = cfg.mano_global * F.mse_loss(pred.pose_rotmat[:, 0], gt_rot[:, 0])
     if cfg.mano_aligned > 0:
         terms["mano_aligned"] = cfg.mano_aligned * aligned_joints_loss(
             pred.joints, batch["hand_joints"]

@@ -238,6 +238,8 @@ class LossConfig:
     lambda_others: float = _f(1.0, ge=0.0)  # lambda5 (here: the anchor loss)
     rec: float = _f(1.0, ge=0.0)  # pixel MSE in [0,1] units
     mano_pose: float = _f(10.0, ge=0.0)  # rotation matrices MSE
+    # rotation-matrix MSE of the global orientation alone (0 = off; in `mano_pose` it is 1/16)
+    mano_global: float = _f(0.0, ge=0.0)
     mano_shape: float = _f(0.1, ge=0.0)
     mano_joints: float = _f(1e4, ge=0.0)  # MSE in metres
     mano_verts: float = _f(1e4, ge=0.0)

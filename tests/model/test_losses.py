@@ -60,6 +60,20 @@ def test_mano_loss_weights():
     torch.testing.assert_close(terms["mano_shape"], torch.tensor(0.1))
     torch.testing.assert_close(terms["mano_joints"], torch.tensor(1e4 * 1e-4 / 3))
     torch.testing.assert_close(terms["mano_verts"], torch.tensor(0.0))
+    assert "mano_global" not in terms  # off by default
+    # the global orientation term sees the global rotation only: not the joint rotated above,
+    # but a hand turned 90 degrees about z (4 of the 9 matrix entries off by 1)
+    cfg.mano_global = 3.0
+    assert float(mano_loss(pred, gt, cfg)["mano_global"]) == 0.0
+    turned = pose.clone()
+    turned[:, 2] = math.pi / 2
+    rot_t = axis_angle_to_matrix(turned.reshape(b, 16, 3))
+    pred_t = HandMesh(
+        turned, rot_t, torch.zeros(b, 10), torch.zeros(b, 3), joints, torch.zeros(b, 778, 3)
+    )
+    want = 3.0 * (rot_t[:, 0] - torch.eye(3)).pow(2).mean()
+    torch.testing.assert_close(mano_loss(pred_t, gt, cfg)["mano_global"], want)
+    assert float(want) == pytest.approx(3.0 * 4.0 / 9.0)
 
 
 def test_object_loss_smooth_l1():
