@@ -34,6 +34,7 @@ __all__ = [
     "SimilarityTransform",
     "align_root",
     "align_scale_translation",
+    "best_rotation",
     "check_pair",
     "check_points",
     "fit_similarity",
@@ -156,24 +157,40 @@ def fit_similarity(
     mu_g = g.mean(axis=-2, keepdims=True)
     pc = p - mu_p
     gc = g - mu_g
-    # Cross-covariance H = P^T G; R = V U^T maps centred pred onto centred gt.
-    h = np.swapaxes(pc, -1, -2) @ gc
-    u, sigma, vt = np.linalg.svd(h)
-    v = np.swapaxes(vt, -1, -2)
-    ut = np.swapaxes(u, -1, -2)
-    signs = np.ones_like(sigma)
-    if not allow_reflection:
-        det = np.linalg.det(v @ ut)
-        signs[..., -1] = np.where(det < 0.0, -1.0, 1.0)
-    rotation = (v * signs[..., None, :]) @ ut
+    rotation, trace = best_rotation(pc, gc, allow_reflection)
     var_p = np.sum(pc * pc, axis=(-2, -1))
-    trace = np.sum(sigma * signs, axis=-1)
     safe = var_p > 0.0
     scale = np.where(safe, trace / np.where(safe, var_p, 1.0), 0.0)
     rotation = np.where(safe[..., None, None], rotation, np.eye(3))
     rotated_mu = (mu_p @ np.swapaxes(rotation, -1, -2))[..., 0, :]
     translation = mu_g[..., 0, :] - scale[..., None] * rotated_mu
     return SimilarityTransform(scale=scale, rotation=rotation, translation=translation)
+
+
+def best_rotation(
+    p: np.ndarray, g: np.ndarray, allow_reflection: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """The orthogonal ``R`` minimising ``sum_i |R p_i - g_i|^2`` (no centring, no scale).
+
+    Args:
+        p: ``(N, 3)`` or ``(B, N, 3)`` points, already expressed about the pivot (a centroid,
+            or a joint such as the wrist).
+        g: same shape.
+        allow_reflection: ``True`` searches O(3); ``False`` SO(3) (Kabsch / Umeyama).
+
+    Returns:
+        ``(3, 3)`` or ``(B, 3, 3)`` matrix, and the sum of the (sign-corrected) singular values
+        of ``p^T g``, ``()`` or ``(B,)`` (the optimal scale's numerator).
+    """
+    # Cross-covariance H = P^T G = U S V^T; R = V D U^T maps p onto g.
+    u, sigma, vt = np.linalg.svd(np.swapaxes(p, -1, -2) @ g)
+    v = np.swapaxes(vt, -1, -2)
+    ut = np.swapaxes(u, -1, -2)
+    signs = np.ones_like(sigma)
+    if not allow_reflection:
+        det = np.linalg.det(v @ ut)
+        signs[..., -1] = np.where(det < 0.0, -1.0, 1.0)
+    return (v * signs[..., None, :]) @ ut, np.sum(sigma * signs, axis=-1)
 
 
 def procrustes_similarity(

@@ -31,6 +31,7 @@ from homae_model.metrics.alignment import (
     ROOT_JOINT,
     align_root,
     align_scale_translation,
+    best_rotation,
     check_pair,
     procrustes_similarity,
 )
@@ -184,11 +185,7 @@ def wrist_rotation_alignment(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarr
     p, g = check_pair("pred", pred, "gt", gt, NUM_JOINTS)
     p = p - p[..., ROOT_JOINT : ROOT_JOINT + 1, :]
     g = g - g[..., ROOT_JOINT : ROOT_JOINT + 1, :]
-    u, _, vt = np.linalg.svd(np.swapaxes(p, -1, -2) @ g)  # p^T g = U S V^T; R = V D U^T
-    v, ut = np.swapaxes(vt, -1, -2), np.swapaxes(u, -1, -2)
-    d = np.ones((*p.shape[:-2], 3))
-    d[..., -1] = np.sign(np.linalg.det(v @ ut))
-    rot = (v * d[..., None, :]) @ ut
+    rot, _ = best_rotation(p, g, allow_reflection=False)
     cos = np.clip((np.trace(rot, axis1=-2, axis2=-1) - 1.0) / 2.0, -1.0, 1.0)
     aligned = p @ np.swapaxes(rot, -1, -2)
     return np.degrees(np.arccos(cos)), np.linalg.norm(aligned - g, axis=-1) * M_TO_MM
