@@ -11,6 +11,8 @@ Examples::
     homae-pretrain --resume runs/pretrain --data data/train --steps 3000   # continue
     homae-pretrain --config config/model/small_cnn.yaml --data data/train --out runs/pretrain2 \
         --init weights/demo/homae_small_synthetic.safetensors   # more, from trained weights
+    homae-pretrain --config config/model/small_cnn.yaml --data data/train --device cuda \
+        --workers 12 --batch-size 256 --max-minutes 3   # a GPU, for a fixed time
     homae-train --config config/model/small.yaml --init runs/pretrain --data data/train ...
 """
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -51,6 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-samples", type=int, default=128, help="held-out crops (default 128)")
     p.add_argument("--ckpt-every", type=int, default=250, help="steps between checkpoints")
     p.add_argument("--workers", type=int, default=1, help="data-loader processes (default 1)")
+    p.add_argument("--device", choices=("cpu", "cuda"), help="default: CUDA when available")
+    p.add_argument(
+        "--max-minutes",
+        type=float,
+        help="stop after this many minutes of training (held-out check and checkpoint at the "
+        "step where it stops); SIGINT / SIGTERM stop the same way",
+    )
     p.add_argument("--split", default="train", help="split of the training data (default train)")
     p.add_argument(
         "--joints-weight",
@@ -77,6 +87,8 @@ def _positive(args: argparse.Namespace) -> str | None:
         return f"--joints-weight must be >= 0, got {args.joints_weight}"
     if args.lr <= 0:
         return f"--lr must be > 0, got {args.lr}"
+    if args.max_minutes is not None and args.max_minutes <= 0:
+        return f"--max-minutes must be > 0, got {args.max_minutes}"
     for name in ("eval_every", "ckpt_every", "workers"):
         if getattr(args, name) < 0:
             return f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}"
@@ -88,7 +100,14 @@ def _positive(args: argparse.Namespace) -> str | None:
 
 
 def _loader(
-    cfg: Any, data: Path, split: str | None, train: bool, batch: int, workers: int, start: int = 0
+    cfg: Any,
+    data: Path,
+    split: str | None,
+    train: bool,
+    batch: int,
+    workers: int,
+    start: int = 0,
+    pin: bool = False,
 ) -> Any:
     """A loader of label-only crops (no SDF samples) from `data`.
 
@@ -118,6 +137,7 @@ def _loader(
         num_workers=workers if train else 0,
         worker_init_fn=worker_init_fn,
         generator=torch.Generator().manual_seed(cfg.train.seed + start),
+        pin_memory=pin,
     )
 
 
@@ -127,7 +147,9 @@ def run(args: argparse.Namespace) -> Path:
 
     from homae_model.checkpoint import init_weights
     from homae_model.config.loading import apply_overrides, load_config, save_config
+    from homae_model.device import resolve_device
     from homae_model.model import HomaeModel
+    from homae_model.training.loaders import to_device
     from homae_model.training.pretrain import (
         GlobalJointsHead,
         PretrainOptions,
@@ -145,6 +167,7 @@ def run(args: argparse.Namespace) -> Path:
         resolve_checkpoint,
         write_checkpoint,
     )
+    from homae_model.training.stop import StopRequest
 
     if args.resume is not None:
         out = args.resume
@@ -162,6 +185,10 @@ def run(args: argparse.Namespace) -> Path:
         workers=args.workers,
         joints_weight=args.joints_weight,
     )
+    device = torch.device(resolve_device(args.device or "auto", "--device"))
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
     seed_everything(cfg.train.seed)
     model = HomaeModel(cfg)
     joints_head = None
@@ -171,6 +198,9 @@ def run(args: argparse.Namespace) -> Path:
             options = replace(options, joints_weight=cfg.loss.global_joints)
     elif options.joints_weight > 0:
         joints_head = GlobalJointsHead(cfg.model.encoder.feat_dim, cfg.model.decoder.feat_channels)
+    model.to(device)
+    if joints_head is not None:
+        joints_head.to(device)
     optimizer = None
     start = 0
     if args.resume is not None:
@@ -199,12 +229,21 @@ def run(args: argparse.Namespace) -> Path:
         save_config(cfg, out / "config.yaml")
     if start >= options.steps:
         raise ValueError(f"{out} is at step {start}; --steps {options.steps} leaves nothing to do")
-    loader = _loader(cfg, args.data, args.split, True, options.batch_size, options.workers, start)
+    loader = _loader(
+        cfg,
+        args.data,
+        args.split,
+        True,
+        options.batch_size,
+        options.workers,
+        start,
+        pin=device.type == "cuda",
+    )
     held: list[dict[str, torch.Tensor]] = []
     if args.eval_data is not None:
         ev = _loader(cfg, args.eval_data, None, False, min(64, options.eval_samples), 0)
         for batch in ev:
-            held.append(batch)
+            held.append(to_device(batch, device))
             if sum(len(b["image"]) for b in held) >= options.eval_samples:
                 break
     report = out / "heldout.jsonl"
@@ -233,21 +272,32 @@ def run(args: argparse.Namespace) -> Path:
 
     print(
         f"[homae-pretrain] {len(loader.dataset)} training scenes, {options.batch_size} crops per "
-        f"step, steps {start} -> {options.steps}, out {out}",
+        f"step, steps {start} -> {options.steps}, {device}, out {out}",
         flush=True,
     )
-    pretrain_loop(
-        model,
-        cfg,
-        batch_stream(loader),
-        options,
-        start_step=start,
-        optimizer=optimizer,
-        on_eval=on_eval,
-        on_ckpt=on_ckpt,
-        log=lambda s: print(f"[homae-pretrain] {s}", flush=True),
-        joints_head=joints_head,
-    )
+    next_batch = batch_stream(loader)
+    deadline = None if args.max_minutes is None else time.monotonic() + 60.0 * args.max_minutes
+    with StopRequest() as request:
+
+        def stop() -> bool:
+            return request.requested or (deadline is not None and time.monotonic() >= deadline)
+
+        done = pretrain_loop(
+            model,
+            cfg,
+            lambda: to_device(next_batch(), device),
+            options,
+            start_step=start,
+            optimizer=optimizer,
+            on_eval=on_eval,
+            on_ckpt=on_ckpt,
+            log=lambda s: print(f"[homae-pretrain] {s}", flush=True),
+            joints_head=joints_head,
+            stop=stop,
+        )
+    if done < options.steps:
+        why = "a signal" if request.requested else f"--max-minutes {args.max_minutes:g}"
+        print(f"[homae-pretrain] stopped by {why} at step {done}; checkpoint written", flush=True)
     return last[-1]
 
 
@@ -264,6 +314,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         path = run(args)
     except (FileNotFoundError, NoCheckpointError, ValueError, FloatingPointError) as exc:
+        print(f"homae-pretrain: error: {exc}", file=sys.stderr)
+        return 1
+    except RuntimeError as exc:  # --device cuda without CUDA, among others
         print(f"homae-pretrain: error: {exc}", file=sys.stderr)
         return 1
     print(path)

@@ -34,6 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="run folder (default runs/homae-<time>)")
     p.add_argument("--device", choices=("cpu", "cuda"), help="default: CUDA when available")
     p.add_argument("--max-steps", type=int, help="stop after N optimiser steps in total")
+    p.add_argument(
+        "--max-minutes",
+        type=float,
+        help="stop after this many minutes (held-out check and checkpoint at the step where it "
+        "stops, as for SIGINT)",
+    )
     p.add_argument("--epochs", type=int, help="override train.epochs (= train.epochs=N)")
     p.add_argument(
         "--batch-size",
@@ -77,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     from homae_model.training.trainer import NonFiniteLossError, TrainOptions, train
 
     args = build_parser().parse_intermixed_args(argv)
-    for name in ("max_steps", "epochs", "batch_size"):
+    for name in ("max_steps", "max_minutes", "epochs", "batch_size"):
         value = getattr(args, name)
         if value is not None and value <= 0:
             print(
@@ -92,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         init=args.init,
         device=args.device,
         max_steps=args.max_steps,
+        max_minutes=args.max_minutes,
         overrides=tuple(args.overrides),
         epochs=args.epochs,
         batch_size=args.batch_size,

@@ -34,6 +34,8 @@ class TrainOptions:
             --config's model section.
         device: "cpu", "cuda" or None (CUDA when available).
         max_steps: stop after this many optimiser steps in total (a checkpoint is written).
+        max_minutes: stop after the first step that ends this many minutes after training
+            started (held-out check and checkpoint there, as for SIGINT); None: no limit.
         overrides: dotted ``KEY=VALUE`` config overrides applied after `config` (or, on resume,
             after the checkpoint's config), e.g. ``("model.masking.enabled=false",)``.
         epochs: overrides train.epochs.
@@ -61,6 +63,7 @@ class TrainOptions:
     init: Path | None = None
     device: str | None = None
     max_steps: int | None = None
+    max_minutes: float | None = None
     overrides: tuple[str, ...] = ()
     epochs: int | None = None
     batch_size: int | None = None

@@ -336,8 +336,9 @@ def pretrain_loop(
     on_ckpt: Callable[[int, torch.optim.Optimizer], None] | None = None,
     log: Callable[[str], None] = print,
     joints_head: GlobalJointsHead | None = None,
-) -> torch.optim.Optimizer:
-    """Optimise the dense terms for `options.steps - start_step` steps.
+    stop: Callable[[], bool] | None = None,
+) -> int:
+    """Optimise the dense terms for `options.steps - start_step` steps (or until `stop`).
 
     Args:
         model: the network (put in training mode here).
@@ -351,9 +352,11 @@ def pretrain_loop(
         log: where progress lines go.
         joints_head: the global joints head (`options.joints_weight`), trained beside the
             model at the fast learning rate, or None.
+        stop: asked after every step; True ends the run there, after its held-out check and
+            checkpoint (a signal or a time limit, say).
 
     Returns:
-        The optimiser.
+        The last step done.
 
     Raises:
         FloatingPointError: a non-finite loss (the step and its terms named).
@@ -380,7 +383,7 @@ def pretrain_loop(
         if cfg.train.grad_clip_norm > 0:
             torch.nn.utils.clip_grad_norm_(params, cfg.train.grad_clip_norm)
         optimizer.step()
-        last = step == options.steps
+        last = step == options.steps or (stop is not None and stop())
         if step % 25 == 0 or last:
             rate = (step - start_step) / max(time.monotonic() - t0, 1e-9)
             parts = ", ".join(f"{k} {float(v.detach()):.3f}" for k, v in terms.items())
@@ -390,7 +393,9 @@ def pretrain_loop(
             on_eval(step)
         if on_ckpt is not None and (last or _every(step, options.ckpt_every)):
             on_ckpt(step, optimizer)
-    return optimizer
+        if last:
+            return step
+    return options.steps
 
 
 def _every(step: int, period: int) -> bool:

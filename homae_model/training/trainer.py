@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from datetime import datetime
@@ -99,6 +100,7 @@ class Trainer:
     ) -> None:
         self.options = options
         self.info = info
+        self._deadline: float | None = None  # time.monotonic() at which `fit` stops
         if loss_fn is None:
             from homae_model.losses import total_loss
 
@@ -401,6 +403,8 @@ class Trainer:
                 opt.progress,
             )
         self._saved_at = p.step if self.resume is not None else -1
+        minutes = opt.max_minutes
+        self._deadline = None if minutes is None else time.monotonic() + 60.0 * minutes
         stopped = False
         try:
             if self.resume is None:
@@ -413,7 +417,8 @@ class Trainer:
             if self._evaluated_at != p.step:
                 self.evaluate_heldout()
             if stopped:
-                _log(info, f"stopped by a signal at step {p.step}; checkpoint written")
+                why = "a signal" if not self._timed_out() else f"--max-minutes {minutes:g}"
+                _log(info, f"stopped by {why} at step {p.step}; checkpoint written")
         finally:
             if self.logger is not None:
                 self.logger.close()
@@ -441,7 +446,7 @@ class Trainer:
             self._end_epoch()
             return False
         for batch in self.loader:
-            loss, terms, (out, b), stopped = self._step(batch, stop.requested)
+            loss, terms, (out, b), stopped = self._step(batch, stop.requested or self._timed_out())
             losses.append(loss)
             if self.logger is not None:
                 lr = self.optimizer.param_groups[0]["lr"]
@@ -462,6 +467,10 @@ class Trainer:
                 return stopped
         self._end_epoch()  # the loader ran out early (cannot happen with drop_last)
         return False
+
+    def _timed_out(self) -> bool:
+        """Whether `max_minutes` have passed since `fit` started (never without a limit)."""
+        return self._deadline is not None and time.monotonic() >= self._deadline
 
     def _end_epoch(self) -> None:
         p = self.progress

@@ -113,3 +113,31 @@ def test_bad_arguments_are_refused_naming_them(tmp_path, capsys) -> None:
     argv = ["--config", str(cfg), "--data", str(missing), "--out", str(tmp_path / "r")]
     assert main(argv) == 1
     assert str(missing) in capsys.readouterr().err
+    assert main([*argv[:4], "--max-minutes", "0"]) == 2
+    assert "--max-minutes must be > 0" in capsys.readouterr().err
+
+
+def test_a_time_limit_stops_the_run_with_a_checkpoint_and_a_check(tmp_path, capsys) -> None:
+    import torch
+
+    from homae_model.cli.pretrain import main
+
+    data = synthetic_set(tmp_path / "data", num=2, seed=5)
+    run = tmp_path / "pre"
+    argv = ["--config", str(_config(tmp_path)), "--data", str(data), "--eval-data", str(data)]
+    argv += ["--out", str(run), "--steps", "50", "--batch-size", "2", "--workers", "0"]
+    argv += ["--eval-every", "0", "--ckpt-every", "0", "--device", "cpu"]
+    # a limit far shorter than one step: the run stops after its first step
+    assert main([*argv, "--max-minutes", "1e-7"]) == 0
+    out = capsys.readouterr().out
+    assert "stopped by --max-minutes 1e-07 at step 1; checkpoint written" in out
+    assert [p.name for p in (run / "checkpoints").iterdir()] == ["step_00000001"]
+    rows = [json.loads(x) for x in (run / "heldout.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1]
+    # and --resume goes on from there to the step count
+    assert main(["--resume", str(run), *argv[2:4], "--steps", "3", "--workers", "0"]) == 0
+    assert "resumed from" in capsys.readouterr().out
+    assert sorted(p.name for p in (run / "checkpoints").iterdir())[-1] == "step_00000003"
+    if not torch.cuda.is_available():
+        assert main([*argv[:6], "--out", str(tmp_path / "c"), "--device", "cuda"]) == 1
+        assert "--device" in capsys.readouterr().err

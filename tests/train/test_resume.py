@@ -243,3 +243,17 @@ def test_freeze_except_trains_only_the_named_modules() -> None:
     assert sum(len(g["params"]) for g in opt.param_groups) == 2
     with pytest.raises(ValueError, match=r"match no parameter.*'0\.'"):
         freeze_except(model, ["anchor_head."])
+
+
+def test_a_time_limit_stops_after_the_step_with_a_checkpoint(setup, capsys) -> None:
+    from homae_model.training.trainer import train
+
+    root, data, cfg = setup
+    run = root / "timed"
+    # a limit far shorter than one step: the run stops after its first step, as for SIGINT
+    result = train(_options(cfg, data, run, max_steps=6, max_minutes=1e-7))
+    assert result.progress.step == 1
+    assert [p.name for p in list_checkpoints(run)] == ["step_00000001"]
+    assert "stopped by --max-minutes 1e-07 at step 1; checkpoint written" in capsys.readouterr().err
+    resumed = train(_options(None, data, None, resume=run, max_steps=3))
+    assert resumed.resumed_from.name == "step_00000001" and resumed.progress.step == 3
