@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# Retrain the demo weights on one CUDA GPU in about 8.5 minutes, from nothing: synthetic scenes,
+# dense pretraining of the image path, full training, held-out evaluation (issue #15's recipe,
+# weights/demo/README.md "Training on a GPU"). Every stage has a time limit; each writes its
+# results as it goes, so a stage that runs out keeps what it made.
+#
+#     bash scripts/gpu_train_demo.sh OUT            # one CUDA GPU; OUT gets what to bring back
+#     bash scripts/gpu_train_demo.sh --dry-run OUT  # CPU, a few scenes and steps: checks the script
+#
+# OUT receives at most 8 small files: weights.part00.. (the averaged model.safetensors cut into
+# 15 MiB parts), config.yaml, summary.json (timings, held-out curves, the evaluation report,
+# sha256 of the weights) and run.log. Put the weights back together with
+#     cat OUT/weights.part* > OUT/model.safetensors && sha256sum OUT/model.safetensors
+# (the sha256 is summary.json's); OUT is then a checkpoint folder (homae-eval --checkpoint OUT).
+# A machine without network access: run scripts/offline_bundle.sh where PyPI is reachable and
+# carry .offline/ (wheels the image may lack, GL loader packages for headless rendering).
+# Knobs (environment): SCENES (20000), WORKERS (CPU count - 2), PRETRAIN_MIN (2.0),
+# TRAIN_MIN (3.5), PRETRAIN_BATCH (128), TRAIN_BATCH (64), TRAIN_LR (3e-4), WORK (a temp dir).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+DRY=0
+if [[ ${1:-} == --dry-run ]]; then
+    DRY=1
+    shift
+fi
+if [[ $# -ne 1 ]]; then
+    echo "usage: bash scripts/gpu_train_demo.sh [--dry-run] OUT" >&2
+    exit 2
+fi
+OUT=$(mkdir -p "$1" && cd "$1" && pwd)
+WORK=${WORK:-$(mktemp -d /tmp/homae_gpu_train.XXXXXX)}
+mkdir -p "$WORK"
+LOG=$OUT/run.log
+exec > >(tee -a "$LOG") 2>&1
+T0=$(date +%s)
+stamp() { echo "[gpu_train_demo +$(($(date +%s) - T0))s] $*"; }
+STAGES=$WORK/stages.jsonl
+: >"$STAGES"
+# stage NAME LIMIT_S CMD...: run CMD under a time limit (SIGINT first: the trainers checkpoint
+# and stop; the trainers also stop themselves at --max-minutes), append {"stage", "seconds", "status"} to stages.jsonl
+stage() {
+    local name=$1 limit=$2 t rc=0
+    shift 2
+    t=$(date +%s)
+    stamp "$name: start (limit ${limit}s)"
+    timeout --signal=INT --kill-after=30 "$limit" "$@" || rc=$?
+    echo "{\"stage\": \"$name\", \"seconds\": $(($(date +%s) - t)), \"status\": $rc}" >>"$STAGES"
+    stamp "$name: done, status $rc (124: stopped at its time limit)"
+    return 0
+}
+
+if [[ $DRY == 1 ]]; then
+    SCENES=${SCENES:-16} WORKERS=${WORKERS:-1} DEVICE=cpu
+    PRETRAIN_MIN=${PRETRAIN_MIN:-0.2} TRAIN_MIN=${TRAIN_MIN:-0.4}
+    PRETRAIN_BATCH=${PRETRAIN_BATCH:-4} TRAIN_BATCH=${TRAIN_BATCH:-2} HELD=8 EVAL_LIMIT=4 CHECK=4
+else
+    SCENES=${SCENES:-20000} WORKERS=${WORKERS:-$(($(nproc) > 3 ? $(nproc) - 2 : 1))} DEVICE=cuda
+    PRETRAIN_MIN=${PRETRAIN_MIN:-2.0} TRAIN_MIN=${TRAIN_MIN:-3.5}
+    PRETRAIN_BATCH=${PRETRAIN_BATCH:-128} TRAIN_BATCH=${TRAIN_BATCH:-64} HELD=256 EVAL_LIMIT=200
+    CHECK=64
+fi
+TRAIN_LR=${TRAIN_LR:-3e-4}
+
+# --- Python: the project's venv where there is one, else the machine's python3 -------------
+PY=${PYTHON:-}
+if [[ -z $PY ]]; then
+    if [[ -x .venv/bin/python ]]; then PY=$ROOT/.venv/bin/python; else PY=python3; fi
+fi
+export PYTHONPATH=$ROOT${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
+if ! "$PY" -c "import smplx, omegaconf, moderngl, timm, safetensors" 2>/dev/null \
+    && compgen -G ".offline/wheels/*.whl" >/dev/null; then
+    # a wheel is a zip of the package's files: unpacked onto the path, no pip needed
+    SITE=$WORK/site
+    "$PY" -c 'import sys, zipfile; [zipfile.ZipFile(w).extractall(sys.argv[1]) for w in sys.argv[2:]]' \
+        "$SITE" .offline/wheels/*.whl
+    export PYTHONPATH=$PYTHONPATH:$SITE
+    stamp "unpacked $(ls .offline/wheels | wc -l) wheels from .offline/wheels"
+fi
+if compgen -G ".offline/gl/*.deb" >/dev/null && [[ $(id -u) == 0 ]] \
+    && ! ldconfig -p | grep -q 'libEGL.so.1 '; then
+    for f in .offline/gl/*.deb; do dpkg -x "$f" /; done
+    ldconfig
+    stamp "unpacked the GL loaders from .offline/gl"
+fi
+NV_EGL=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
+if [[ -f $NV_EGL && -z ${__EGL_VENDOR_LIBRARY_FILENAMES:-} ]]; then
+    export __EGL_VENDOR_LIBRARY_FILENAMES=$NV_EGL
+fi
+"$PY" - "$DEVICE" <<'EOF'
+import sys
+
+import torch
+
+from homae_model.render.gl import GLRenderer
+
+GLRenderer(64, 64)  # headless EGL works (the synthetic scenes need it)
+if sys.argv[1] == "cuda" and not torch.cuda.is_available():
+    sys.exit("gpu_train_demo: no CUDA device (use --dry-run to check the script on a CPU)")
+name = torch.cuda.get_device_name() if sys.argv[1] == "cuda" else "cpu"
+print(f"[gpu_train_demo] python {sys.version.split()[0]}, torch {torch.__version__}, {name}")
+EOF
+stamp "work folder $WORK, out $OUT, $SCENES scenes, $WORKERS workers, device $DEVICE"
+
+# --- 1. synthetic scenes: the seeds of data/train, data/val and data/test ---------------------
+SYNTH=("$PY" -m homae_model.cli.synth --quiet --no-contact-sheet --size 256x256)
+stage synth_train 150 "${SYNTH[@]}" --out "$WORK/train" --num "$SCENES" --seed 1000 --split train \
+    --workers "$WORKERS"
+stage synth_heldout 60 "${SYNTH[@]}" --out "$WORK/val" --num "$HELD" --seed 3000 --split test \
+    --workers "$WORKERS"
+stage synth_test 60 "${SYNTH[@]}" --out "$WORK/test" --num "$((EVAL_LIMIT * 2))" --seed 2000 \
+    --split test --workers "$WORKERS"
+
+# --- 2. dense pretraining of the image path, from the bundled weights -------------------------
+CONFIG=weights/demo/config.yaml
+BUNDLED=weights/demo/homae_small_synthetic.safetensors
+PRE_S=$(awk -v m="$PRETRAIN_MIN" 'BEGIN { printf "%d", m * 60 + 90 }')
+stage pretrain "$PRE_S" "$PY" -m homae_model.cli.pretrain --config "$CONFIG" --init "$BUNDLED" \
+    --data "$WORK/train" --eval-data "$WORK/val" --out "$WORK/pre" --steps 1000000 \
+    --batch-size "$PRETRAIN_BATCH" --lr 1e-3 --joints-weight 300 --workers "$WORKERS" \
+    --eval-every 200 --eval-samples "$((CHECK * 2))" --ckpt-every 0 --max-minutes "$PRETRAIN_MIN" \
+    --device "$DEVICE"
+
+# --- 3. the full model, from the pretrained image path and the bundled 3D heads ---------------
+INIT=$WORK/pre
+[[ -d $WORK/pre/checkpoints ]] || INIT=$BUNDLED
+TRAIN_S=$(awk -v m="$TRAIN_MIN" 'BEGIN { printf "%d", m * 60 + 120 }')
+stage train "$TRAIN_S" "$PY" -m homae_model.cli.train --config "$CONFIG" --init "$INIT" \
+    --data "$WORK/train" --eval-data "$WORK/val" --eval-samples "$CHECK" --eval-every 250 \
+    --ckpt-every-steps 250 --keep-last 3 --out "$WORK/full" --device "$DEVICE" --no-progress \
+    --max-minutes "$TRAIN_MIN" \
+    --preview-every 0 --batch-size "$TRAIN_BATCH" --epochs 100 "train.lr=$TRAIN_LR" \
+    train.lr_decay=0.85 "train.num_workers=$WORKERS"
+
+# --- 4. the mean of the last checkpoints, evaluated on the held-out test scenes ---------------
+mapfile -t CKPTS < <(ls -d "$WORK"/full/checkpoints/step_* 2>/dev/null | sort | tail -3)
+if [[ ${#CKPTS[@]} -gt 0 ]]; then
+    if [[ ${#CKPTS[@]} -gt 1 ]]; then
+        stage average 60 "$PY" scripts/average_checkpoints.py "$WORK/final" "${CKPTS[@]}"
+    else
+        mkdir -p "$WORK/final"
+        cp "${CKPTS[0]}/model.safetensors" "${CKPTS[0]}/config.yaml" "$WORK/final/"
+    fi
+    stage evaluate 120 "$PY" -m homae_model.cli.evaluate --checkpoint "$WORK/final" \
+        --data "$WORK/test" --protocol both --limit "$EVAL_LIMIT" --device "$DEVICE" \
+        --detector weights/demo/detector_synthetic.safetensors --out "$WORK/eval"
+else
+    stamp "no checkpoint of the full model: nothing to average or evaluate"
+fi
+
+# --- 5. what comes back ------------------------------------------------------------------------
+"$PY" scripts/gpu_train_summary.py "$WORK" "$OUT"
+stamp "done: $(ls "$OUT" | tr '\n' ' ')"
