@@ -18,7 +18,6 @@
 # TRAIN_MIN (3.5), PRETRAIN_BATCH (256), TRAIN_BATCH (128), TRAIN_LR (4e-4), WORK (a temp dir).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$PWD
 DRY=0
 if [[ ${1:-} == --dry-run ]]; then
     DRY=1
@@ -64,31 +63,9 @@ fi
 # batch 16 and 48), so on a GPU it is launch-bound: large batches cost little more per step
 TRAIN_LR=${TRAIN_LR:-4e-4}
 
-# --- Python: the project's venv where there is one, else the machine's python3 -------------
-PY=${PYTHON:-}
-if [[ -z $PY ]]; then
-    if [[ -x .venv/bin/python ]]; then PY=$ROOT/.venv/bin/python; else PY=python3; fi
-fi
-export PYTHONPATH=$ROOT${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
-if ! "$PY" -c "import smplx, omegaconf, moderngl, timm, safetensors" 2>/dev/null \
-    && compgen -G ".offline/wheels/*.whl" >/dev/null; then
-    # a wheel is a zip of the package's files: unpacked onto the path, no pip needed
-    SITE=$WORK/site
-    "$PY" -c 'import sys, zipfile; [zipfile.ZipFile(w).extractall(sys.argv[1]) for w in sys.argv[2:]]' \
-        "$SITE" .offline/wheels/*.whl
-    export PYTHONPATH=$PYTHONPATH:$SITE
-    stamp "unpacked $(ls .offline/wheels | wc -l) wheels from .offline/wheels"
-fi
-if compgen -G ".offline/gl/*.deb" >/dev/null && [[ $(id -u) == 0 ]] \
-    && ! ldconfig -p | grep -q 'libEGL.so.1 '; then
-    for f in .offline/gl/*.deb; do dpkg -x "$f" /; done
-    ldconfig
-    stamp "unpacked the GL loaders from .offline/gl"
-fi
-NV_EGL=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
-if [[ -f $NV_EGL && -z ${__EGL_VENDOR_LIBRARY_FILENAMES:-} ]]; then
-    export __EGL_VENDOR_LIBRARY_FILENAMES=$NV_EGL
-fi
+# --- Python and its environment (the venv after `make setup`, else python3 + .offline/) -----
+# shellcheck source=scripts/gpu_env.sh
+source scripts/gpu_env.sh
 "$PY" - "$DEVICE" <<'EOF'
 import sys
 
