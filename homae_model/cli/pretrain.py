@@ -311,12 +311,10 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         print(f"homae-pretrain: {problem}", file=sys.stderr)
         return 2
-    try:
+    expected = (FileNotFoundError, NoCheckpointError, ValueError, FloatingPointError, RuntimeError)
+    try:  # RuntimeError: --device cuda without CUDA, among others
         path = run(args)
-    except (FileNotFoundError, NoCheckpointError, ValueError, FloatingPointError) as exc:
-        print(f"homae-pretrain: error: {exc}", file=sys.stderr)
-        return 1
-    except RuntimeError as exc:  # --device cuda without CUDA, among others
+    except expected as exc:
         print(f"homae-pretrain: error: {exc}", file=sys.stderr)
         return 1
     print(path)
