@@ -15,7 +15,8 @@
 # A machine without network access: run scripts/offline_bundle.sh where PyPI is reachable and
 # carry .offline/ (wheels the image may lack, GL loader packages for headless rendering).
 # Knobs (environment): SCENES (20000), WORKERS (CPU count - 2), PRETRAIN_MIN (2.0),
-# TRAIN_MIN (3.5), PRETRAIN_BATCH (256), TRAIN_BATCH (128), TRAIN_LR (4e-4), WORK (a temp dir).
+# TRAIN_MIN (3.5), PRETRAIN_BATCH (256), TRAIN_BATCH (128), TRAIN_LR (4e-4), BUDGET_S (570:
+# the whole run, seconds), WORK (a temp dir).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DRY=0
@@ -36,25 +37,37 @@ T0=$(date +%s)
 stamp() { echo "[gpu_train_demo +$(($(date +%s) - T0))s] $*"; }
 STAGES=$WORK/stages.jsonl
 : >"$STAGES"
-# stage NAME LIMIT_S CMD...: run CMD under a time limit (SIGINT first: the trainers checkpoint
-# and stop; the trainers also stop themselves at --max-minutes), append {"stage", "seconds", "status"} to stages.jsonl
+# The whole run must end inside one command's limit on the GPU machine (600 s there): every
+# stage's limit is cut to what is left of BUDGET_S, and OUT is brought up to date after each.
+# stage NAME LIMIT_S CMD...: run CMD under a time limit (SIGINT: the trainers then checkpoint and
+# stop, as they do at their own --max-minutes), append {"stage", "seconds", "status"} to
+# stages.jsonl (status 124: stopped at the limit; "skipped": no time left)
 stage() {
-    local name=$1 limit=$2 t rc=0
+    local name=$1 limit=$2 t rc=0 left
     shift 2
+    left=$((BUDGET_S - ($(date +%s) - T0) - 15))
+    if ((left < 10)); then
+        echo "{\"stage\": \"$name\", \"seconds\": 0, \"status\": \"skipped\"}" >>"$STAGES"
+        stamp "$name: skipped, no time left of BUDGET_S=$BUDGET_S"
+        return 0
+    fi
+    ((limit > left)) && limit=$left
     t=$(date +%s)
     stamp "$name: start (limit ${limit}s)"
-    timeout --signal=INT --kill-after=30 "$limit" "$@" || rc=$?
+    timeout --signal=INT --kill-after=10 "$limit" "$@" || rc=$?
     echo "{\"stage\": \"$name\", \"seconds\": $(($(date +%s) - t)), \"status\": $rc}" >>"$STAGES"
-    stamp "$name: done, status $rc (124: stopped at its time limit)"
+    stamp "$name: done, status $rc"
+    "$PY" scripts/gpu_train_summary.py "$WORK" "$OUT" >/dev/null || true
     return 0
 }
 
 if [[ $DRY == 1 ]]; then
-    SCENES=${SCENES:-16} WORKERS=${WORKERS:-1} DEVICE=cpu
+    SCENES=${SCENES:-16} WORKERS=${WORKERS:-1} DEVICE=cpu BUDGET_S=${BUDGET_S:-1200}
     PRETRAIN_MIN=${PRETRAIN_MIN:-0.2} TRAIN_MIN=${TRAIN_MIN:-0.4}
     PRETRAIN_BATCH=${PRETRAIN_BATCH:-4} TRAIN_BATCH=${TRAIN_BATCH:-2} HELD=8 EVAL_LIMIT=4 CHECK=4
 else
     SCENES=${SCENES:-20000} WORKERS=${WORKERS:-$(($(nproc) > 3 ? $(nproc) - 2 : 1))} DEVICE=cuda
+    BUDGET_S=${BUDGET_S:-570}
     PRETRAIN_MIN=${PRETRAIN_MIN:-2.0} TRAIN_MIN=${TRAIN_MIN:-3.5}
     PRETRAIN_BATCH=${PRETRAIN_BATCH:-256} TRAIN_BATCH=${TRAIN_BATCH:-128} HELD=256 EVAL_LIMIT=200
     CHECK=64

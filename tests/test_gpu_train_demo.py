@@ -67,6 +67,26 @@ def test_without_cuda_the_script_stops_at_once_with_a_message(tmp_path: Path) ->
     assert not (tmp_path / "work" / "train").exists()
 
 
+def test_stages_without_time_left_are_skipped_and_recorded(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        ["bash", "scripts/gpu_train_demo.sh", "--dry-run", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "WORK": str(tmp_path / "work"), "BUDGET_S": "1"},
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    s = json.loads((out / "summary.json").read_text())
+    assert [r["stage"] for r in s["stages"]] == [
+        "synth_train", "synth_heldout", "synth_test", "pretrain", "train"
+    ]  # fmt: skip
+    assert {r["status"] for r in s["stages"]} == {"skipped"}
+    assert s["weights"] is None and not (tmp_path / "work" / "train").exists()
+    assert "no checkpoint of the full model" in (out / "run.log").read_text()
+
+
 @pytest.mark.slow
 def test_dry_run_synthesizes_trains_evaluates_and_returns_the_weights(tmp_path: Path) -> None:
     from homae_model.checkpoint import init_weights
