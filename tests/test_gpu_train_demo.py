@@ -23,6 +23,18 @@ sys.path.insert(0, str(REPO / "scripts"))
 import gpu_train_summary  # noqa: E402
 
 
+def _run_script(*args: str, timeout: float, **env: str) -> subprocess.CompletedProcess:
+    """``bash scripts/gpu_train_demo.sh ARGS`` from the repository root, with ``env`` added."""
+    return subprocess.run(
+        ["bash", "scripts/gpu_train_demo.sh", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **env},
+    )
+
+
 def test_summary_cuts_the_weights_into_parts_that_restore_them(tmp_path: Path) -> None:
     work, out = tmp_path / "work", tmp_path / "out"
     (work / "final").mkdir(parents=True)
@@ -54,29 +66,15 @@ def test_summary_of_a_run_that_made_no_weights(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present: the script would train")
 def test_without_cuda_the_script_stops_at_once_with_a_message(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        ["bash", "scripts/gpu_train_demo.sh", str(tmp_path / "out")],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "WORK": str(tmp_path / "work")},
-    )
+    proc = _run_script(str(tmp_path / "out"), timeout=300, WORK=str(tmp_path / "work"))
     assert proc.returncode != 0
     assert "no CUDA device" in proc.stdout + proc.stderr
     assert not (tmp_path / "work" / "train").exists()
 
 
 def test_stages_without_time_left_are_skipped_and_recorded(tmp_path: Path) -> None:
-    out = tmp_path / "out"
-    proc = subprocess.run(
-        ["bash", "scripts/gpu_train_demo.sh", "--dry-run", str(out)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "WORK": str(tmp_path / "work"), "BUDGET_S": "1"},
-    )
+    out, work = tmp_path / "out", str(tmp_path / "work")
+    proc = _run_script("--dry-run", str(out), timeout=300, WORK=work, BUDGET_S="1")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     s = json.loads((out / "summary.json").read_text())
     assert [r["stage"] for r in s["stages"]] == [
@@ -94,15 +92,8 @@ def test_dry_run_synthesizes_trains_evaluates_and_returns_the_weights(tmp_path: 
     from homae_model.model import HomaeModel
 
     out, work = tmp_path / "out", tmp_path / "work"
-    env = {**os.environ, "WORK": str(work), "PRETRAIN_MIN": "0.05", "TRAIN_MIN": "0.1"}
-    proc = subprocess.run(
-        ["bash", "scripts/gpu_train_demo.sh", "--dry-run", str(out)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env,
-    )
+    limits = {"PRETRAIN_MIN": "0.05", "TRAIN_MIN": "0.1"}
+    proc = _run_script("--dry-run", str(out), timeout=600, WORK=str(work), **limits)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     s = json.loads((out / "summary.json").read_text())
     stages = {r["stage"]: r["status"] for r in s["stages"]}
