@@ -18,6 +18,10 @@ if [[ -z $PY && -x .venv/bin/python && -f install/setup.bash ]]; then
     PY=$gpu_env_root/.venv/bin/python
 fi
 PY=${PY:-python3}
+if ! "$PY" -c "import torch" 2>/dev/null; then
+    echo "$0: $PY has no PyTorch: run 'make setup' first, or set PYTHON to a Python with it" >&2
+    exit 2
+fi
 export PYTHONPATH=$gpu_env_root${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 if ! "$PY" -c "import smplx, omegaconf, moderngl, timm, safetensors" 2>/dev/null \
     && compgen -G ".offline/wheels/*.whl" >/dev/null; then

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -43,3 +44,19 @@ def test_dry_run_oom_retry_and_training_sections(tmp_path: Path) -> None:
     assert res["train"]["fp32"]["precision"] == "fp32"
     assert res["train"]["mixed"]["precision"] == "autocast bfloat16"
     assert res["train"]["fp32"]["samples_per_s"] > 0 and res["train"]["mixed"]["samples_per_s"] > 0
+
+
+def test_a_python_without_torch_is_refused_naming_it(tmp_path: Path) -> None:
+    fake = tmp_path / "python"  # answers every call as a Python without PyTorch would
+    fake.write_text("#!/bin/sh\nexit 1\n")
+    fake.chmod(0o755)
+    proc = subprocess.run(
+        ["bash", "benchmarks/gpu_check.sh", "--dry-run"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHON": str(fake)},
+    )
+    assert proc.returncode == 2
+    assert f"{fake} has no PyTorch" in proc.stderr and "make setup" in proc.stderr
