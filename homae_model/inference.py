@@ -6,7 +6,9 @@ frame of the full image and only K changes). All pairs of one image run as one b
 encode -> anchor (the anchor head, or the caller's anchors for the gt-anchored protocol) ->
 voxel search for the hand / object query points inside the boxes (dense or coarse-to-fine, per
 `config.model.inference.sampling`; both branches in one search, `branch_search`) -> SDF +
-fusion -> heads -> MANO. Outputs are in the camera frame of the FULL image, metres.
+fusion -> heads -> MANO -> (optional, not in the paper) each hand's global orientation refit
+to a keypoint network's 2D joints (`keypoint_orientation`, `model.inference.keypoint_net`).
+Outputs are in the camera frame of the FULL image, metres.
 
 The network calls (encode + anchor, the SDF the search evaluates, fusion + heads) go through
 `homae_model.stages.NetworkStages`: PyTorch (`runtime="torch"`, the default) or the graphs of
@@ -30,6 +32,7 @@ from homae_model.device import resolve_device
 from homae_model.geometry.camera import validate_intrinsics
 from homae_model.geometry.crop import crop_image, transform_box, union_crop_box
 from homae_model.geometry.rotations import matrix_to_axis_angle
+from homae_model.keypoint_orientation import KeypointOrientation, resolve_keypoint_net
 from homae_model.model import HomaeModel
 from homae_model.runtimes import RUNTIMES
 from homae_model.stages import NetworkStages, TorchStages
@@ -55,7 +58,9 @@ class PairPrediction:
         anchor_source: "predicted" or "given".
         scores: `hand_sdf_abs_m` / `obj_sdf_abs_m` (mean |SDF| of the selected query points,
             metres: small = the surface was found), `hand` / `obj` (exp(-mean|SDF| / clamp),
-            in (0,1]), `sdf_evals` (SDF evaluations spent on this pair's image batch).
+            in (0,1]), `sdf_evals` (SDF evaluations spent on this pair's image batch); with
+            the keypoint orientation fit also `keypoint_rms_px`, `keypoint_turn_deg` and
+            `keypoint_root_shift_m` (`KeypointOrientation.refine`).
     """
 
     joints: np.ndarray
@@ -104,17 +109,21 @@ class Predictor:
         cfg: HomaeConfig,
         device: str | torch.device = "cpu",
         stages: NetworkStages | None = None,
+        orientation: KeypointOrientation | None = None,
     ):
         """Wrap a model (put in eval mode on `device`: a torch device or "auto").
 
         `stages` runs the network (default: `TorchStages(model)`); `model` still provides the
-        hand layer (MANO) of the post-processing, whatever the runtime.
+        hand layer (MANO) of the post-processing, whatever the runtime. `orientation`: refit
+        each hand's global orientation to 2D keypoints after the heads (`from_checkpoint` makes
+        it from `model.inference.keypoint_net`); None keeps the heads' orientation.
         """
         self.device = torch.device(resolve_device(device, "device"))
         self.model = model.to(self.device).eval()
         self.cfg = cfg
         self.image_size = cfg.model.encoder.img_size
         self.stages: NetworkStages = stages if stages is not None else TorchStages(self.model)
+        self.orientation = orientation
 
     @property
     def runtime(self) -> str:
@@ -154,7 +163,7 @@ class Predictor:
                 equivalent; `homae_model.export.quantize`), with `runtime="onnxruntime"`.
 
         Raises:
-            FileNotFoundError: missing checkpoint or ONNX files.
+            FileNotFoundError: missing checkpoint, ONNX or keypoint network files.
             ValueError: bad checkpoint, runtime or provider; graphs of another checkpoint.
             homae_model.export.runtime.ProviderUnavailableError: the provider is not installed.
         """
@@ -175,7 +184,15 @@ class Predictor:
             stages = onnx_stages_for_checkpoint(
                 path, model, cfg, provider, onnx_dir, onnx_precision
             )
-        predictor = cls(model, cfg, dev, stages)
+        orientation = None
+        inf = cfg.model.inference
+        if inf.keypoint_net:
+            p = Path(path)
+            kp_path = resolve_keypoint_net(inf.keypoint_net, p if p.is_dir() else p.parent)
+            orientation = KeypointOrientation.load(
+                kp_path, dev, inf.keypoint_palm_ratio, inf.keypoint_root_sigma_m
+            )
+        predictor = cls(model, cfg, dev, stages, orientation)
         if fingertips is not None:
             predictor.set_fingertips(fingertips)
         return predictor
@@ -300,4 +317,7 @@ class Predictor:
                     },
                 )
             )
+        if self.orientation is not None:
+            uv, palm = self.orientation.observe(image, np.stack([hb for hb, _ in pairs]))
+            out = [self.orientation.refine(p, uv[i], float(palm[i]), K) for i, p in enumerate(out)]
         return out

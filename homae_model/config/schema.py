@@ -202,6 +202,12 @@ class InferenceConfig:
     sampling: str = _f("coarse_to_fine", choices=("dense", "coarse_to_fine"))
     refine_margin: float = _f(1.5, ge=1.0)  # keep cells with |SDF| <= (margin-1) fine half diags
     chunk_points: int = _f(65536, gt=0)  # SDF evaluations per forward chunk (memory bound)
+    # not in the paper: refit each hand's global orientation to a keypoint network's 2D joints
+    # (homae-train-sides file; relative: the checkpoint folder, then weights/demo); null = off
+    keypoint_net: str | None = None
+    keypoint_palm_ratio: float = _f(2.0, ge=1.0)  # palm cue may pick a fit this much costlier
+    # predicted anchor only: the root is refit too, with this prior sigma (m) at the anchor's root
+    keypoint_root_sigma_m: float = _f(0.1, gt=0.0)
 
 
 @dataclass

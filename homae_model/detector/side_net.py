@@ -36,6 +36,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from homae_model.detector.model import _atomic_write
+from homae_model.hand.orientation_fit import INDEX_BASE, LITTLE_BASE, WRIST, palm_faces_camera
 
 __all__ = [
     "SIDE_NET_FORMAT",
@@ -54,9 +55,6 @@ __all__ = [
 
 SIDE_NET_FORMAT = "homae-side-net/1"
 """`format` field of a side network's sidecar."""
-
-WRIST, INDEX_BASE, LITTLE_BASE = 0, 5, 17
-"""Project joint order (wrist, then thumb, index, middle, ring, little; 4 joints each)."""
 
 TURN_SHARPNESS = 40.0
 """Scale of the (normalised) cross product inside the turn's sigmoid: a turn of 0.05 (a hand
@@ -154,17 +152,14 @@ def turn_sign(keypoints: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray
 def palm_facing(joints: np.ndarray, side: str) -> bool:
     """Whether a hand's palm faces the camera, from its camera-frame joints (training label).
 
+    The palm's outward normal against the direction to the camera centre
+    (`homae_model.hand.orientation_fit.palm_faces_camera`).
+
     Args:
         joints: (21,3) camera-frame joints, metres (project order).
         side: "right" or "left".
-
-    Returns:
-        True when the palm's outward normal points towards the camera centre.
     """
-    n = np.cross(joints[INDEX_BASE] - joints[WRIST], joints[LITTLE_BASE] - joints[WRIST])
-    if side == "left":  # mirrored hand: the same cross product points out of the back
-        n = -n
-    return bool(np.dot(n, joints[WRIST]) < 0)  # normal . (camera - wrist) > 0
+    return palm_faces_camera(joints, side)
 
 
 def left_from_cues(turn: torch.Tensor, palm_logit: torch.Tensor) -> torch.Tensor:

@@ -410,6 +410,11 @@ def _report_meta(
         "procrustes_allows_reflection": allow_reflection,
         "object_metric_modes": {"OCE": "origin", "MCE": "object_box", "ADD-S": "over GT points"},
         "encoder_init": encoder_init_note(run.predictor.cfg.model.encoder),
+        "hand_orientation": (
+            "the heads' own"
+            if run.predictor.orientation is None
+            else run.predictor.orientation.describe()
+        ),
         "notes": notes,
         "config": config_to_dict(run.predictor.cfg),
     }

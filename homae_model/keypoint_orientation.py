@@ -1,0 +1,175 @@
+"""Each hand's global orientation refit to 2D keypoints after the heads (`keypoint_net`).
+
+`model.inference.keypoint_net` names the keypoint network; unset, this stage is off.
+
+The heads give the hand's articulation well before they give its global orientation (see
+`homae_model.hand.orientation_fit`). A keypoint network on the hand box (the hand-side network of
+`homae-train-sides`: 21 keypoint heatmaps and a palm-facing logit) gives the joints' pixels; the
+hand is then rotated about its root so that its joints project onto them, the palm cue choosing
+between the two mirror-view fits of a near-planar hand. The root, the articulation, the shape
+and the object are unchanged.
+
+The Predictor runs this on the image it was given (for a left hand, `predict_sided` gives it the
+mirrored image, so the hand is a right hand here, as the heads see it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from homae_model.geometry.rotations import axis_angle_to_matrix_np, matrix_to_axis_angle_np
+from homae_model.hand.orientation_fit import choose_solution, fit_wrist_rotation, rotate_about_root
+
+if TYPE_CHECKING:
+    from homae_model.detector.side_net import SideNet
+    from homae_model.inference import PairPrediction
+
+KEYPOINT_NET_PARAMETER = "model.inference.keypoint_net"
+"""The config key naming the keypoint network file (errors name it)."""
+
+
+def resolve_keypoint_net(name: str, checkpoint_dir: Path) -> Path:
+    """The keypoint network file a config names.
+
+    Args:
+        name: `model.inference.keypoint_net`: an absolute path, or a path relative to the
+            checkpoint folder, else to the bundled weights folder (`weights/demo`).
+        checkpoint_dir: the folder of the checkpoint whose config names it.
+
+    Raises:
+        FileNotFoundError: none of those places has it (the message names the parameter).
+    """
+    from homae_model.bundled import bundled_weights_dir
+
+    path = Path(name).expanduser()
+    tried = [path] if path.is_absolute() else [checkpoint_dir / path, bundled_weights_dir() / path]
+    for p in tried:
+        if p.is_file():
+            return p
+    raise FileNotFoundError(
+        f"{KEYPOINT_NET_PARAMETER}: keypoint network '{name}' not found (looked in "
+        f"{', '.join(str(p) for p in tried)}); set it to a file written by homae-train-sides, "
+        f"or to '' to keep the heads' own hand orientation"
+    )
+
+
+class KeypointOrientation:
+    """Refits predicted hands' global orientation to a keypoint network's 2D joints."""
+
+    def __init__(self, net: SideNet, palm_ratio: float = 2.0, root_sigma_m: float = 0.1) -> None:
+        """Use `net` (put in eval mode).
+
+        Args:
+            net: a hand-side network (`homae_model.detector.side_net.SideNet`).
+            palm_ratio: `choose_solution`'s ratio: the palm cue may pick a fit up to this many
+                times costlier (squared pixels) than the best one.
+            root_sigma_m: for a hand whose root the anchor head estimated, the root is fitted
+                too, with a Gaussian prior of this standard deviation (metres) at that root; a
+                given root (the gt-anchored protocol) stays put.
+        """
+        self.net = net.eval()
+        self.palm_ratio = float(palm_ratio)
+        self.root_sigma_m = float(root_sigma_m)
+        self.source: Path | None = None  # the file `load` read
+
+    @classmethod
+    def load(
+        cls,
+        path: str | Path,
+        device: str | torch.device = "cpu",
+        palm_ratio: float = 2.0,
+        root_sigma_m: float = 0.1,
+    ) -> KeypointOrientation:
+        """Load a `homae-train-sides` file onto `device`."""
+        from homae_model.detector.side_net import load_side_net
+
+        out = cls(load_side_net(path, device).float(), palm_ratio, root_sigma_m)
+        out.source = Path(path)
+        return out
+
+    def describe(self) -> dict[str, object]:
+        """What a report records of this stage: the file (and its sha256) and the settings."""
+        from homae_model.training.state import file_sha256
+
+        return {
+            "method": "global orientation refit to the keypoint network's 2D joints "
+            "(homae_model.hand.orientation_fit); the root too when the anchor head estimated it",
+            "keypoint_net": None if self.source is None else str(self.source),
+            "keypoint_net_sha256": None if self.source is None else file_sha256(self.source),
+            "palm_ratio": self.palm_ratio,
+            "root_sigma_m": self.root_sigma_m,
+        }
+
+    @torch.no_grad()
+    def observe(self, image: np.ndarray, hand_boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The network's keypoints and palm logits on the hand boxes of one image.
+
+        Args:
+            image: (H,W,3) uint8 RGB.
+            hand_boxes: (P,4) xyxy full-image pixels.
+
+        Returns:
+            (P,21,2) keypoint pixels of `image` and (P,) palm logits (> 0: palm towards the
+            camera).
+        """
+        from homae_model.detector.side_net import crop_frames, crop_hands
+
+        dev = next(self.net.parameters()).device
+        img = torch.from_numpy(np.ascontiguousarray(image)).to(dev).permute(2, 0, 1).float()
+        boxes = torch.as_tensor(np.asarray(hand_boxes, np.float32), device=dev).reshape(-1, 4)
+        kp, palm = self.net(crop_hands(img / 255.0, boxes, self.net.spec))
+        centre, m = crop_frames(boxes, self.net.spec)
+        uv = centre[:, None, :] + kp @ m.transpose(1, 2)
+        return uv.double().cpu().numpy(), palm.double().cpu().numpy()
+
+    def refine(
+        self, pred: PairPrediction, uv: np.ndarray, palm_logit: float, K: np.ndarray
+    ) -> PairPrediction:
+        """`pred` with its hand rotated about the root (and moved, if the root was estimated).
+
+        Args:
+            pred: a right hand's estimate (camera frame of the image `uv` belongs to).
+            uv: (21,2) keypoint pixels.
+            palm_logit: the palm cue (> 0: palm towards the camera).
+            K: (3,3) intrinsics of that image.
+
+        Returns:
+            A new `PairPrediction`: joints, vertices and the global orientation (mano_pose[:3])
+            rotated, the root (joints[0], hand_transl) moved when `pred.anchor_source` is
+            "predicted"; scores gain `keypoint_rms_px` (reprojection error of the kept fit),
+            `keypoint_turn_deg` (the rotation applied) and `keypoint_root_shift_m`.
+        """
+        root = np.asarray(pred.joints[0], np.float64)
+        free = pred.anchor_source == "predicted"
+        solutions = fit_wrist_rotation(
+            pred.joints - root,
+            root,
+            uv,
+            K,
+            fit_root=free,
+            root_sigma_m=self.root_sigma_m if free else None,
+        )
+        sol = choose_solution(solutions, "right", palm_logit, self.palm_ratio)
+        rot, shift = sol.rotation, sol.root - root
+        pose = np.array(pred.mano_pose, np.float64, copy=True)
+        pose[:3] = matrix_to_axis_angle_np(rot @ axis_angle_to_matrix_np(pose[:3]))
+        turn = float(np.degrees(np.arccos(np.clip((np.trace(rot) - 1.0) / 2.0, -1.0, 1.0))))
+        scores = dict(
+            pred.scores,
+            keypoint_rms_px=sol.rms_px,
+            keypoint_turn_deg=turn,
+            keypoint_root_shift_m=float(np.linalg.norm(shift)),
+        )
+        return replace(
+            pred,
+            joints=sol.joints,
+            vertices=rotate_about_root(pred.vertices, root, rot) + shift,
+            mano_pose=pose,
+            hand_transl=np.asarray(pred.hand_transl, np.float64) + shift,
+            scores=scores,
+        )
