@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from homae_model.bundled import bundled_weights_dir
+from homae_model.config import config_to_dict, load_config
 from homae_model.training.state import file_sha256
 
 CLIP_REPORT_NAME = "eval_demo_clip.json"
@@ -66,6 +67,11 @@ def clip_fingerprint(clip: Path, count: int) -> str:
     return str(dataset_fingerprint(opened, list(range(count)))["sha256"])
 
 
+def _inference_settings(config: dict[str, Any]) -> dict[str, Any] | None:
+    """`model.inference` of a config dict (what the Predictor does after the weights)."""
+    return config.get("model", {}).get("inference")
+
+
 def report_comparison(
     node_errors: dict[int, dict[str, float]],
     checkpoint: Path,
@@ -103,6 +109,14 @@ def report_comparison(
         out["status"] = f"{clip_report} describes other weights than {checkpoint}"
         return out
     meta = report["meta"]
+    if _inference_settings(meta.get("config", {})) != _inference_settings(
+        config_to_dict(load_config(weights.parent / "config.yaml"))
+    ):
+        out["status"] = (
+            f"{clip_report} was made with other inference settings (model.inference) than "
+            f"{weights.parent / 'config.yaml'}"
+        )
+        return out
     if meta.get("data_hash", {}).get("sha256") != clip_fingerprint(clip, meta["counts"]["samples"]):
         out["status"] = f"{clip_report} describes another clip than {clip}"
         return out

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 
+from homae_model.config import config_to_dict, load_config
 from homae_ros.demo.report import CLIP_REPORT_NAME, HELDOUT_REPORT_NAME, compare_rows
 from homae_ros.demo.report import report_comparison as compare
+
+TINY = Path(__file__).resolve().parents[2] / "config" / "model" / "tiny.yaml"
 
 
 def test_compare_rows_uses_only_frames_both_answered() -> None:
@@ -29,10 +34,10 @@ def test_compare_rows_uses_only_frames_both_answered() -> None:
     assert empty["frames_compared"] == 0 and empty["mje_gap_mm"] is None
 
 
-def _write_report(folder, weights_sha: str, data_sha: str) -> None:
+def _write_report(folder, weights_sha: str, data_sha: str, inference: dict | None = None) -> None:
     report = {
         "meta": {"checkpoint_sha256": weights_sha, "data_hash": {"sha256": data_sha},
-                 "counts": {"samples": 3}},
+                 "counts": {"samples": 3}, "config": {"model": {"inference": inference}}},
         "metrics": {"gt-free": {"MJE": 21.0, "ADD-S": 6.0}},
         "per_sample": {"gt-free": [{"index": 0, "MJE": 20.0, "ADD-S": 6.0},
                                    {"index": 1, "MJE": 22.0, "ADD-S": 6.0}]},
@@ -47,6 +52,8 @@ def test_report_comparison_checks_weights_and_clip(tmp_path, monkeypatch) -> Non
 
     weights = tmp_path / "w.safetensors"
     weights.write_bytes(b"weights")
+    shutil.copy(TINY, tmp_path / "config.yaml")
+    inference = config_to_dict(load_config(TINY))["model"]["inference"]
     sha = hashlib.sha256(b"weights").hexdigest()
     node = {1: {"MJE": 23.0, "ADD-S": 7.0}}
     clip = tmp_path / "clip"
@@ -59,10 +66,15 @@ def test_report_comparison_checks_weights_and_clip(tmp_path, monkeypatch) -> Non
     other = compare(node, weights, clip, weights_dir=tmp_path)
     assert "other weights" in other["status"] and other["heldout_split"]["MJE"] == 40.0
 
-    _write_report(tmp_path, sha, "clip:another:3")
+    _write_report(tmp_path, sha, "clip:another:3", inference)
     assert "another clip" in compare(node, weights, clip, weights_dir=tmp_path)["status"]
 
-    _write_report(tmp_path, sha, "clip:clip:3")
+    _write_report(tmp_path, sha, "clip:clip:3", dict(inference, keypoint_net="kp.safetensors"))
+    assert (
+        "other inference settings" in compare(node, weights, clip, weights_dir=tmp_path)["status"]
+    )
+
+    _write_report(tmp_path, sha, "clip:clip:3", inference)
     ok = compare(node, weights, clip, weights_dir=tmp_path)
     assert ok["status"] == "compared" and ok["frames_compared"] == 1
     assert ok["report_mje_mm"] == 22.0 and ok["mje_gap_mm"] == pytest.approx(1.0)
