@@ -61,6 +61,9 @@ class PairPrediction:
             in (0,1]), `sdf_evals` (SDF evaluations spent on this pair's image batch); with
             the keypoint orientation fit also `keypoint_rms_px`, `keypoint_turn_deg` and
             `keypoint_root_shift_m` (`KeypointOrientation.refine`).
+        alternatives: with the keypoint orientation fit, the other near fits of the hand (the
+            same pair with another orientation / root, each without alternatives of its own),
+            for a tracker that prefers the one nearest the hand's previous orientation.
     """
 
     joints: np.ndarray
@@ -75,6 +78,7 @@ class PairPrediction:
     anchor: np.ndarray
     anchor_source: str
     scores: dict[str, float] = field(default_factory=dict)
+    alternatives: list[PairPrediction] = field(default_factory=list)
 
 
 def validate_image(image: np.ndarray, name: str = "image") -> None:

@@ -23,11 +23,21 @@ import numpy as np
 import torch
 
 from homae_model.geometry.rotations import axis_angle_to_matrix_np, matrix_to_axis_angle_np
-from homae_model.hand.orientation_fit import choose_solution, fit_wrist_rotation, rotate_about_root
+from homae_model.hand.orientation_fit import (
+    FitSolution,
+    choose_solution,
+    fit_wrist_rotation,
+    rotate_about_root,
+)
 
 if TYPE_CHECKING:
     from homae_model.detector.side_net import SideNet
     from homae_model.inference import PairPrediction
+
+MAX_ALTERNATIVES = 3
+"""Near fits kept beside the chosen one (`PairPrediction.alternatives`)."""
+DISTINCT_DEG = 30.0
+"""Fits whose orientations differ by less than this are the same answer."""
 
 KEYPOINT_NET_PARAMETER = "model.inference.keypoint_net"
 """The config key naming the keypoint network file (errors name it)."""
@@ -142,7 +152,9 @@ class KeypointOrientation:
             A new `PairPrediction`: joints, vertices and the global orientation (mano_pose[:3])
             rotated, the root (joints[0], hand_transl) moved when `pred.anchor_source` is
             "predicted"; scores gain `keypoint_rms_px` (reprojection error of the kept fit),
-            `keypoint_turn_deg` (the rotation applied) and `keypoint_root_shift_m`.
+            `keypoint_turn_deg` (the rotation applied) and `keypoint_root_shift_m`;
+            `alternatives` holds up to `MAX_ALTERNATIVES` other fits costing at most
+            `palm_ratio` times the best, each at least `DISTINCT_DEG` from the kept ones.
         """
         root = np.asarray(pred.joints[0], np.float64)
         free = pred.anchor_source == "predicted"
@@ -155,21 +167,39 @@ class KeypointOrientation:
             root_sigma_m=self.root_sigma_m if free else None,
         )
         sol = choose_solution(solutions, "right", palm_logit, self.palm_ratio)
-        rot, shift = sol.rotation, sol.root - root
-        pose = np.array(pred.mano_pose, np.float64, copy=True)
-        pose[:3] = matrix_to_axis_angle_np(rot @ axis_angle_to_matrix_np(pose[:3]))
-        turn = float(np.degrees(np.arccos(np.clip((np.trace(rot) - 1.0) / 2.0, -1.0, 1.0))))
-        scores = dict(
-            pred.scores,
-            keypoint_rms_px=sol.rms_px,
-            keypoint_turn_deg=turn,
-            keypoint_root_shift_m=float(np.linalg.norm(shift)),
-        )
-        return replace(
-            pred,
-            joints=sol.joints,
-            vertices=rotate_about_root(pred.vertices, root, rot) + shift,
-            mano_pose=pose,
-            hand_transl=np.asarray(pred.hand_transl, np.float64) + shift,
-            scores=scores,
-        )
+        near = [s for s in solutions if s.cost <= self.palm_ratio * solutions[0].cost]
+        others: list[FitSolution] = []
+        for cand in near:
+            if len(others) == MAX_ALTERNATIVES:
+                break
+            if all(_angle_deg(cand.rotation, k.rotation) >= DISTINCT_DEG for k in [sol, *others]):
+                others.append(cand)
+        alternatives = [_apply(pred, root, o) for o in others]
+        return replace(_apply(pred, root, sol), alternatives=alternatives)
+
+
+def _angle_deg(a: np.ndarray, b: np.ndarray) -> float:
+    """Angle of the rotation between two rotation matrices, degrees."""
+    return float(np.degrees(np.arccos(np.clip((np.trace(a.T @ b) - 1.0) / 2.0, -1.0, 1.0))))
+
+
+def _apply(pred: PairPrediction, root: np.ndarray, sol: FitSolution) -> PairPrediction:
+    """`pred` with its hand rotated about `root` by `sol.rotation` and moved to `sol.root`."""
+    rot, shift = sol.rotation, sol.root - root
+    pose = np.array(pred.mano_pose, np.float64, copy=True)
+    pose[:3] = matrix_to_axis_angle_np(rot @ axis_angle_to_matrix_np(pose[:3]))
+    scores = dict(
+        pred.scores,
+        keypoint_rms_px=sol.rms_px,
+        keypoint_turn_deg=_angle_deg(rot, np.eye(3)),
+        keypoint_root_shift_m=float(np.linalg.norm(shift)),
+    )
+    return replace(
+        pred,
+        joints=sol.joints,
+        vertices=rotate_about_root(pred.vertices, root, rot) + shift,
+        mano_pose=pose,
+        hand_transl=np.asarray(pred.hand_transl, np.float64) + shift,
+        scores=scores,
+        alternatives=[],
+    )

@@ -105,6 +105,7 @@ def mirror_prediction(
         crop_box=flip_box(pred.crop_box, width),
         anchor=mirror_points(pred.anchor),
         scores=dict(pred.scores),
+        alternatives=[mirror_prediction(a, width, obj_reflection) for a in pred.alternatives],
     )
 
 

@@ -12,7 +12,10 @@
 - the wrist orientation is MANO's global orientation (`mano_pose[:3]`, axis-angle, camera
   frame);
 - with smoothing on, joints, vertices, wrist rotation and object pose go through One-Euro
-  filters per track; a new track starts a new filter;
+  filters per track; a new track starts a new filter. Before filtering, a hand whose
+  orientation was refit to 2D keypoints (`PairPrediction.alternatives`: the other near fits)
+  takes the fit nearest the track's previous raw orientation, so that the per-frame choice
+  between mirror-view fits does not flip the hand from frame to frame;
 - time running backwards (a bag looped) ends every track; a gap longer than `max_gap_s` (or a
   repeated stamp) restarts the filters.
 
@@ -28,10 +31,18 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from homae_model.estimation.estimator import PairEstimate
+from homae_model.inference import PairPrediction
 from homae_model.tracking.smoothing import OneEuroConfig, PointFilter, RotationFilter
 from homae_model.tracking.tracks import LabelVote, Observation, Tracker, TrackerConfig
 
-__all__ = ["FrameTracker", "TrackedFrame", "TrackedPair", "TrackingSettings", "hand_side"]
+__all__ = [
+    "FrameTracker",
+    "TrackedFrame",
+    "TrackedPair",
+    "TrackingSettings",
+    "hand_side",
+    "nearest_fit",
+]
 
 RESET_BACKWARDS = "time_backwards"
 RESET_GAP = "time_gap"
@@ -119,6 +130,28 @@ class _PoseFilters:
 
     def __init__(self, cfg: OneEuroConfig) -> None:
         self.points, self.rot = PointFilter(cfg), RotationFilter(cfg)
+        self.last_raw_R: np.ndarray | None = None  # the orientation chosen in the last frame
+
+
+def nearest_fit(pred: PairPrediction, previous_R: np.ndarray | None) -> PairPrediction:
+    """`pred` or one of its `alternatives`: the hand orientation nearest `previous_R`.
+
+    Args:
+        pred: a frame's estimate (its alternatives: other near fits of the same hand).
+        previous_R: (3,3) the track's orientation (MANO global) in the previous frame, or None.
+
+    Returns:
+        `pred` when there is no previous orientation or no alternative, else the candidate whose
+        global orientation is the smallest rotation away from `previous_R`.
+    """
+    if previous_R is None or not pred.alternatives:
+        return pred
+
+    def angle(p: PairPrediction) -> float:
+        r = Rotation.from_rotvec(np.asarray(p.mano_pose[:3], np.float64)).as_matrix()
+        return float(np.arccos(np.clip((np.trace(previous_R.T @ r) - 1.0) / 2.0, -1.0, 1.0)))
+
+    return min([pred, *pred.alternatives], key=angle)
 
 
 class FrameTracker:
@@ -233,6 +266,8 @@ class FrameTracker:
     ) -> TrackedPair:
         pred = est.prediction
         side = hand_side(est)
+        if self.settings.smoothing and dt is not None and hand_id in self._hand_filters:
+            pred = nearest_fit(pred, self._hand_filters[hand_id].last_raw_R)
         joints = np.asarray(pred.joints, dtype=np.float64)
         vertices = np.asarray(pred.vertices, dtype=np.float64)
         mano_pose = np.asarray(pred.mano_pose, dtype=np.float64).reshape(-1).copy()
@@ -247,6 +282,7 @@ class FrameTracker:
                 self._hand_filters.pop(hand_id, None)
                 self._object_filters.pop(obj_id, None)
             hf = self._hand_filters.setdefault(hand_id, _PoseFilters(cfg))
+            hf.last_raw_R = wrist_R
             both = hf.points(np.concatenate([joints, vertices]), step)
             shift = both[0] - joints[0]
             joints, vertices = both[: len(joints)], both[len(joints) :]

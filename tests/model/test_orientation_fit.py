@@ -206,3 +206,40 @@ def test_an_estimated_root_is_fitted_within_its_prior(tiny_model) -> None:
     assert tight.cost > tight.rms_px**2  # the prior's term is part of the objective
     with pytest.raises(ValueError, match="root_sigma_m"):
         fit_wrist_rotation(rel, start, uv, K, fit_root=True, root_sigma_m=0.0)
+
+
+def test_a_flat_hand_keeps_its_mirror_view_fit_as_an_alternative(tiny_model) -> None:
+    """A flat, tilted hand far away: the two mirror-view fits cost nearly the same."""
+    from homae_model.estimation.mirror import mirror_prediction
+
+    cfg = load_config(TINY)
+    image = np.random.default_rng(0).integers(0, 256, size=(120, 160, 3), dtype=np.uint8)
+    pairs = [((40, 30, 90, 80), (70, 40, 110, 95))]
+    pred = Predictor(tiny_model, cfg, "cpu").predict(image, K, pairs, anchors=[[0.0, 0.0, 1.5]])[0]
+    flat = tiny_model.mano(torch.zeros(1, 48), torch.zeros(1, 10), None)
+    wrist = flat.joints[0, 0].double().numpy()
+    root = pred.joints[0]
+    flat_pred = replace(
+        pred,
+        joints=flat.joints[0].double().numpy() - wrist + root,
+        vertices=flat.vertices[0].double().numpy() - wrist + root,
+        mano_pose=np.zeros(48),
+        hand_transl=root - wrist,
+    )
+    tilt = axis_angle_to_matrix_np(np.array([0.8, 0.0, 0.0]))
+    noise = np.random.default_rng(3).normal(scale=1.5, size=(21, 2))
+    uv = _project(rotate_about_root(flat_pred.joints, root, tilt)) + noise
+    refiner = KeypointOrientation(SideNet(SideNetSpec(input_size=32, width=8)))
+    out = refiner.refine(flat_pred, uv, palm_logit=float("nan"), K=K)
+    assert 1 <= len(out.alternatives) <= 3
+    chosen = axis_angle_to_matrix_np(out.mano_pose[:3])
+    for alt in out.alternatives:
+        assert alt.alternatives == []
+        assert alt.scores["keypoint_rms_px"] ** 2 <= 2.0 * out.scores["keypoint_rms_px"] ** 2
+        cos = (np.trace(axis_angle_to_matrix_np(alt.mano_pose[:3]).T @ chosen) - 1.0) / 2.0
+        assert np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))) >= 30.0
+    mirrored = mirror_prediction(out, 160)
+    assert len(mirrored.alternatives) == len(out.alternatives)
+    np.testing.assert_allclose(
+        mirrored.alternatives[0].joints, mirror_prediction(out.alternatives[0], 160).joints
+    )

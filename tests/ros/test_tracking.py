@@ -141,3 +141,27 @@ def test_one_euro_points_and_rotations() -> None:
     with pytest.raises(ValueError, match="min_cutoff_hz"):
         OneEuroConfig(min_cutoff_hz=0.0)
     assert jitter_mm([None, np.zeros((21, 3))], [0.0, 1.0]) is None
+
+
+def test_smoothing_keeps_the_keypoint_fit_nearest_the_tracks_orientation() -> None:
+    """A frame whose chosen fit flipped takes its near alternative that continues the track."""
+    from dataclasses import replace
+
+    from homae_model.tracking.frame import nearest_fit
+
+    first = _estimate(100.0, rot=[0.1, 0.2, 0.3])
+    flipped = _estimate(101.0, rot=[0.1, 0.2 + np.pi * 0.9, 0.3])
+    joints = flipped.prediction.joints.copy()
+    joints[1:, 1] *= -1.0  # the continuing fit: different joints, so the choice is visible
+    keep = replace(flipped.prediction, mano_pose=first.prediction.mano_pose.copy(), joints=joints)
+    second = replace(flipped, prediction=replace(flipped.prediction, alternatives=[keep]))
+    smooth = FrameTracker(TrackingSettings(smoothing=True))
+    smooth.update([first], 0.0)
+    out = smooth.update([second], 0.1).pairs[0]
+    prev = Rotation.from_rotvec(first.prediction.mano_pose[:3]).as_matrix()
+    assert nearest_fit(second.prediction, prev) is keep
+    assert nearest_fit(second.prediction, None) is second.prediction
+    assert out.joints[5, 1] < out.joints[0, 1]  # the alternative's joints (filtered) were used
+    raw = FrameTracker()  # smoothing off: the Predictor's own choice, frame by frame
+    raw.update([first], 0.0)
+    np.testing.assert_allclose(raw.update([second], 0.1).pairs[0].joints, flipped.prediction.joints)
