@@ -211,7 +211,8 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               min_value=1, max_value=1000),
     ParamSpec("smoothing.enabled", _B, False,
               "Filter joints, hand mesh, wrist and object poses over time (One-Euro, per track; "
-              "restarted on a new track or a time jump)."),
+              "restarted on a new track or a time jump); a hand whose orientation was refit to "
+              "2D keypoints first takes the near fit closest to its track's last orientation."),
     ParamSpec("smoothing.min_cutoff_hz", _D, 1.0,
               "One-Euro cutoff at rest (Hz): lower = smoother and more lag at low speed.",
               min_value=0.01, max_value=100.0),
