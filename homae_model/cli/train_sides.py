@@ -47,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
         help="with --eval-data, also score the sides of the hands this detector finds (its "
         "boxes, not the labelled ones: what the node sees)",
     )
+    p.add_argument(
+        "--init", type=Path, default=None, help="start from this side network file (fine-tune)"
+    )
     p.add_argument("--epochs", type=int, default=SideTrainConfig.epochs)
     p.add_argument("--max-minutes", type=float, default=None, help="wall-time budget")
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
@@ -98,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         eval_sources=held_out,
         eval_hands=args.eval_count,
         progress=not args.no_progress,
+        init=args.init,
     )
     print(
         f"saved {result.path} after {result.steps} steps ({result.seconds / 60:.1f} min); "
@@ -105,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     report: dict = {
         "config": asdict(config),
+        "init": None if args.init is None else str(args.init),
         "data": [str(d) for d in args.data],
         "eval_data": [str(d) for d in args.eval_data or []],
         "steps": result.steps,

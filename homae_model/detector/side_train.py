@@ -35,6 +35,7 @@ from homae_model.detector.side_net import (
     crop_hands,
     left_from_cues,
     left_probability,
+    load_side_net,
     palm_facing,
     save_side_net,
     turn_sign,
@@ -290,6 +291,7 @@ def train_side_net(
     eval_sources: Sequence[SampleSource] = (),
     eval_hands: int = 500,
     progress: bool = True,
+    init: str | Path | None = None,
 ) -> SideTrainResult:
     """Train a side network on `sources` and save it to `out` (and its sidecar).
 
@@ -301,12 +303,13 @@ def train_side_net(
         eval_sources: held-out sources scored after every epoch (printed and in `history`).
         eval_hands: held-out samples read per evaluation.
         progress: show a progress bar.
+        init: start from this side network file (fine-tuning); its shape must be `cfg.spec`.
 
     Returns:
         What was done (see `SideTrainResult`).
 
     Raises:
-        ValueError: no training samples.
+        ValueError: no training samples, or an `init` network of another shape.
     """
     cfg = cfg or SideTrainConfig()
     torch.manual_seed(cfg.seed)
@@ -315,6 +318,14 @@ def train_side_net(
         raise ValueError("side network training: the sources hold no samples")
     device = torch.device(cfg.device)
     net = SideNet(cfg.spec).to(device).train()
+    if init is not None:
+        start_net = load_side_net(init, device)
+        if start_net.spec != cfg.spec:
+            raise ValueError(
+                f"--init {init}: its shape {start_net.spec} is not the configured {cfg.spec} "
+                "(set input_size / margin / width to match)"
+            )
+        net.load_state_dict(start_net.state_dict())
     loader = DataLoader(
         data,
         batch_size=cfg.batch_size,

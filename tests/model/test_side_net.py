@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -240,6 +241,13 @@ def test_training_fits_a_few_scenes_and_writes_the_files(scenes, tmp_path) -> No
     ev = evaluate_side_net(load_side_net(result.path), [src], cfg)
     assert ev.hands == sum(s.hand_visible >= cfg.min_visible for s in scenes)
     assert len(result.history) == 60 and math.isfinite(ev.keypoint_error)
+    # --init: fine-tuning starts where that network ended (its loss, not a fresh one's)
+    one = dataclasses.replace(cfg, epochs=1)
+    tuned = train_side_net([src], tmp_path / "t.safetensors", one, progress=False, init=result.path)
+    assert tuned.first_loss < 0.5 * before
+    wider = dataclasses.replace(cfg, width=16)
+    with pytest.raises(ValueError, match=r"--init .*shape"):
+        train_side_net([src], tmp_path / "w.safetensors", wider, progress=False, init=result.path)
 
 
 def _batches(src, cfg):
