@@ -64,7 +64,7 @@ def resolve_keypoint_net(name: str, checkpoint_dir: Path) -> Path:
     raise FileNotFoundError(
         f"{KEYPOINT_NET_PARAMETER}: keypoint network '{name}' not found (looked in "
         f"{', '.join(str(p) for p in tried)}); set it to a file written by homae-train-sides, "
-        f"or to '' to keep the heads' own hand orientation"
+        f"or to null to keep the heads' own hand orientation"
     )
 
 

@@ -11,10 +11,12 @@ rotation R about the root whose projection of R P + r lands on u:
 
 solved by Levenberg-Marquardt on the left increment R <- exp([d]x) R, from the 24 rotations of
 the cube's symmetry group applied to the heads' own orientation (one of them is the identity),
-so that the fit does not depend on the heads' orientation being near.
+so that the fit does not depend on the heads' orientation being near. With `fit_root` the root
+moves too (its depth then comes from the hand's size in the image), held near its start by a
+Gaussian prior when `root_sigma_m` is given.
 
-A near-planar hand seen from the front has two good fits, mirror views of each other about the
-image plane (palm towards the camera or away from it). `choose_solution` breaks that tie with a
+A near-planar hand has two good fits that are mirror views of each other in depth (tilted
+towards the camera or away from it, palm or back facing it). `choose_solution` breaks that tie with a
 palm-facing cue when one is given (the hand-side network's palm logit): among the solutions
 whose cost is at most `ratio` times the best one, the cheapest with the cued palm direction wins.
 
