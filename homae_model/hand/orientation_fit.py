@@ -16,9 +16,10 @@ moves too (its depth then comes from the hand's size in the image), held near it
 Gaussian prior when `root_sigma_m` is given.
 
 A near-planar hand has two good fits that are mirror views of each other in depth (tilted
-towards the camera or away from it, palm or back facing it). `choose_solution` breaks that tie with a
-palm-facing cue when one is given (the hand-side network's palm logit): among the solutions
-whose cost is at most `ratio` times the best one, the cheapest with the cued palm direction wins.
+towards the camera or away from it, palm or back facing it). `choose_solution` breaks that tie
+with a palm-facing cue when one is given (the hand-side network's palm logit): among the
+solutions whose cost is at most `ratio` times the best one, the cheapest with the cued palm
+direction wins.
 
 Pure numpy; no I/O. Frames: camera (x right, y down, z forward), metres, pixels of the image
 the intrinsics K belong to.
