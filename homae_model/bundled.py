@@ -1,8 +1,10 @@
 """Where the bundled demo weights live (one definition for the node, the tools and homae-eval).
 
 `weights/demo/` holds the synthetic-trained HOMAE (`homae_small_synthetic.safetensors` with its
-`config.yaml`), box detector (`detector_synthetic.safetensors` + `.json`) and hand-side network
-(`side_net_synthetic.safetensors` + `.json`, used only when asked for). In a ROS install
+`config.yaml`), box detector (`detector_synthetic.safetensors` + `.json`), hand-side network
+(`side_net_synthetic.safetensors` + `.json`, used only when asked for) and keypoint network
+(`keypoints_synthetic.safetensors` + `.json`, named by the HOMAE config's
+`model.inference.keypoint_net`). In a ROS install
 they are under share/homae_ros/weights/demo; in a source checkout, beside the packages.
 """
 
