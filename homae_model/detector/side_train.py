@@ -303,13 +303,15 @@ def train_side_net(
         eval_sources: held-out sources scored after every epoch (printed and in `history`).
         eval_hands: held-out samples read per evaluation.
         progress: show a progress bar.
-        init: start from this side network file (fine-tuning); its shape must be `cfg.spec`.
+        init: start from this side network file (fine-tuning); its width must be
+            `cfg.spec.width` (the layers are convolutions, so its input size and margin may
+            differ from `cfg.spec`'s: the network is then fine-tuned at the configured ones).
 
     Returns:
         What was done (see `SideTrainResult`).
 
     Raises:
-        ValueError: no training samples, or an `init` network of another shape.
+        ValueError: no training samples, or an `init` network of another width.
     """
     cfg = cfg or SideTrainConfig()
     torch.manual_seed(cfg.seed)
@@ -320,10 +322,10 @@ def train_side_net(
     net = SideNet(cfg.spec).to(device).train()
     if init is not None:
         start_net = load_side_net(init, device)
-        if start_net.spec != cfg.spec:
+        if start_net.spec.width != cfg.spec.width:
             raise ValueError(
-                f"--init {init}: its shape {start_net.spec} is not the configured {cfg.spec} "
-                "(set input_size / margin / width to match)"
+                f"--init {init}: its width {start_net.spec.width} is not the configured "
+                f"{cfg.spec.width} (set width={start_net.spec.width})"
             )
         net.load_state_dict(start_net.state_dict())
     loader = DataLoader(

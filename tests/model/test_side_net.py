@@ -246,8 +246,15 @@ def test_training_fits_a_few_scenes_and_writes_the_files(scenes, tmp_path) -> No
     tuned = train_side_net([src], tmp_path / "t.safetensors", one, progress=False, init=result.path)
     assert tuned.first_loss < 0.5 * before
     wider = dataclasses.replace(cfg, width=16)
-    with pytest.raises(ValueError, match=r"--init .*shape"):
+    with pytest.raises(ValueError, match=r"--init .*width"):
         train_side_net([src], tmp_path / "w.safetensors", wider, progress=False, init=result.path)
+    # another input size: the convolutions carry over, the file records the new size
+    larger = dataclasses.replace(one, input_size=cfg.input_size + 16)
+    grown = train_side_net(
+        [src], tmp_path / "g.safetensors", larger, progress=False, init=result.path
+    )
+    assert load_side_net(grown.path).spec.input_size == cfg.input_size + 16
+    assert grown.first_loss < before
 
 
 def _batches(src, cfg):
