@@ -48,7 +48,11 @@ def _parser() -> argparse.ArgumentParser:
         "boxes, not the labelled ones: what the node sees)",
     )
     p.add_argument(
-        "--init", type=Path, default=None, help="start from this side network file (fine-tune)"
+        "--init",
+        type=Path,
+        default=None,
+        help="start from this side network file (fine-tune; its width must match, its input "
+        "size may differ: e.g. input_size=96 fine-tunes a 64 px network at 96 px)",
     )
     p.add_argument("--epochs", type=int, default=SideTrainConfig.epochs)
     p.add_argument("--max-minutes", type=float, default=None, help="wall-time budget")
