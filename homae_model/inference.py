@@ -32,7 +32,11 @@ from homae_model.device import resolve_device
 from homae_model.geometry.camera import validate_intrinsics
 from homae_model.geometry.crop import crop_image, transform_box, union_crop_box
 from homae_model.geometry.rotations import matrix_to_axis_angle
-from homae_model.keypoint_orientation import KeypointOrientation, resolve_keypoint_net
+from homae_model.keypoint_orientation import (
+    KEYPOINT_ENSEMBLE_PARAMETER,
+    KeypointOrientation,
+    resolve_keypoint_net,
+)
 from homae_model.model import HomaeModel
 from homae_model.runtimes import RUNTIMES
 from homae_model.stages import NetworkStages, TorchStages
@@ -192,9 +196,14 @@ class Predictor:
         inf = cfg.model.inference
         if inf.keypoint_net:
             p = Path(path)
-            kp_path = resolve_keypoint_net(inf.keypoint_net, p if p.is_dir() else p.parent)
+            folder = p if p.is_dir() else p.parent
+            kp_path = resolve_keypoint_net(inf.keypoint_net, folder)
+            more = [
+                resolve_keypoint_net(name, folder, KEYPOINT_ENSEMBLE_PARAMETER)
+                for name in inf.keypoint_ensemble
+            ]
             orientation = KeypointOrientation.load(
-                kp_path, dev, inf.keypoint_palm_ratio, inf.keypoint_root_sigma_m
+                kp_path, dev, inf.keypoint_palm_ratio, inf.keypoint_root_sigma_m, more
             )
         predictor = cls(model, cfg, dev, stages, orientation)
         if fingertips is not None:

@@ -1,6 +1,8 @@
 """Each hand's global orientation refit to 2D keypoints after the heads (`keypoint_net`).
 
 `model.inference.keypoint_net` names the keypoint network; unset, this stage is off.
+`model.inference.keypoint_ensemble` names more of them, whose keypoints and palm logits are
+averaged with its own.
 
 The heads give the hand's articulation well before they give its global orientation (see
 `homae_model.hand.orientation_fit`). A keypoint network on the hand box (the hand-side network of
@@ -17,6 +19,7 @@ thread); `homae-export` does not export it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -43,15 +46,21 @@ DISTINCT_DEG = 30.0
 
 KEYPOINT_NET_PARAMETER = "model.inference.keypoint_net"
 """The config key naming the keypoint network file (errors name it)."""
+KEYPOINT_ENSEMBLE_PARAMETER = "model.inference.keypoint_ensemble"
+"""The config key naming more keypoint networks, averaged with the first one."""
 
 
-def resolve_keypoint_net(name: str, checkpoint_dir: Path) -> Path:
+def resolve_keypoint_net(
+    name: str, checkpoint_dir: Path, parameter: str = KEYPOINT_NET_PARAMETER
+) -> Path:
     """The keypoint network file a config names.
 
     Args:
-        name: `model.inference.keypoint_net`: an absolute path, or a path relative to the
-            checkpoint folder, else to the bundled weights folder (`weights/demo`).
+        name: `model.inference.keypoint_net` (or an entry of `keypoint_ensemble`): an absolute
+            path, or a path relative to the checkpoint folder, else to the bundled weights
+            folder (`weights/demo`).
         checkpoint_dir: the folder of the checkpoint whose config names it.
+        parameter: the config key the error message names.
 
     Raises:
         FileNotFoundError: none of those places has it (the message names the parameter).
@@ -64,7 +73,7 @@ def resolve_keypoint_net(name: str, checkpoint_dir: Path) -> Path:
         if p.is_file():
             return p
     raise FileNotFoundError(
-        f"{KEYPOINT_NET_PARAMETER}: keypoint network '{name}' not found (looked in "
+        f"{parameter}: keypoint network '{name}' not found (looked in "
         f"{', '.join(str(p) for p in tried)}); set it to a file written by homae-train-sides, "
         f"or to null to keep the heads' own hand orientation"
     )
@@ -73,7 +82,13 @@ def resolve_keypoint_net(name: str, checkpoint_dir: Path) -> Path:
 class KeypointOrientation:
     """Refits predicted hands' global orientation to a keypoint network's 2D joints."""
 
-    def __init__(self, net: SideNet, palm_ratio: float = 2.0, root_sigma_m: float = 0.1) -> None:
+    def __init__(
+        self,
+        net: SideNet,
+        palm_ratio: float = 2.0,
+        root_sigma_m: float = 0.1,
+        ensemble: Sequence[SideNet] = (),
+    ) -> None:
         """Use `net` (put in eval mode).
 
         Args:
@@ -83,11 +98,15 @@ class KeypointOrientation:
             root_sigma_m: for a hand whose root the anchor head estimated, the root is fitted
                 too, with a Gaussian prior of this standard deviation (metres) at that root; a
                 given root (the gt-anchored protocol) stays put.
+            ensemble: more such networks; `observe` averages their keypoints and palm logits
+                with `net`'s.
         """
         self.net = net.eval()
+        self.ensemble = [n.eval() for n in ensemble]
         self.palm_ratio = float(palm_ratio)
         self.root_sigma_m = float(root_sigma_m)
         self.source: Path | None = None  # the file `load` read
+        self.ensemble_sources: list[Path] = []  # and the ensemble's files
 
     @classmethod
     def load(
@@ -96,12 +115,15 @@ class KeypointOrientation:
         device: str | torch.device = "cpu",
         palm_ratio: float = 2.0,
         root_sigma_m: float = 0.1,
+        ensemble: Sequence[str | Path] = (),
     ) -> KeypointOrientation:
-        """Load a `homae-train-sides` file onto `device`."""
+        """Load a `homae-train-sides` file (and the `ensemble`'s) onto `device`."""
         from homae_model.detector.side_net import load_side_net
 
-        out = cls(load_side_net(path, device).float(), palm_ratio, root_sigma_m)
+        nets = [load_side_net(p, device).float() for p in ensemble]
+        out = cls(load_side_net(path, device).float(), palm_ratio, root_sigma_m, nets)
         out.source = Path(path)
+        out.ensemble_sources = [Path(p) for p in ensemble]
         return out
 
     def describe(self) -> dict[str, object]:
@@ -113,6 +135,9 @@ class KeypointOrientation:
             "(homae_model.hand.orientation_fit); the root too when the anchor head estimated it",
             "keypoint_net": None if self.source is None else str(self.source),
             "keypoint_net_sha256": None if self.source is None else file_sha256(self.source),
+            "keypoint_ensemble": [
+                {"file": str(p), "sha256": file_sha256(p)} for p in self.ensemble_sources
+            ],
             "palm_ratio": self.palm_ratio,
             "root_sigma_m": self.root_sigma_m,
         }
@@ -120,6 +145,8 @@ class KeypointOrientation:
     @torch.no_grad()
     def observe(self, image: np.ndarray, hand_boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The network's keypoints and palm logits on the hand boxes of one image.
+
+        With an ensemble, the mean over its networks (each on its own crop of the box).
 
         Args:
             image: (H,W,3) uint8 RGB.
@@ -134,9 +161,13 @@ class KeypointOrientation:
         dev = next(self.net.parameters()).device
         img = torch.from_numpy(np.ascontiguousarray(image)).to(dev).permute(2, 0, 1).float()
         boxes = torch.as_tensor(np.asarray(hand_boxes, np.float32), device=dev).reshape(-1, 4)
-        kp, palm = self.net(crop_hands(img / 255.0, boxes, self.net.spec))
-        centre, m = crop_frames(boxes, self.net.spec)
-        uv = centre[:, None, :] + kp @ m.transpose(1, 2)
+        uvs, palms = [], []
+        for net in [self.net, *self.ensemble]:
+            kp, palm = net(crop_hands(img / 255.0, boxes, net.spec))
+            centre, m = crop_frames(boxes, net.spec)
+            uvs.append(centre[:, None, :] + kp @ m.transpose(1, 2))
+            palms.append(palm)
+        uv, palm = torch.stack(uvs).mean(0), torch.stack(palms).mean(0)
         return uv.double().cpu().numpy(), palm.double().cpu().numpy()
 
     def refine(

@@ -205,6 +205,9 @@ class InferenceConfig:
     # not in the paper: refit each hand's global orientation to a keypoint network's 2D joints
     # (homae-train-sides file; relative: the checkpoint folder, then weights/demo); null = off
     keypoint_net: str | None = None
+    # with keypoint_net: more keypoint networks (found as it is), whose keypoints and palm
+    # logits are averaged with its own (an ensemble); empty = keypoint_net alone
+    keypoint_ensemble: list[str] = field(default_factory=list)
     keypoint_palm_ratio: float = _f(2.0, ge=1.0)  # palm cue may pick a fit this much costlier
     # predicted anchor only: the root is refit too, with this prior sigma (m) at the anchor's root
     keypoint_root_sigma_m: float = _f(0.1, gt=0.0)
