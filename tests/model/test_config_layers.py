@@ -105,13 +105,14 @@ def test_no_model_config_states_a_derived_key() -> None:
 def test_weights_demo_config_still_loads_and_is_the_small_cnn_recipe() -> None:
     # the bundled weights (session 12) are small_cnn.yaml fine-tuned with the camera-frame joint
     # / vertex weight at 2e3 (weights/demo/README.md, "A convolutional encoder"), with the hand's
-    # orientation refit to the keypoints of the bundled keypoint network (session 16; the side
-    # network fine-tuned, session 17)
+    # orientation refit to the keypoints of the bundled keypoint networks (session 16; the side
+    # network fine-tuned at 64 and at 96 px and averaged, session 17)
     demo = load_config(DEMO_CONFIG)
     after = [
         "loss.mano_joints=2e3",
         "loss.mano_verts=2e3",
         "model.inference.keypoint_net=keypoints_synthetic.safetensors",
+        "model.inference.keypoint_ensemble=[keypoints96_synthetic.safetensors]",
     ]
     assert demo == load_config(MODEL_CONFIGS / "small_cnn.yaml", after)
     assert demo.model.encoder.arch == "cnn" and demo.model.hand_head.image_token
