@@ -2,9 +2,10 @@
 
 `weights/demo/` holds the synthetic-trained HOMAE (`homae_small_synthetic.safetensors` with its
 `config.yaml`), box detector (`detector_synthetic.safetensors` + `.json`), hand-side network
-(`side_net_synthetic.safetensors` + `.json`, used only when asked for) and keypoint network
-(`keypoints_synthetic.safetensors` + `.json`, named by the HOMAE config's
-`model.inference.keypoint_net`). In a ROS install
+(`side_net_synthetic.safetensors` + `.json`, used only when asked for) and keypoint networks
+(`keypoints_synthetic.safetensors` and `keypoints96_synthetic.safetensors`, each with a `.json`,
+named by the HOMAE config's `model.inference.keypoint_net` and `keypoint_ensemble`). In a ROS
+install
 they are under share/homae_ros/weights/demo; in a source checkout, beside the packages.
 """
 
