@@ -5,8 +5,7 @@
 (`side_net_synthetic.safetensors` + `.json`, used only when asked for) and keypoint networks
 (`keypoints_synthetic.safetensors` and `keypoints96_synthetic.safetensors`, each with a `.json`,
 named by the HOMAE config's `model.inference.keypoint_net` and `keypoint_ensemble`). In a ROS
-install
-they are under share/homae_ros/weights/demo; in a source checkout, beside the packages.
+install they are under share/homae_ros/weights/demo; in a source checkout, beside the packages.
 """
 
 from __future__ import annotations
