@@ -34,6 +34,7 @@ from homae_model.geometry.crop import crop_image, transform_box, union_crop_box
 from homae_model.geometry.rotations import matrix_to_axis_angle
 from homae_model.keypoint_orientation import (
     KEYPOINT_ENSEMBLE_PARAMETER,
+    KEYPOINT_NET_PARAMETER,
     KeypointOrientation,
     resolve_keypoint_net,
 )
@@ -194,6 +195,12 @@ class Predictor:
             )
         orientation = None
         inf = cfg.model.inference
+        if inf.keypoint_ensemble and not inf.keypoint_net:
+            raise ValueError(
+                f"{KEYPOINT_ENSEMBLE_PARAMETER} names {list(inf.keypoint_ensemble)} but "
+                f"{KEYPOINT_NET_PARAMETER} is null: the ensemble adds to keypoint_net's network "
+                "(set it, or empty the list)"
+            )
         if inf.keypoint_net:
             p = Path(path)
             folder = p if p.is_dir() else p.parent

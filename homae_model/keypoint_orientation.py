@@ -72,10 +72,15 @@ def resolve_keypoint_net(
     for p in tried:
         if p.is_file():
             return p
+    off = (
+        "or to null to keep the heads' own hand orientation"
+        if parameter == KEYPOINT_NET_PARAMETER
+        else "or leave it out of the list"
+    )
     raise FileNotFoundError(
         f"{parameter}: keypoint network '{name}' not found (looked in "
         f"{', '.join(str(p) for p in tried)}); set it to a file written by homae-train-sides, "
-        f"or to null to keep the heads' own hand orientation"
+        f"{off}"
     )
 
 

@@ -221,9 +221,14 @@ def test_an_ensemble_averages_its_networks_keypoints_and_palm_logits(tmp_path) -
     assert pred.orientation is not None and len(pred.orientation.ensemble) == 1
     (entry,) = pred.orientation.describe()["keypoint_ensemble"]
     assert entry["file"] == str(ckpt / "kp2.safetensors") and len(entry["sha256"]) == 64
-    with pytest.raises(FileNotFoundError, match=r"model\.inference\.keypoint_ensemble.*nope"):
+    with pytest.raises(FileNotFoundError, match=r"model\.inference\.keypoint_ensemble.*nope.*list"):
         Predictor.from_checkpoint(
             ckpt, overrides=[*on, "model.inference.keypoint_ensemble=[nope.safetensors]"]
+        )
+    # an ensemble without its first network is a mistake, not silently nothing
+    with pytest.raises(ValueError, match=r"keypoint_ensemble.*keypoint_net is null"):
+        Predictor.from_checkpoint(
+            ckpt, overrides=["model.inference.keypoint_ensemble=[kp2.safetensors]"]
         )
 
 
