@@ -165,10 +165,11 @@ class KeypointOrientation:
 
         dev = next(self.net.parameters()).device
         img = torch.from_numpy(np.ascontiguousarray(image)).to(dev).permute(2, 0, 1).float()
+        img /= 255.0  # once for every network of the ensemble
         boxes = torch.as_tensor(np.asarray(hand_boxes, np.float32), device=dev).reshape(-1, 4)
         uvs, palms = [], []
         for net in [self.net, *self.ensemble]:
-            kp, palm = net(crop_hands(img / 255.0, boxes, net.spec))
+            kp, palm = net(crop_hands(img, boxes, net.spec))
             centre, m = crop_frames(boxes, net.spec)
             uvs.append(centre[:, None, :] + kp @ m.transpose(1, 2))
             palms.append(palm)
