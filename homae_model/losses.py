@@ -106,10 +106,39 @@ def object_loss(
     """
     gt_rot = axis_angle_to_matrix(batch["obj_rot"].to(rotmat.dtype))
     beta = cfg.smooth_l1_beta
-    return {
+    terms = {
         "obj_rot": cfg.obj_rot * F.smooth_l1_loss(rotmat, gt_rot, beta=beta),
         "obj_trans": cfg.obj_trans * F.smooth_l1_loss(trans, batch["obj_trans"], beta=beta),
     }
+    if cfg.obj_rot_points > 0:
+        points = batch["obj_model_points"].to(rotmat.dtype)
+        terms["obj_rot_points"] = cfg.obj_rot_points * symmetric_rotation_loss(
+            rotmat, gt_rot, points
+        )
+    return terms
+
+
+def symmetric_rotation_loss(
+    rotmat: torch.Tensor, gt_rot: torch.Tensor, points: torch.Tensor
+) -> torch.Tensor:
+    """Mean distance from each GT-rotated model point to the nearest predicted-rotated one.
+
+    BOP's ADD-S without the translation: a rotation that maps the model onto itself (a can
+    about its axis, a box by half a turn) costs nothing, so a symmetric object has no single
+    target to average over (the matrix-entry loss's answer for such objects is their mean
+    rotation, near the identity).
+
+    Args:
+        rotmat: (B,3,3) predicted rotation, object -> camera.
+        gt_rot: (B,3,3) GT rotation.
+        points: (B,P,3) model points, object frame, metres.
+
+    Returns:
+        () mean over the batch, metres.
+    """
+    pred = points @ rotmat.transpose(1, 2)
+    gt = points @ gt_rot.transpose(1, 2)
+    return torch.cdist(gt, pred).min(dim=2).values.mean()
 
 
 def sdf_loss(

@@ -255,6 +255,9 @@ class LossConfig:
     # root-relative joints after the best rotation onto the GT (articulation only; 0 = off)
     mano_aligned: float = _f(0.0, ge=0.0)
     obj_rot: float = _f(0.7, ge=0.0)  # SmoothL1 on rotation-matrix entries
+    # symmetric rotation loss: mean distance (m) from each GT-rotated model point to the nearest
+    # predicted-rotated one (ADD-S without translation; batch `obj_model_points`); 0 = off
+    obj_rot_points: float = _f(0.0, ge=0.0)
     obj_trans: float = _f(100.0, ge=0.0)  # SmoothL1 in metres
     sdf_hand: float = _f(50.0, ge=0.0)  # L1 in scaled units (x sdf_scale), as HOISDF
     sdf_obj: float = _f(25.0, ge=0.0)

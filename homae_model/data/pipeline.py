@@ -33,6 +33,7 @@ from homae_model.data.depth_maps import surface_depth_map
 from homae_model.data.schema import RawSample
 from homae_model.data.sdf import SDF_SCALE, MeshSDF, mesh_sdf, prepare_mesh
 from homae_model.data.transforms import (
+    MIRROR,
     jitter_box,
     mirror_corners,
     mirror_mesh,
@@ -69,6 +70,7 @@ TRAINING_KEYS: tuple[str, ...] = (
     "anchor",
     "hand_visible",
     "obj_visible",
+    "obj_model_points",
 )
 """Keys of the training dict, in the order of docs/design.md."""
 GRID_KEYS: tuple[str, ...] = (
@@ -164,6 +166,21 @@ class ObjectSDFCache:
         return self._meshes[key]
 
 
+OBJECT_MODEL_POINTS = 256
+"""Object-frame model points per sample (`obj_model_points`, the symmetric rotation loss)."""
+
+
+def model_point_subset(vertices: np.ndarray, n: int = OBJECT_MODEL_POINTS) -> np.ndarray:
+    """A fixed subset of n mesh vertices (n, 3), the same on every call for the same mesh.
+
+    Drawn without replacement (with replacement when the mesh has fewer than n) by a generator
+    seeded from the vertex count, so every sample of one object carries the same points.
+    """
+    v = np.asarray(vertices, dtype=np.float64)
+    rng = np.random.default_rng(len(v))
+    return v[rng.choice(len(v), size=n, replace=len(v) < n)]
+
+
 QUERY_POINT_KEYS = ("hand_points", "hand_sdf", "obj_points", "obj_sdf")
 """The heads' query points and their SDF values (left out with `sdf_samples=False`)."""
 
@@ -215,12 +232,21 @@ class SamplePipeline:
         self._faces = np.asarray(torch.as_tensor(self.mano.faces).cpu(), dtype=np.int64)
         self._close_wrist = _close_wrist()
         self._object_sdf = ObjectSDFCache(objects)
+        self._object_points: dict[tuple[str, bool], np.ndarray] = {}
 
     # ------------------------------------------------------------------ helpers
 
     def object_mesh(self, name: str, mirrored: bool) -> MeshSDF:
         """The prepared (object-frame) mesh of an object, mirrored for left-hand samples."""
         return self._object_sdf.get(name, mirrored)
+
+    def _model_points(self, name: str, mirrored: bool) -> np.ndarray:
+        """`model_point_subset` of an object's model (object frame, metres), mirrored for left."""
+        key = (name, mirrored)
+        if key not in self._object_points:
+            pts = model_point_subset(self.objects.get(name).vertices)
+            self._object_points[key] = pts @ MIRROR if mirrored else pts
+        return self._object_points[key]
 
     def _sdf_samples(
         self,
@@ -431,6 +457,7 @@ class SamplePipeline:
             "anchor": f32(anchor),
             "hand_visible": f32(raw.hand_visible),
             "obj_visible": f32(raw.obj_visible),
+            "obj_model_points": f32(self._model_points(raw.obj_name, mirrored)),
         }
         sample.update({k: f32(v) for k, v in extra.items()})
         return sample

@@ -96,7 +96,7 @@ def test_training_dict_has_exactly_the_designed_keys_shapes_and_dtypes(pipelines
         "mano_pose": (48,), "mano_shape": (10,), "obj_rot": (3,), "obj_trans": (3,), "obj_id": (),
         "obj_corners": (8, 3), "hand_box": (4,), "obj_box": (4,), "hand_points": (Nh, 3),
         "hand_sdf": (Nh,), "obj_points": (No, 3), "obj_sdf": (No,), "anchor": (3,),
-        "hand_visible": (), "obj_visible": (),
+        "hand_visible": (), "obj_visible": (), "obj_model_points": (256, 3),
     }  # fmt: skip
     for key, shape in shapes.items():
         assert tuple(d[key].shape) == shape, key
@@ -218,6 +218,15 @@ def test_left_hand_is_mirrored_to_the_right(pipelines):
     half = 0.5 * (mesh.vertices.max(0) - mesh.vertices.min(0))
     want = np.clip(box_sdf(local, half), -0.05, 0.05)
     np.testing.assert_allclose(d_left["obj_sdf"].double().numpy(), want, atol=1e-5)
+    # model points: the same subset of the model's vertices for every sample, x-mirrored left
+    verts = {tuple(v) for v in np.round(mesh.vertices, 6)}
+    right_pts = d_right["obj_model_points"].double().numpy()
+    assert all(tuple(v) in verts for v in np.round(right_pts, 6))
+    again = test(make_raw(test, 5), np.random.default_rng(1))["obj_model_points"]
+    torch.testing.assert_close(again, d_right["obj_model_points"])
+    np.testing.assert_allclose(
+        d_left["obj_model_points"].double().numpy(), right_pts * [-1.0, 1.0, 1.0], atol=1e-6
+    )
 
 
 def test_bad_samples_name_their_source(pipelines):

@@ -17,6 +17,7 @@ from homae_model.losses import (
     object_loss,
     reconstruction_loss,
     sdf_loss,
+    symmetric_rotation_loss,
     total_loss,
 )
 from homae_model.model import HandMesh, HomaeModel
@@ -83,6 +84,47 @@ def test_object_loss_smooth_l1():
     terms = object_loss(torch.eye(3)[None], torch.tensor([[0.0, 0.0, 0.5]]), batch, cfg)
     torch.testing.assert_close(terms["obj_rot"], torch.tensor(0.0))
     torch.testing.assert_close(terms["obj_trans"], torch.tensor(100.0 * 0.5 * 0.01 / 3))
+
+
+def _half_turn_symmetric_points() -> torch.Tensor:
+    """(1,8,3) points that a half turn about z maps onto themselves (a box's symmetry)."""
+    p = torch.tensor(
+        [[0.05, 0.02, 0.03], [0.01, -0.04, -0.02], [0.03, 0.03, -0.06], [0.02, 0.0, 0.08]]
+    )
+    return torch.cat([p, p * torch.tensor([-1.0, -1.0, 1.0])])[None]
+
+
+def test_symmetric_rotation_loss_is_zero_for_a_symmetry_and_positive_otherwise():
+    pts = _half_turn_symmetric_points()
+    eye = torch.eye(3)[None]
+    half_z = axis_angle_to_matrix(torch.tensor([[0.0, 0.0, math.pi]]))
+    quarter_z = axis_angle_to_matrix(torch.tensor([[0.0, 0.0, math.pi / 2]]))
+    torch.testing.assert_close(symmetric_rotation_loss(eye, eye, pts), torch.tensor(0.0))
+    # the half turn maps the model onto itself: no loss, where the matrix entries differ by 2
+    assert float(symmetric_rotation_loss(half_z, eye, pts)) < 1e-6
+    assert float(symmetric_rotation_loss(quarter_z, eye, pts)) > 0.005
+    # one-sided: the mean over GT-rotated points of the distance to the nearest predicted one
+    gt = pts[0] @ quarter_z[0].T
+    want = torch.cdist(gt, pts[0]).min(dim=1).values.mean()
+    torch.testing.assert_close(symmetric_rotation_loss(eye, quarter_z, pts), want)
+
+
+def test_object_loss_adds_the_symmetric_term_when_weighted():
+    pts = _half_turn_symmetric_points()
+    batch = {
+        "obj_rot": torch.tensor([[0.0, 0.0, math.pi / 2]]),
+        "obj_trans": torch.zeros(1, 3),
+        "obj_model_points": pts,
+    }
+    rot = torch.eye(3)[None].requires_grad_(True)
+    assert "obj_rot_points" not in object_loss(rot, torch.zeros(1, 3), batch, LossConfig())
+    terms = object_loss(rot, torch.zeros(1, 3), batch, LossConfig(obj_rot_points=10.0))
+    want = 10.0 * symmetric_rotation_loss(
+        torch.eye(3)[None], axis_angle_to_matrix(batch["obj_rot"]), pts
+    )
+    torch.testing.assert_close(terms["obj_rot_points"], want)
+    terms["obj_rot_points"].backward()
+    assert rot.grad is not None and float(rot.grad.abs().sum()) > 0
 
 
 def test_anchor_loss_zero_at_the_target():
