@@ -15,6 +15,7 @@ CONSOLE_SCRIPTS = [
     "homae-eval=homae_model.cli.evaluate:main",
     "homae-train-detector=homae_model.cli.train_detector:main",
     "homae-train-sides=homae_model.cli.train_sides:main",
+    "homae-tune-object=homae_model.cli.tune_object:main",
     "homae-pretrain=homae_model.cli.pretrain:main",
     "homae-fit-anchor=homae_model.cli.fit_anchor:main",
     "homae-export=homae_model.cli.export:main",

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -130,6 +130,31 @@ def _detected_pair(det: _Detector, image: np.ndarray, gt_hand_box: np.ndarray) -
         np.asarray(best.obj.box, np.float64),
         best.hand.side,
     )
+
+
+def gt_free_boxes(
+    weights: str | Path | None = None, device: str = "cpu"
+) -> Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray] | None]:
+    """The GT-free protocol's boxes for a labelled hand, as `evaluate` finds them.
+
+    Args:
+        weights: detector weights (None: the bundled demo detector).
+        device: where the detector runs.
+
+    Returns:
+        A function (image (H,W,3) uint8, labelled hand box (4,) px) -> (hand box, object box)
+        of the detected pair matching that hand, or None for a miss.
+
+    Raises:
+        FileNotFoundError: no detector weights.
+    """
+    det = _load_detector(weights, device)
+
+    def boxes(image: np.ndarray, hand_box: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        found = _detected_pair(det, image, hand_box)
+        return None if found is None else (found[0], found[1])
+
+    return boxes
 
 
 def evaluate(
