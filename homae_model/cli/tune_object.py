@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from tqdm import tqdm
 
-    from homae_model.checkpoint import save_checkpoint
+    from homae_model.checkpoint import load_extra, save_checkpoint
     from homae_model.evaluation.evaluate import gt_free_boxes
     from homae_model.evaluation.weights import resolve_weights
     from homae_model.inference import Predictor
@@ -181,7 +181,9 @@ def main(argv: list[str] | None = None) -> int:
         "overrides": list(args.overrides),
         "changed": "object_head.*",
     }
-    weights = save_checkpoint(args.out, model, cfg, extra={"object_tune": recipe})
+    # the source's own record (its training runs) stays, with this step added
+    extra = {**load_extra(source), "object_tune": recipe}
+    weights = save_checkpoint(args.out, model, cfg, extra=extra)
     report = {
         **recipe,
         "val": None if args.val is None else str(args.val),

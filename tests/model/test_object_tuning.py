@@ -12,7 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from homae_model.checkpoint import save_checkpoint
+from homae_model.checkpoint import load_extra, save_checkpoint
 from homae_model.config import LossConfig, load_config
 from homae_model.geometry.rotations import axis_angle_to_matrix
 from homae_model.model import HomaeModel
@@ -152,5 +152,6 @@ def test_the_command_writes_a_checkpoint_that_differs_in_the_object_head_only(se
     assert [c["step"] for c in report["curve"]] == [0, 2, 4]
     assert (out / "tune_curves.png").is_file() and (out / "config.yaml").is_file()
     assert load_config(out / "config.yaml").loss.obj_rot_points == 10.0
+    assert load_extra(out)["object_tune"]["changed"] == "object_head.*"
     bad = [*argv, "--steps", "0"]
     assert main(bad) == 2
