@@ -68,7 +68,7 @@ class ObjectHeadInputs:
         return int(self.tokens.shape[0])
 
     def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """(tokens float32, pos, points) and the label dict of samples `idx`."""
+        """The object head's inputs of samples `idx`: (tokens as float32, pos, points)."""
         return (
             self.tokens[idx].float(),
             self.pos[idx],
@@ -181,7 +181,10 @@ def collect_object_inputs(
     finally:
         handle.remove()
     if not frames:
-        raise ValueError(f"{opened.root}: no right-hand frame among the {len(indices)} given")
+        raise ValueError(
+            f"{opened.root}: none of the {len(indices)} frames given is usable (right hands, "
+            "found by the detector for the predicted anchor)"
+        )
     return ObjectHeadInputs(
         tokens=torch.stack(rows["tok"]),
         pos=torch.stack(rows["pos"]),
