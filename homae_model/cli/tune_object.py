@@ -7,7 +7,7 @@ the object head alone on them (`homae_model.training.object_tuning`) and writes 
 folder (model.safetensors + config.yaml) in which only `object_head.*` changed, with
 tune_report.json (held-out OCE / ADD-S before and after, per anchor) and tune_curves.png.
 
-Example (the bundled demo model's last step; about 40 minutes on 2 CPU threads):
+Example (the bundled demo model's last step; 25 minutes on 2 CPU threads):
     homae-tune-object --checkpoint weights/demo --data data/train --limit 6000 \
         --val data/val --val-limit 400 --out runs/object_tune loss.obj_rot_points=10
     homae-eval --checkpoint runs/object_tune --data data/test --protocol both --limit 200
